@@ -1,0 +1,6 @@
+"""dlrun: a Hydra-driven experiment runner for classic PyTorch models.
+
+Importing this package must stay cheap (no torch): `dlrun --help` and shell completion rely on it.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,216 @@
+"""The one place that turns config nodes into objects (the only caller of hydra's instantiate).
+
+Every `_target_` is checked against an allowlist before anything is imported or called, and
+keyword arguments are bound against the target's signature so a typo is a one-line error.
+Values the data decides (input size, classes, vocabulary) are filled in here, never typed by users.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from dlrun.data.bundle import DataBundle
+from dlrun.errors import ConfigError, DlrunError
+from dlrun.tasks import TASKS, Task
+
+# A target must be named under one of these, and must really live there (no aliases through
+# another module's globals, e.g. `logging.os.system`).
+ALLOWED_TARGET_PREFIXES = (
+    "dlrun.",
+    "torch.nn.",
+    "torch.optim.",
+    "torchvision.models.",
+    "torchvision.datasets.",
+    "sklearn.datasets.",
+)
+
+# `loss=auto` resolves to one of these by task.
+LOSS_TARGETS = {
+    "cross_entropy": "torch.nn.CrossEntropyLoss",
+    "mse": "torch.nn.MSELoss",
+    "bce_with_logits": "torch.nn.BCEWithLogitsLoss",
+}
+
+# Keys dlrun reads itself; they are not constructor arguments.
+_DLRUN_KEYS = {"interval", "name"}
+
+
+def _locate(path: str) -> Any:
+    """Import the longest module prefix of `path`, then walk the remaining attributes."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+            break
+        except ModuleNotFoundError:
+            continue
+    else:
+        raise ImportError(f"no module named {parts[0]!r}")
+    for attr in parts[cut:]:
+        obj = getattr(obj, attr)
+    return obj
+
+
+def check_target(target: object, key: str) -> Any:
+    """Return the object a `_target_` names, or raise ConfigError if it is not allowed."""
+    refusal = f"{key}._target_={target!r} is not allowed: dlrun only builds objects from {', '.join(ALLOWED_TARGET_PREFIXES)}"
+    if not isinstance(target, str) or not target.startswith(ALLOWED_TARGET_PREFIXES):
+        raise ConfigError(refusal)
+    if any(part.startswith("_") or not part.isidentifier() for part in target.split(".")):
+        raise ConfigError(refusal)
+    try:
+        obj = _locate(target)
+    except (ImportError, AttributeError) as err:  # one line, not a traceback
+        reason = str(err).strip().splitlines()[-1]
+        raise ConfigError(
+            f"{key}._target_={target!r} cannot be imported ({reason}): check the spelling"
+        ) from None
+    home = getattr(obj, "__module__", None) or ""
+    if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not (home + ".").startswith(
+        ALLOWED_TARGET_PREFIXES
+    ):
+        raise ConfigError(
+            f"{refusal} ({target} is really {home}.{getattr(obj, '__qualname__', '?')})"
+        )
+    return obj
+
+
+def check_all_targets(cfg: Any, path: str = "") -> None:
+    """Walk the whole config and check every `_target_` before anything is instantiated."""
+    if isinstance(cfg, DictConfig | Mapping):
+        for k, v in cfg.items():
+            if k == "_target_":
+                check_target(v, path or "<root>")
+            elif k != "hydra":
+                check_all_targets(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(cfg, list | tuple) or OmegaConf.is_list(cfg):
+        for i, v in enumerate(cfg):
+            check_all_targets(v, f"{path}[{i}]")
+
+
+def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Check `node`'s kwargs against its target's signature; return the facts it accepts."""
+    target = check_target(node._target_, key)
+    params = inspect.signature(target).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    given = {k for k in node if not str(k).startswith("_") and k not in _DLRUN_KEYS}
+    if not takes_any:
+        unknown = sorted(given - set(params))
+        if unknown:
+            valid = [
+                n
+                for n, p in params.items()
+                if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY
+            ]
+            raise ConfigError(
+                f"{key}.{unknown[0]} is not a parameter of {node._target_}: valid ones are {valid}"
+            )
+    accepted = {k: v for k, v in facts.items() if k in params}
+    for k in given & set(accepted):
+        if node[k] != accepted[k]:
+            raise ConfigError(
+                f"{key}.{k} is decided by the data ({accepted[k]}): remove {key}.{k} from the config"
+            )
+    return accepted
+
+
+def build_object(
+    node: DictConfig, key: str, facts: Mapping[str, Any] | None = None, **runtime: Any
+) -> Any:
+    """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments."""
+    accepted = _bind(node, key, facts or {})
+    plain = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(plain, dict)
+    for k in _DLRUN_KEYS:
+        plain.pop(k, None)
+    try:
+        return instantiate(plain, _convert_="all", **accepted, **runtime)
+    except DlrunError:
+        raise
+    except Exception as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, DlrunError):  # a builder's own one-line error, unwrapped
+            raise cause from None
+        raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
+
+
+def build_data(node: DictConfig, seed: int) -> DataBundle:
+    bundle = build_object(node, "data", {"seed": seed})
+    if not isinstance(bundle, DataBundle):
+        raise ConfigError(f"data._target_={node._target_} must return a dlrun DataBundle")
+    return bundle
+
+
+def task_name(model_node: DictConfig, data: DataBundle) -> str:
+    """A model may declare the task it needs (autoencoder, GAN); otherwise the data decides."""
+    model_cls = check_target(model_node._target_, "model")
+    return getattr(model_cls, "dlrun_task", None) or data.task
+
+
+def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
+    if node.get("name") == "auto":
+        node = OmegaConf.create({"_target_": LOSS_TARGETS[task_cls.default_loss]})
+    if "_target_" not in node:
+        raise ConfigError(
+            "loss has no _target_: pick one with loss=cross_entropy|mse|... or loss=auto"
+        )
+    return build_object(node, "loss")
+
+
+def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
+    """Loss, then the model (sized from the data and the task), wrapped in its task."""
+    name = task_name(cfg.model, data)
+    if name not in TASKS:
+        raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
+    task_cls = TASKS[name]
+    loss_fn = build_loss(cfg.loss, task_cls)
+    task_cls.check_loss(loss_fn, data)
+    facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
+    model = build_object(cfg.model, "model", facts)
+    return task_cls(model.to(device), loss_fn.to(device), data)
+
+
+def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optimizer]:
+    """One optimizer per parameter group of the task; `optimizers.<group>` overrides `optimizer`."""
+    overrides = cfg.get("optimizers") or {}
+    built = {}
+    for group, params in task.param_groups().items():
+        node = (
+            OmegaConf.merge(cfg.optimizer, overrides.get(group, {}))
+            if group in overrides
+            else cfg.optimizer
+        )
+        built[group] = build_object(
+            node, f"optimizers.{group}" if group in overrides else "optimizer"
+        )(params)
+    return built
+
+
+def build_schedulers(
+    node: DictConfig,
+    optimizers: dict[str, torch.optim.Optimizer],
+    epochs: int,
+    steps_per_epoch: int,
+) -> dict[str, tuple[Any, str]]:
+    """(scheduler, interval) per optimizer; interval is "epoch" or "step". Empty for scheduler=none."""
+    if "_target_" not in node:
+        return {}
+    interval = node.get("interval", "epoch")
+    if interval not in {"epoch", "step"}:
+        raise ConfigError(f"scheduler.interval={interval!r} is invalid: use epoch or step")
+    facts = {
+        "total_steps": epochs * steps_per_epoch if interval == "step" else epochs,
+        "epochs": epochs,
+    }
+    return {
+        name: (build_object(node, "scheduler", facts)(opt), interval)
+        for name, opt in optimizers.items()
+    }

@@ -1,0 +1,102 @@
+"""The only module that saves or loads torch files.
+
+Saves are atomic (temporary file in the same folder, fsync, os.replace), so a kill at any instant
+leaves the old or the new file, never a torn one. Loads use weights_only=True: a checkpoint cannot
+run code. Checkpoints hold everything needed to continue bit-exactly on CPU: model, optimizers,
+schedulers, grad scaler, loop position (epoch and batch within it), best metric and RNG states.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlrun.errors import DataError
+
+FORMAT = "dlrun-checkpoint"
+VERSION = 1
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write `obj` to `path` so that readers only ever see a complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a dlrun checkpoint; any unreadable or foreign file is a one-line DataError."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"checkpoint {file} does not exist: give a run folder or a .pt file")
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+    ) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"checkpoint {file} cannot be loaded safely ({reason}): it is truncated, corrupt or not a dlrun checkpoint"
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise DataError(f"checkpoint {file} is not a dlrun checkpoint (no '{FORMAT}' marker)")
+    return obj
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG a run draws from, as plain containers and tensors (weights_only-loadable)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [
+            kind,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(_to_tuple(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_tuple(value: Any) -> Any:
+    """random.setstate needs tuples where a round trip may have produced lists."""
+    return tuple(_to_tuple(v) for v in value) if isinstance(value, list | tuple) else value

@@ -1,0 +1,65 @@
+"""The `dlrun` command: Hydra composes the config, dlrun validates it, then runs one job.
+
+This module must not import torch: `dlrun --help`, `--cfg job` and shell completion stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.errors import DlrunError
+
+log = logging.getLogger("dlrun")
+
+
+def config_dir() -> str:
+    """conf/ ships inside the wheel as dlrun/conf; a source checkout keeps it at the top level."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    if packaged.is_dir():
+        return str(packaged)
+    return str(Path(__file__).resolve().parent.parent / "conf")
+
+
+# A short random id in run-folder names, so two runs started in the same second never share one.
+OmegaConf.register_new_resolver(
+    "dlrun_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True
+)
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    from dlrun.validate import validate_config
+
+    try:
+        validate_config(cfg)
+        from dlrun.run import run_job  # imports torch: only once a job really runs
+
+        return run_job(cfg)
+    except DlrunError as err:
+        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise  # Hydra records the job as failed and the sweep goes on
+        print(f"dlrun: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dataset builders: each returns a DataBundle of splits the loop can batch."""

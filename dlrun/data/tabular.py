@@ -1,0 +1,167 @@
+"""Tabular datasets: sklearn's digits and synthetic makers, and the user's own CSV.
+
+Features are standardised with statistics of the training split only (never val/test).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
+from dlrun.errors import DataError
+
+
+def _standardise(*splits: InMemorySplit) -> None:
+    """Scale every split's x with the first split's per-feature mean/std (in place)."""
+    x = splits[0].tensors["x"]
+    mean, std = x.mean(0), x.std(0)
+    std[std == 0] = 1.0  # constant features (digits' blank corners) stay at 0
+    for split in splits:
+        split.tensors["x"] = (split.tensors["x"] - mean) / std
+
+
+def _bundle_from_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    *,
+    test_fraction: float,
+    split_seed: int,
+    val_fraction: float,
+    seed: int,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    class_names: list[str] | None = None,
+) -> DataBundle:
+    classify = task == "classification"
+    if x_test is None:
+        stratify = y if classify else None
+        x, x_test, y, y_test = train_test_split(
+            x, y, test_size=test_fraction, random_state=split_seed, stratify=stratify
+        )
+
+    def to_split(xs: np.ndarray, ys: np.ndarray) -> InMemorySplit:
+        yt = torch.as_tensor(ys, dtype=torch.long if classify else torch.float32)
+        if not classify and yt.ndim == 1:
+            yt = yt[:, None]
+        return InMemorySplit({"x": torch.as_tensor(xs, dtype=torch.float32), "y": yt})
+
+    train, val = carve_validation(to_split(x, y), val_fraction, seed)
+    test = to_split(x_test, y_test)
+    _standardise(train, val, test)
+    num_classes = int(max(y.max(), y_test.max())) + 1 if classify else None
+    return DataBundle(
+        train=train,
+        val=val,
+        test=test,
+        task=task,
+        input_shape=(x.shape[1],),
+        num_classes=num_classes,
+        num_targets=1 if classify or y.ndim == 1 else y.shape[1],
+        class_names=class_names or ([str(i) for i in range(num_classes)] if classify else None),
+    )
+
+
+def digits(test_fraction: float, split_seed: int, val_fraction: float, seed: int) -> DataBundle:
+    """sklearn's bundled 8x8 handwritten digits (1,797 samples, 64 features, 10 classes)."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return _bundle_from_arrays(
+        data.data, data.target, "classification",
+        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+    )  # fmt: skip
+
+
+def synthetic_classification(
+    test_fraction: float, split_seed: int, val_fraction: float, seed: int, **make_kwargs: object
+) -> DataBundle:
+    """sklearn.datasets.make_classification; the table itself is drawn with `split_seed`."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(random_state=split_seed, **make_kwargs)
+    return _bundle_from_arrays(
+        x, y, "classification",
+        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+    )  # fmt: skip
+
+
+def synthetic_regression(
+    test_fraction: float, split_seed: int, val_fraction: float, seed: int, **make_kwargs: object
+) -> DataBundle:
+    """sklearn.datasets.make_regression; targets are standardised like the features."""
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(random_state=split_seed, **make_kwargs)
+    y = (y - y.mean(0)) / y.std(0)  # unit-scale targets so default learning rates work
+    return _bundle_from_arrays(
+        x, y, "regression",
+        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+    )  # fmt: skip
+
+
+def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
+    """Return (numeric feature matrix, raw target strings) from a headed CSV."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{key}={path} does not exist: give the path of a CSV file with a header row")
+    with file.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise DataError(f"{key}={path} has no data rows")
+    columns = list(rows[0].keys())
+    if target not in columns:
+        raise DataError(f"data.target={target!r} is not a column of {path}: choose one of {columns}")
+    features = [c for c in columns if c != target]
+    try:
+        x = np.array([[float(r[c]) for c in features] for r in rows], dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path} has a non-numeric feature value ({err}): encode or drop that column") from None
+    return x, [r[target] for r in rows]
+
+
+def csv_table(
+    path: str,
+    target: str,
+    task: str,
+    test_fraction: float,
+    split_seed: int,
+    val_fraction: float,
+    seed: int,
+    test_path: str | None = None,
+) -> DataBundle:
+    """The user's own CSV: every column but `target` is a numeric feature."""
+    if task not in {"classification", "regression"}:
+        raise DataError(f"data.task={task!r} is invalid: use classification or regression")
+    x, y_raw = _read_csv(path, target, "data.path")
+    x_test, y_test_raw = _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
+    class_names = None
+    if task == "classification":
+        class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)
+        index = {name: i for i, name in enumerate(class_names)}
+        y = np.array([index[v] for v in y_raw])
+        y_test = np.array([index[v] for v in y_test_raw]) if y_test_raw else None
+    else:
+        try:
+            y = np.array(y_raw, dtype=np.float32)
+            y_test = np.array(y_test_raw, dtype=np.float32) if y_test_raw else None
+        except ValueError:
+            raise DataError(f"data.target={target!r} has non-numeric values: use data.task=classification") from None
+    return _bundle_from_arrays(
+        x, y, task,
+        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+        x_test=x_test, y_test=y_test, class_names=class_names,
+    )  # fmt: skip
+
+
+def _natural_key(label: str) -> tuple[int, float | str]:
+    """Sort numeric labels numerically ('2' before '10'), others alphabetically."""
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)

@@ -1,0 +1,36 @@
+"""Errors that end a run with a one-line message instead of a traceback."""
+
+from __future__ import annotations
+
+
+class DlrunError(Exception):
+    """A problem the user can fix: printed as one line, exit code `exit_code`."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ConfigError(DlrunError):
+    """A config value is missing, of the wrong type or out of range."""
+
+
+class DataError(DlrunError):
+    """Data cannot be found or read."""
+
+
+class TrainingFailed(DlrunError):
+    """Training stopped on a fault (non-finite loss, out of memory); the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class Interrupted(DlrunError):
+    """SIGINT/SIGTERM stopped the run at a step boundary after a checkpoint was written."""
+
+    def __init__(self, signal_name: str, exit_code: int, resume_hint: str) -> None:
+        super().__init__(f"{signal_name} received: stopped and saved. {resume_hint}", exit_code)
+        self.signal_name = signal_name

@@ -1,0 +1,277 @@
+"""The one training loop: epochs of shuffled batches, validation, best-epoch tracking, early
+stopping, checkpoints, progress and stop signals. Tasks plug in; the loop never changes per task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
+from dlrun.errors import Interrupted, TrainingFailed
+from dlrun.runtime import StopFlag
+from dlrun.tasks.base import METRIC_MODES, Task
+
+log = logging.getLogger("dlrun")
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    monitor: str
+    grad_clip: float | None = None
+    grad_accum: int = 1
+    patience: int | None = None
+    early_stopping_metric: str | None = None
+    min_delta: float = 0.0
+    limit_train_batches: int | None = None
+    limit_eval_batches: int | None = None
+    precision: str = "32"
+    progress: bool = True
+    seed: int = 0
+
+
+@dataclass
+class LoopState:
+    """Where training stands; saved in every checkpoint so a run can continue exactly."""
+
+    epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches done in the current, unfinished epoch
+    optimizer_steps: int = 0
+    best_value: float | None = None
+    best_epoch: int | None = None
+    best_val: dict[str, Any] = field(default_factory=dict)
+    stop_best: float | None = None  # early stopping's own best and patience counter
+    bad_epochs: int = 0
+    early_stopped: bool = False
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Optimization:
+    """What the loop steps: optimizers and schedulers by group name, and the fp16 grad scaler."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, tuple[Any, str]]
+    scaler: torch.amp.GradScaler | None = None
+
+
+# Called with "last" or "best" whenever a checkpoint should be written.
+SaveFn = Callable[[str, LoopState], None]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision in _DTYPES:
+        return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+    return contextlib.nullcontext()
+
+
+def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> Tensor:
+    """The shuffled sample order of one epoch: a function of (seed, epoch) only, so resumable."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen).to(device, non_blocking=True)
+
+
+def steps_per_epoch(n_train: int, s: LoopSettings) -> int:
+    """Optimizer steps per epoch (used to size per-step schedules such as one-cycle)."""
+    batches = num_batches(n_train, s.batch_size)
+    if s.limit_train_batches:
+        batches = min(batches, s.limit_train_batches)
+    return math.ceil(batches / s.grad_accum)
+
+
+def is_better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    if best is None:
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+def _progress(batches: Iterator[Batch], total: int, epoch: int, s: LoopSettings) -> Iterator[Batch]:
+    if not (s.progress and sys.stderr.isatty()):
+        return batches
+    from tqdm import tqdm
+
+    return tqdm(
+        batches, total=total, desc=f"epoch {epoch + 1}/{s.epochs}", leave=False, file=sys.stderr
+    )
+
+
+class Trainer:
+    """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
+
+    def __init__(self, task: Task, data: DataBundle, opt: Optimization, settings: LoopSettings,
+                 device: torch.device, save: SaveFn, stop: StopFlag) -> None:  # fmt: skip
+        self.task, self.data, self.opt, self.s = task, data, opt, settings
+        self.device, self.save, self.stop = device, save, stop
+        self.monitor_mode = task.monitor_mode(settings.monitor)
+        self.stop_metric = settings.early_stopping_metric or settings.monitor
+        task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
+
+    def fit(self, state: LoopState) -> LoopState:
+        """Train from `state` until the last epoch or early stopping; checkpoints every epoch."""
+        while state.epoch < self.s.epochs and not state.early_stopped:
+            started = time.perf_counter()
+            train_logs = self.train_one_epoch(state)
+            seconds = time.perf_counter() - started
+            val = self.evaluate(self.data.val)
+            self._end_epoch(state, train_logs, val, seconds)
+        return state
+
+    def train_one_epoch(self, state: LoopState) -> dict[str, float]:
+        s, split = self.s, self.data.train
+        order = epoch_order(len(split), s.seed, state.epoch, self.device)
+        total = num_batches(len(split), s.batch_size)
+        if s.limit_train_batches:
+            total = min(total, s.limit_train_batches)
+        batches = itertools.islice(
+            split.batches(s.batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
+        )
+        sums: dict[str, Tensor] = {}  # per-epoch sums stay on the device: no sync per step
+        count, samples = 0, 0
+        self.task.model.train()
+        for batch in _progress(batches, total, state.epoch, s):
+            index = state.batch_in_epoch
+            last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
+            for step in self._steps(batch):
+                self._backward_and_step(step, index, last_micro, state)
+                loss_name = "loss" if step.optimizer == "model" else f"{step.optimizer}_loss"
+                for name, value in {loss_name: step.loss, **step.logs}.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().float()
+            count += 1
+            samples += len(batch["y"]) if "y" in batch else len(next(iter(batch.values())))
+            state.batch_in_epoch = index + 1
+            if self.stop.requested:
+                self._interrupt(state)
+        state.train_samples += samples
+        state.batch_in_epoch = 0
+        return {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+
+    def _steps(self, batch: Batch) -> Iterator[Any]:
+        """Run the task's step generator with every forward pass under autocast."""
+        steps = self.task.train_step(batch)
+        while True:
+            with autocast(self.device, self.s.precision):
+                step = next(steps, None)
+            if step is None:
+                return
+            yield step
+
+    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> None:
+        opt, scaler, s = self.opt.optimizers[step.optimizer], self.opt.scaler, self.s
+        # A non-finite loss stops before any optimizer step, so saved weights stay finite.
+        # (This reads the loss on the host: one sync per step on a GPU, the price of that promise.)
+        if not torch.isfinite(step.loss.detach()).all():
+            raise TrainingFailed(
+                f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} step {index + 1}: "
+                "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
+            )
+        if index % s.grad_accum == 0 or s.grad_accum == 1:
+            opt.zero_grad(set_to_none=True)
+        loss = step.loss / s.grad_accum if s.grad_accum > 1 else step.loss
+        (scaler.scale(loss) if scaler else loss).backward()
+        if not last_micro:
+            return
+        if s.grad_clip:
+            if scaler:
+                scaler.unscale_(opt)
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        state.optimizer_steps += 1
+        sched = self.opt.schedulers.get(step.optimizer)
+        if sched and sched[1] == "step":
+            sched[0].step()
+
+    def evaluate(self, split: Split) -> dict[str, Any]:
+        """The task's metrics over a whole split, model in eval mode, no gradients."""
+        batches: Iterator[Batch] = split.batches(self.s.eval_batch_size)
+        if self.s.limit_eval_batches:
+            batches = itertools.islice(batches, self.s.limit_eval_batches)
+        self.task.model.eval()
+        try:
+            with torch.no_grad(), autocast(self.device, self.s.precision):
+                return self.task.evaluate(batches)
+        finally:
+            self.task.model.train()
+
+    def _end_epoch(
+        self, state: LoopState, train_logs: dict[str, float], val: dict[str, Any], seconds: float
+    ) -> None:
+        for sched, interval in self.opt.schedulers.values():
+            if interval == "epoch":
+                sched.step()
+        state.epoch += 1
+        state.train_seconds += seconds
+        value = float(val[self.s.monitor])
+        improved = is_better(value, state.best_value, self.monitor_mode)
+        if improved:
+            state.best_value, state.best_epoch = value, state.epoch
+            state.best_val = {k: v for k, v in val.items() if isinstance(v, int | float)}
+        self._early_stopping(state, val)
+        lr = next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
+        row = {"epoch": state.epoch, **{f"train_{k}": v for k, v in train_logs.items()},
+               **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
+               "lr": lr, "seconds": round(seconds, 4)}  # fmt: skip
+        state.history.append(row)
+        self.save("last", state)
+        if improved:
+            self.save("best", state)
+        self._log_epoch(row, improved)
+
+    def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
+        if not self.s.patience:
+            return
+        value = float(val[self.stop_metric])
+        if is_better(
+            value, state.stop_best, METRIC_MODES.get(self.stop_metric, "min"), self.s.min_delta
+        ):
+            state.stop_best, state.bad_epochs = value, 0
+        else:
+            state.bad_epochs += 1
+            if state.bad_epochs >= self.s.patience:
+                state.early_stopped = True
+                log.info(
+                    f"early stopping: val {self.stop_metric} has not improved for {state.bad_epochs} epochs"
+                )
+
+    def _log_epoch(self, row: dict[str, Any], improved: bool) -> None:
+        shown = [f"epoch {row['epoch']}/{self.s.epochs}"]
+        shown += [f"{k} {v:.4g}" for k, v in row.items() if k.startswith("train_")]
+        shown += [
+            f"{k} {row[k]:.4g}"
+            for k in dict.fromkeys([f"val_{self.s.monitor}", "val_loss"])
+            if k in row
+        ]
+        shown += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s"]
+        log.info("  ".join(shown) + ("  *" if improved else ""))
+
+    def _interrupt(self, state: LoopState) -> None:
+        self.save("last", state)
+        raise Interrupted(
+            self.stop.name,
+            self.stop.exit_code,
+            "resume with the same command plus resume=<run folder>",
+        )

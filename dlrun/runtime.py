@@ -1,0 +1,97 @@
+"""Process-level state of a run: seeding, device choice, determinism, and the signal -> stop flag."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+from types import FrameType
+
+import numpy as np
+import torch
+
+from dlrun.errors import ConfigError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an unavailable explicit choice is refused."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={name} was requested but CUDA is not available on this machine: "
+            "use device=auto or device=cpu"
+        )
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(
+            "device=mps was requested but MPS is not available: use device=auto or device=cpu"
+        )
+    return torch.device(name)
+
+
+def configure_backends(device: torch.device, deterministic: bool) -> None:
+    """Deterministic kernels when asked; otherwise let cuDNN pick the fastest algorithms."""
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+# Exit codes follow the shell convention 128 + signal number.
+_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it at step boundaries and stops cleanly.
+
+    A second signal of the same kind restores the default behaviour (so a double Ctrl-C still kills).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES.get(self.signum, 1) if self.signum else 0
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            signal.signal(signum, signal.SIG_DFL)
+        self.signum = signum
+
+    def __enter__(self) -> StopFlag:
+        for sig in _EXIT_CODES:
+            # Outside the main thread (a thread-based launcher) no handler can be set: skip it.
+            with contextlib.suppress(ValueError):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""The Task protocol that the one training loop calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from dlrun.data.bundle import Batch, DataBundle
+from dlrun.errors import ConfigError
+
+# Direction of improvement for every metric name a task may report.
+METRIC_MODES: dict[str, str] = {
+    "accuracy": "max", "f1_macro": "max", "precision_macro": "max", "recall_macro": "max",
+    "r2": "max", "psnr": "max", "d_accuracy": "max",
+    "loss": "min", "mae": "min", "rmse": "min", "mse": "min",
+}  # fmt: skip
+
+
+@dataclass
+class Step:
+    """One optimizer's share of a training step: the loop runs backward and steps `optimizer`."""
+
+    optimizer: str
+    loss: Tensor
+    logs: dict[str, Tensor] = field(
+        default_factory=dict
+    )  # extra per-step values, averaged per epoch
+
+
+class Task:
+    """Base class: one model, one optimizer named "model", loss from the config."""
+
+    name: ClassVar[str]
+    default_loss: ClassVar[str]  # the loss option `loss=auto` resolves to
+    allowed_losses: ClassVar[tuple[str, ...]]  # loss class names this task can train with
+    default_monitor: ClassVar[str]
+    metric_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.data = data
+
+    # --- set-up -------------------------------------------------------------------------
+    @classmethod
+    def check_loss(cls, loss_fn: nn.Module, data: DataBundle) -> None:
+        """Refuse a loss that cannot fit this task, before any training."""
+        loss_name = type(loss_fn).__name__
+        if loss_name not in cls.allowed_losses:
+            raise ConfigError(
+                f"loss {loss_name} cannot train a {cls.name} task: use loss={cls.default_loss} "
+                "(or loss=auto)"
+            )
+
+    @classmethod
+    def output_facts(cls, loss_fn: nn.Module, data: DataBundle) -> dict[str, Any]:
+        """Model constructor values that depend on the task (e.g. out_features)."""
+        return {}
+
+    def param_groups(self) -> dict[str, Iterable[nn.Parameter]]:
+        """Optimizer name -> the parameters it updates."""
+        return {"model": self.model.parameters()}
+
+    # --- training and evaluation ----------------------------------------------------------
+    def forward(self, batch: Batch) -> Tensor:
+        """Call the model on every batch entry except the target (e.g. x, and lengths for text)."""
+        return self.model(**{k: v for k, v in batch.items() if k != "y"})
+
+    def train_step(self, batch: Batch) -> Iterator[Step]:
+        """Yield one Step per optimizer, in order; the loop steps each before asking for the next."""
+        raise NotImplementedError
+
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:
+        """Metrics over a whole split (called under no_grad with the model in eval mode)."""
+        raise NotImplementedError
+
+    def monitor_mode(self, metric: str) -> str:
+        if metric not in self.metric_names:
+            raise ConfigError(
+                f"trainer.monitor={metric!r} is not a {self.name} metric: choose one of "
+                f"{list(self.metric_names)}"
+            )
+        return METRIC_MODES.get(metric, "min")
+
+    def write_artifacts(self, run_dir: Path, test_batches: Iterable[Batch]) -> list[str]:
+        """Task-specific files written at the end of a run (images, ...); returns their names."""
+        return []

@@ -1,0 +1,68 @@
+"""Classification: logits over all classes (or one logit for two-class BCE)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dlrun.data.bundle import Batch, DataBundle
+from dlrun.errors import ConfigError
+from dlrun.tasks.base import Step, Task
+from dlrun.tasks.metrics import classification_metrics
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    default_loss = "cross_entropy"
+    allowed_losses = ("CrossEntropyLoss", "BCEWithLogitsLoss")
+    default_monitor = "accuracy"
+    metric_names = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
+        super().__init__(model, loss_fn, data)
+        self.binary_logit = isinstance(loss_fn, nn.BCEWithLogitsLoss)
+        self.num_classes = data.num_classes or 2
+        self.last_predictions: tuple[Tensor, Tensor] | None = (
+            None  # (preds, targets) of the last eval
+        )
+
+    @classmethod
+    def check_loss(cls, loss_fn: nn.Module, data: DataBundle) -> None:
+        super().check_loss(loss_fn, data)
+        if isinstance(loss_fn, nn.BCEWithLogitsLoss) and data.num_classes != 2:
+            raise ConfigError(
+                f"loss=bce_with_logits needs two classes but the data has {data.num_classes}: "
+                "use loss=cross_entropy"
+            )
+
+    @classmethod
+    def output_facts(cls, loss_fn: nn.Module, data: DataBundle) -> dict[str, Any]:
+        width = 1 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else data.num_classes
+        return {"out_features": width, "num_classes": width}
+
+    def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        if self.binary_logit:
+            return self.loss_fn(logits.squeeze(1), y.float())
+        return self.loss_fn(logits, y)
+
+    def _predict(self, logits: Tensor) -> Tensor:
+        return (logits.squeeze(1) > 0).long() if self.binary_logit else logits.argmax(1)
+
+    def train_step(self, batch: Batch) -> Iterator[Step]:
+        yield Step("model", self._loss(self.forward(batch), batch["y"]))
+
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:
+        preds, targets, loss_sum = [], [], 0.0
+        for batch in batches:
+            logits = self.forward(batch).float()
+            loss_sum = loss_sum + self._loss(logits, batch["y"]) * len(logits)  # stays on device
+            preds.append(self._predict(logits))
+            targets.append(batch["y"])
+        pred, target = torch.cat(preds), torch.cat(targets)
+        self.last_predictions = (pred.cpu(), target.cpu())
+        metrics = classification_metrics(pred, target, self.num_classes)
+        metrics["loss"] = float(loss_sum) / len(target)
+        return metrics

@@ -1,0 +1,97 @@
+"""Cheap checks on the composed config, run before anything heavy is imported.
+
+Each failure is a ConfigError naming the key, the bad value and the fix, printed as one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.errors import ConfigError
+
+_MISSING = object()
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _positive_int(v: Any) -> bool:
+    return _is_int(v) and v > 0
+
+
+def _positive_number(v: Any) -> bool:
+    return _is_number(v) and v > 0
+
+
+def _optional(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or rule(v)
+
+
+def _fraction(v: Any) -> bool:
+    return _is_number(v) and 0 < v < 1
+
+
+# key -> (rule, what a good value looks like). Keys absent from the config are skipped.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "trainer.epochs": (_positive_int, "a positive integer, e.g. trainer.epochs=10"),
+    "trainer.batch_size": (_positive_int, "a positive integer, e.g. trainer.batch_size=64"),
+    "trainer.eval_batch_size": (
+        _positive_int,
+        "a positive integer, e.g. trainer.eval_batch_size=1024",
+    ),
+    "trainer.grad_accum": (_positive_int, "a positive integer (1 = no accumulation)"),
+    "trainer.grad_clip": (
+        _optional(_positive_number),
+        "a positive max-norm, or null to turn clipping off",
+    ),
+    "trainer.limit_train_batches": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.limit_eval_batches": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.overfit_batches": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.early_stopping.patience": (
+        _optional(_positive_int),
+        "a positive integer, or null to turn early stopping off",
+    ),
+    "trainer.precision": (lambda v: str(v) in {"32", "bf16", "fp16"}, "one of 32, bf16, fp16"),
+    "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
+    "data.val_fraction": (
+        _fraction,
+        "a fraction strictly between 0 and 1, e.g. data.val_fraction=0.1",
+    ),
+    "data.test_fraction": (
+        _fraction,
+        "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
+    ),
+    "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "device.name": (
+        lambda v: (
+            isinstance(v, str) and (v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"))
+        ),
+        "auto, cpu, cuda, cuda:N or mps",
+    ),
+}
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first missing or out-of-range value."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        key = missing[0]
+        raise ConfigError(f"{key} is required but not set: add {key}=... to the command line")
+    for key, (rule, expected) in RULES.items():
+        value = _get(cfg, key)
+        if value is _MISSING:
+            continue
+        if not rule(value):
+            raise ConfigError(f"{key}={value!r} is invalid: it must be {expected}")

@@ -1,0 +1,76 @@
+"""Shared test helpers: run the real `dlrun` command in a subprocess, compose configs in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dlrun_env(**extra: str) -> dict[str, str]:
+    """The environment for a dlrun subprocess: this checkout's package first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update(extra)
+    return env
+
+
+def run_dlrun(
+    *args: str, cwd: Path, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess:
+    """`python -m dlrun ARGS` in `cwd` (outputs land in cwd/outputs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dlrun", *args],
+        cwd=cwd, env=dlrun_env(**env), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every run folder (one holding metrics.json) under root/outputs, oldest first."""
+    return sorted(
+        (p.parent for p in (root / "outputs").rglob("metrics.json")),
+        key=lambda p: p.stat().st_mtime,
+    )
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture
+def dlrun(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run dlrun in a fresh temporary folder; fails the test with its output on a non-zero exit
+    unless `expect_fail=True`."""
+
+    def _run(*args: str, expect_fail: bool = False, **env: str) -> subprocess.CompletedProcess:
+        proc = run_dlrun(*args, cwd=tmp_path, **env)
+        if not expect_fail and proc.returncode != 0:
+            pytest.fail(
+                f"dlrun {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    return _run
+
+
+@pytest.fixture
+def compose() -> Callable[..., object]:
+    """Compose the real config tree with overrides, in-process (no run)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from dlrun.cli import config_dir
+
+    def _compose(*overrides: str):
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=list(overrides))
+
+    return _compose

@@ -1,0 +1,53 @@
+"""Bad input ends with a short error naming the problem, a non-zero exit, and no traceback."""
+
+import pytest
+
+BAD = [
+    (["model=nope"], "Could not find 'model/nope'"),
+    (["trainer.epoch=3"], "trainer.epoch"),
+    (["trainer.epochs=0"], "trainer.epochs=0 is invalid"),
+    (["trainer.epochs=abc"], "trainer.epochs='abc' is invalid"),
+    (["trainer.batch_size=-4"], "trainer.batch_size=-4 is invalid"),
+    (["optimizer.lr=0"], "optimizer.lr=0 is invalid"),
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 is invalid"),
+    (["data.val_fraction=1.5"], "data.val_fraction=1.5 is invalid"),
+    (["data.val_fraction=0"], "data.val_fraction=0 is invalid"),
+    (["device=cuda"], "CUDA is not available"),
+    (["data=csv"], "data.path is required"),
+    (
+        ["data=csv", "data.path=missing.csv", "data.target=y"],
+        "data.path=missing.csv does not exist",
+    ),
+    (["loss=mse"], "MSELoss cannot train a classification task"),
+    (["loss=bce_with_logits"], "needs two classes"),
+    (["model=mlp", "+model.hiden=[3]"], "model.hiden is not a parameter"),
+    (["model._target_=os.system"], "is not allowed"),
+    (["model.activation=swish"], "model.activation='swish' is unknown"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_clear_error(dlrun, args, message):
+    if "cuda" in args[0]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    proc = dlrun(*args, expect_fail=True)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_csv_without_the_target_column(dlrun, tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
+    proc = dlrun("data=csv", "data.path=t.csv", "data.target=label", expect_fail=True)
+    assert proc.returncode == 2
+    assert "data.target='label' is not a column" in proc.stderr and "['a', 'b']" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_our_errors_are_exactly_one_line(dlrun):
+    proc = dlrun("optimizer.lr=-1", expect_fail=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("dlrun: error: ")

@@ -1,0 +1,92 @@
+"""build.py: the target allowlist, signature binding, shape inference and loss compatibility."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dlrun import build
+from dlrun.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["os.system", "builtins.eval", "logging.os.system", "subprocess.Popen",
+     "torch.nn.modules.module.torch.load", "torch.nn.Module.__subclasses__", "dlrun.checkpoint.os.system"],
+)  # fmt: skip
+def test_forbidden_targets_are_refused(target):
+    with pytest.raises(ConfigError, match="not allowed"):
+        build.check_target(target, "model")
+
+
+def test_nested_forbidden_target_is_found_before_anything_runs():
+    cfg = OmegaConf.create(
+        {"model": {"_target_": "dlrun.models.mlp.MLP", "act": {"_target_": "os.system"}}}
+    )
+    with pytest.raises(ConfigError, match=r"model\.act\._target_='os.system'"):
+        build.check_all_targets(cfg)
+
+
+def test_allowed_targets_resolve():
+    for target in [
+        "torch.nn.CrossEntropyLoss",
+        "torch.optim.SGD",
+        "dlrun.models.mlp.MLP",
+        "sklearn.datasets.make_moons",
+    ]:
+        assert callable(build.check_target(target, "x"))
+
+
+def test_unknown_kwarg_names_the_key_and_valid_ones():
+    node = OmegaConf.create({"_target_": "dlrun.models.mlp.MLP", "hiden": [4]})
+    with pytest.raises(ConfigError, match=r"model\.hiden is not a parameter.*hidden"):
+        build.build_object(node, "model", {"in_features": 3, "out_features": 2})
+
+
+def test_data_decided_value_typed_by_user_is_refused():
+    node = OmegaConf.create({"_target_": "dlrun.models.mlp.MLP", "in_features": 10})
+    with pytest.raises(ConfigError, match="decided by the data"):
+        build.build_object(node, "model", {"in_features": 64, "out_features": 10})
+
+
+def test_shapes_come_from_the_data(compose):
+    cfg = compose("model=mlp", "model.hidden=[16]")
+    data = build.build_data(cfg.data, seed=0)
+    task = build.build_task(cfg, data, torch.device("cpu"))
+    first, last = task.model.net[0], task.model.net[-1]
+    assert (first.in_features, last.out_features) == (64, 10)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [(["loss=mse"], "MSELoss cannot train a classification task"),
+     (["loss=bce_with_logits"], "needs two classes but the data has 10"),
+     (["data=regression", "loss=cross_entropy"], "CrossEntropyLoss cannot train a regression task")],
+)  # fmt: skip
+def test_incompatible_loss_is_refused(compose, overrides, message):
+    cfg = compose(*overrides)
+    data = build.build_data(cfg.data, seed=0)
+    with pytest.raises(ConfigError, match=message):
+        build.build_task(cfg, data, torch.device("cpu"))
+
+
+def test_binary_bce_uses_one_logit(compose):
+    cfg = compose("data=classification", "loss=bce_with_logits", "model=perceptron")
+    data = build.build_data(cfg.data, seed=0)
+    task = build.build_task(cfg, data, torch.device("cpu"))
+    assert task.model.linear.out_features == 1
+
+
+def test_onecycle_gets_total_steps_from_the_run(compose):
+    cfg = compose("scheduler=onecycle")
+    data = build.build_data(cfg.data, seed=0)
+    task = build.build_task(cfg, data, torch.device("cpu"))
+    opts = build.build_optimizers(cfg, task)
+    scheds = build.build_schedulers(cfg.scheduler, opts, epochs=3, steps_per_epoch=7)
+    sched, interval = scheds["model"]
+    assert interval == "step" and sched.total_steps == 21
+
+
+def test_unimportable_target_is_one_line():
+    with pytest.raises(ConfigError, match="cannot be imported") as err:
+        build.check_target("torch.nn.NoSuchLayer", "model")
+    assert "\n" not in str(err.value)

@@ -77,6 +77,8 @@ class Optimization:
 
 # Called with "last" or "best" whenever a checkpoint should be written.
 SaveFn = Callable[[str, LoopState], None]
+# Called after every epoch with the state and that epoch's history row (loggers, plots...).
+EpochCallback = Callable[[LoopState, dict[str, Any]], None]
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -119,9 +121,11 @@ class Trainer:
     """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
 
     def __init__(self, task: Task, data: DataBundle, opt: Optimization, settings: LoopSettings,
-                 device: torch.device, save: SaveFn, stop: StopFlag) -> None:  # fmt: skip
+                 device: torch.device, save: SaveFn, stop: StopFlag,
+                 on_epoch_end: list[EpochCallback] | None = None) -> None:  # fmt: skip
         self.task, self.data, self.opt, self.s = task, data, opt, settings
         self.device, self.save, self.stop = device, save, stop
+        self.on_epoch_end = on_epoch_end or []
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
         task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
@@ -240,6 +244,8 @@ class Trainer:
         if improved:
             self.save("best", state)
         self._log_epoch(row, improved)
+        for callback in self.on_epoch_end:
+            callback(state, row)
 
     def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
         if not self.s.patience:

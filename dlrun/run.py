@@ -70,6 +70,7 @@ class Job:
         )
         self.opt = Optimization(optimizers, schedulers, scaler)
         self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.epoch_callbacks: list = []  # loggers and live plots register here
         self.started = time.time()
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -138,6 +139,11 @@ class Job:
         self.task.model.load_state_dict(best["model"])
         test = trainer.evaluate(self.data.test)
         self.write_record("completed", state, test)
+        written = self.task.write_artifacts(
+            self.artifacts.run_dir, self.data.test.batches(self.settings.eval_batch_size)
+        )
+        for name in written:
+            log.info(f"wrote {self.artifacts.run_dir / name}")
         self._log_summary(state, test)
         return float(state.best_value)
 

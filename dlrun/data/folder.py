@@ -1,0 +1,186 @@
+"""The user's own pictures: torchvision ImageFolder (one sub-folder per class) streamed from disk.
+
+Workers decode and resize each image to uint8 (C, H, W); the batch is copied to the run's device
+(pinned memory and non-blocking copies on CUDA) and normalised and augmented there as a whole
+batch, exactly like the in-memory datasets. The loop's seeded permutation decides the sample
+order, so runs stay reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler
+
+from dlrun.data.augment import ImageBatchTransform
+from dlrun.data.bundle import Batch, DataBundle, carve_validation
+from dlrun.data.vision import check_stats, image_transforms
+from dlrun.errors import ConfigError, DataError
+
+
+class _IndexSampler(Sampler[int]):
+    """Yields whatever indices were set last: one DataLoader (and its persistent workers) serves
+    every epoch's order."""
+
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class FolderSource:
+    """One ImageFolder and its DataLoaders, shared by the splits cut from it, so worker processes
+    start once per batch size and are kept between epochs."""
+
+    def __init__(self, dataset: object, num_workers: int) -> None:
+        self.dataset, self.num_workers = dataset, num_workers
+        self._loaders: dict[tuple[int, bool], tuple[DataLoader, _IndexSampler]] = {}
+
+    def loader(self, batch_size: int, indices: list[int], pin: bool) -> DataLoader:
+        if (batch_size, pin) not in self._loaders:
+            sampler = _IndexSampler()
+            loader = DataLoader(
+                self.dataset, batch_size=batch_size, sampler=sampler,
+                num_workers=self.num_workers, pin_memory=pin,
+                persistent_workers=self.num_workers > 0,
+                # Its own generator: starting an iterator draws a worker seed, which must not
+                # consume the global RNG that dropout and augmentation use.
+                generator=torch.Generator(),
+            )  # fmt: skip
+            self._loaders[(batch_size, pin)] = (loader, sampler)
+        loader, sampler = self._loaders[(batch_size, pin)]
+        sampler.indices = indices
+        return loader
+
+
+class FolderSplit:
+    """A subset of a FolderSource's images, batched through its DataLoader (the Split protocol)."""
+
+    def __init__(self, source: FolderSource, indices: Sequence[int],
+                 transform: ImageBatchTransform | None = None,
+                 device: torch.device | None = None) -> None:  # fmt: skip
+        self.source, self.indices = source, [int(i) for i in indices]
+        self.transform, self.device = transform, device or torch.device("cpu")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def to(self, device: torch.device) -> FolderSplit:
+        return FolderSplit(self.source, self.indices, self.transform, device)
+
+    def subset(self, index: Tensor) -> FolderSplit:
+        return FolderSplit(
+            self.source, [self.indices[i] for i in index.tolist()], self.transform, self.device
+        )
+
+    def with_transform(self, transform: ImageBatchTransform) -> FolderSplit:
+        return FolderSplit(self.source, self.indices, transform, self.device)
+
+    def batches(
+        self, batch_size: int, order: Tensor | None = None, start_batch: int = 0
+    ) -> Iterator[Batch]:
+        """Batches in `order` (a permutation of this split's positions) or in storage order."""
+        positions = order.tolist() if order is not None else range(len(self.indices))
+        wanted = [self.indices[p] for p in positions][start_batch * batch_size :]
+        if not wanted:
+            return
+        cuda = self.device.type == "cuda"
+        for x, y in self.source.loader(batch_size, wanted, pin=cuda):
+            batch = {"x": x.to(self.device, non_blocking=cuda), "y": y.to(self.device, non_blocking=cuda)}
+            yield self.transform(batch) if self.transform else batch
+
+
+def _open_folder(path: str, key: str, image_size: int) -> object:
+    from torchvision import transforms
+    from torchvision.datasets import ImageFolder
+
+    if not Path(path).is_dir():
+        raise DataError(f"{key}={path} is not a folder: give a folder with one sub-folder of images per class")
+    resize = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.PILToTensor()])
+    try:
+        return ImageFolder(path, transform=resize)
+    except (FileNotFoundError, OSError) as err:
+        raise DataError(f"{key}={path}: {err}; it needs one sub-folder of images per class") from None
+
+
+def _split_test(targets: list[int], test_fraction: float, split_seed: int) -> tuple[list[int], list[int]]:
+    """(train, test) indices, stratified by class where every class has at least two images."""
+    from sklearn.model_selection import train_test_split
+
+    counts = torch.bincount(torch.tensor(targets))
+    stratify = targets if int(counts[counts > 0].min()) >= 2 else None
+    index = list(range(len(targets)))
+    try:
+        train, test = train_test_split(index, test_size=test_fraction, random_state=split_seed, stratify=stratify)
+    except ValueError as err:
+        raise DataError(f"data.test_fraction={test_fraction} cannot split {len(index)} images: {err}") from None
+    return sorted(train), sorted(test)
+
+
+def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean/std (0..1 scale) over the pixels of up to `samples` training images."""
+    pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:samples]
+    total, squares, count = 0.0, 0.0, 0
+    for batch in split.subset(pick).batches(64):
+        x = batch["x"].double().div_(255).transpose(0, 1).flatten(1)  # (C, pixels)
+        total, squares, count = total + x.sum(1), squares + (x * x).sum(1), count + x.shape[1]
+    mean = total / count
+    std = (squares / count - mean * mean).clamp(min=1e-12).sqrt()
+    return mean.tolist(), std.tolist()
+
+
+def image_folder(
+    path: str,
+    val_fraction: float,
+    seed: int,
+    image_size: int = 64,
+    test_path: str | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    num_workers: int = 2,
+    augment: bool = True,
+    crop_padding: int = 4,
+    flip: bool = True,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    stats_samples: int = 500,
+) -> DataBundle:
+    """Your own pictures: `path`/<class>/<image>, resized to image_size x image_size RGB.
+
+    The test split is `test_path` (same class folders) or `test_fraction` of `path` (fixed by
+    `split_seed`); validation is carved from train by `seed`. Without `mean`/`std`, statistics
+    come from up to `stats_samples` training images."""
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ConfigError(f"data.image_size={image_size!r} is invalid: use an integer >= 8")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"data.num_workers={num_workers!r} is invalid: use an integer >= 0")
+    check_stats(mean, std, 3)
+    source = FolderSource(_open_folder(path, "data.path", image_size), num_workers)
+    classes = list(source.dataset.classes)
+    if test_path:
+        test_source = FolderSource(_open_folder(test_path, "data.test_path", image_size), num_workers)
+        if list(test_source.dataset.classes) != classes:
+            raise DataError(f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
+                            f"but data.path has {classes}: give both the same class folders")  # fmt: skip
+        train_idx, test = list(range(len(source.dataset))), FolderSplit(test_source, range(len(test_source.dataset)))
+    else:
+        train_idx, test_idx = _split_test(source.dataset.targets, test_fraction, split_seed)
+        test = FolderSplit(source, test_idx)
+    train, val = carve_validation(FolderSplit(source, train_idx), val_fraction, seed)
+    if mean is None or std is None:
+        stats = folder_stats(train, stats_samples, split_seed)
+        mean, std = mean or stats[0], std or stats[1]
+    train_tf, eval_tf = image_transforms(mean, std, augment, crop_padding, flip)
+    return DataBundle(
+        train=train.with_transform(train_tf), val=val.with_transform(eval_tf),
+        test=test.with_transform(eval_tf), task="classification",
+        input_shape=(3, image_size, image_size), num_classes=len(classes), class_names=classes,
+        facts={"normalization": {"mean": list(mean), "std": list(std)}},
+    )  # fmt: skip

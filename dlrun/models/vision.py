@@ -5,7 +5,7 @@ from the data (input channels, image size, classes). Every model returns logits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -166,19 +166,57 @@ def _small_head(width: int, hidden: int, num_classes: int, dropout: float) -> nn
     )  # fmt: skip
 
 
+def _vgg_init(model: nn.Module) -> None:
+    """torchvision VGG's own initialisation (VGG.__init__), applied after allocation."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.constant_(m.bias, 0)
+
+
+def _adapted(arch: str, num_classes: int, pretrained: bool,
+             adapt: Callable[[nn.Module], None], init: Callable[[nn.Module], None]) -> nn.Module:  # fmt: skip
+    """torchvision's `arch` changed in place by `adapt`. Without pretrained weights it is laid
+    out on the meta device first, so the ImageNet head that `adapt` may replace (100M parameters
+    for VGG) is never allocated nor initialised; then `init` initialises the final model."""
+    if pretrained:
+        model = _torchvision_model(arch, num_classes, pretrained=True)
+        adapt(model)
+        return model
+    with torch.device("meta"):
+        model = _torchvision_model(arch, num_classes, pretrained=False)
+        adapt(model)
+    model = model.to_empty(device="cpu")
+    for m in model.modules():  # PyTorch's default init (and fresh batch-norm statistics)...
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    init(model)  # ...then the architecture's own, where it has one
+    return model
+
+
 def vgg11(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
           stem: str = "auto", dropout: float = 0.5) -> nn.Module:  # fmt: skip
     """torchvision VGG-11 with batch norm. Small images: the fifth max-pool is dropped (28 px would
     pool to nothing), features are averaged to 1x1 and the head is 512 -> 512 -> classes instead
     of 25,088 -> 4,096 -> 4,096 -> classes."""
-    model = _torchvision_model("vgg11_bn", num_classes, pretrained)
-    if in_channels != 3:
-        model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, padding=1)
-    if _small_stem(stem, image_size):
-        model.features = model.features[:-1]  # the last layer is the fifth MaxPool2d
-        model.avgpool = nn.AdaptiveAvgPool2d(1)
-        model.classifier = _small_head(512, 512, num_classes, dropout)
-    return model
+    small = _small_stem(stem, image_size)
+
+    def adapt(model: nn.Module) -> None:
+        if in_channels != 3:
+            model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, padding=1)
+        if small:
+            model.features = model.features[:-1]  # the last layer is the fifth MaxPool2d
+            model.avgpool = nn.AdaptiveAvgPool2d(1)
+            model.classifier = _small_head(512, 512, num_classes, dropout)
+
+    return _adapted("vgg11_bn", num_classes, pretrained, adapt, _vgg_init)
 
 
 def alexnet(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
@@ -186,11 +224,14 @@ def alexnet(in_channels: int, num_classes: int, image_size: int, pretrained: boo
     """torchvision AlexNet. Small images: a 3x3 stride-1 first conv instead of 11x11 stride 4
     (which leaves a 32 px image 7x7 before the first pool), 2x2 average pooling and a
     1,024 -> 1,024 -> classes head instead of 9,216 -> 4,096 -> 4,096 -> classes."""
-    model = _torchvision_model("alexnet", num_classes, pretrained)
-    if _small_stem(stem, image_size):
-        model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)
-        model.avgpool = nn.AdaptiveAvgPool2d(2)
-        model.classifier = _small_head(256 * 2 * 2, 1024, num_classes, dropout)
-    elif in_channels != 3:
-        model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2)
-    return model
+    small = _small_stem(stem, image_size)
+
+    def adapt(model: nn.Module) -> None:
+        if small:
+            model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)
+            model.avgpool = nn.AdaptiveAvgPool2d(2)
+            model.classifier = _small_head(256 * 2 * 2, 1024, num_classes, dropout)
+        elif in_channels != 3:
+            model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2)
+
+    return _adapted("alexnet", num_classes, pretrained, adapt, init=lambda model: None)

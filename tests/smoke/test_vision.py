@@ -1,0 +1,103 @@
+"""Vision through the real `dlrun` command on tiny files in each dataset's real on-disk format."""
+
+import numpy as np
+import pytest
+
+from dlrun.data.vision import SKIP_MD5_ENV
+from tests.conftest import read_metrics, run_dirs
+from tests.datasets import write_cifar, write_image_folder, write_mnist
+
+MODELS = ["lenet", "cnn", "mlp", "resnet18", "resnet34", "vgg11", "alexnet"]
+MODEL_NAMES = {"LeNet", "CNN", "MLP", "resnet18", "resnet34", "vgg11", "alexnet"}
+TINY = ["trainer.batch_size=2", "trainer.eval_batch_size=16"]
+N_TEST = 12
+# A refused proxy makes any download fail at once: "offline" even on a networked machine.
+OFFLINE = {
+    v: "http://127.0.0.1:9" for v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+}
+
+
+def _write(dataset, root):
+    """Tiny files for `dataset` under root; returns the dlrun overrides that select them."""
+    if dataset in ("mnist", "fashion_mnist"):
+        write_mnist(root / "data", n_train=24, n_test=N_TEST, fashion=dataset == "fashion_mnist")
+    elif dataset in ("cifar10", "cifar100"):
+        write_cifar(root / "data", n_train=24, n_test=N_TEST, cifar100=dataset == "cifar100")
+    else:
+        write_image_folder(root / "train", ["ant", "bee", "cat"], per_class=8, size=30)
+        write_image_folder(root / "test", ["ant", "bee", "cat"], per_class=4, size=30)
+        return [f"data.path={root / 'train'}", f"data.test_path={root / 'test'}", "data.image_size=32",
+                "data.num_workers=0"]  # fmt: skip
+    return [f"data.root={root / 'data'}", "data.download=false"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "dataset", ["mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder"]
+)
+def test_every_model_trains_on_every_vision_dataset(dlrun, tmp_path, dataset):
+    """The matrix: one multirun per dataset (one process start) over every image model."""
+    args = _write(dataset, tmp_path)
+    dlrun("-m", f"model={','.join(MODELS)}", f"data={dataset}", "debug=smoke", *TINY, *args,
+          **{SKIP_MD5_ENV: "1"})  # fmt: skip
+    runs = [read_metrics(r) for r in run_dirs(tmp_path)]
+    assert {m["model"] for m in runs} == MODEL_NAMES
+    classes = 100 if dataset == "cifar100" else 3 if dataset == "image_folder" else 10
+    for m in runs:
+        assert m["status"] == "completed" and m["data"] == dataset, m
+        cm = np.array(m["test"]["confusion_matrix"])
+        assert cm.shape == (classes, classes) and cm.sum() == N_TEST, m["model"]
+
+
+def test_lenet_on_mnist_uses_the_shared_cache_and_records_the_confusion_matrix(dlrun, tmp_path):
+    cache = tmp_path / "cache"
+    write_mnist(cache, n_train=200, n_test=N_TEST)
+    dlrun("model=lenet", "data=mnist", "trainer.epochs=2", "trainer.progress=false",
+          DLRUN_DATA_DIR=str(cache), **OFFLINE)  # fmt: skip
+    (run,) = run_dirs(tmp_path)
+    m = read_metrics(run)
+    assert m["status"] == "completed" and (m["model"], m["data"]) == ("LeNet", "mnist")
+    cm = np.array(m["test"]["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == N_TEST
+    assert not any(p.name.endswith("ubyte") for p in run.rglob("*"))  # data never in a run folder
+
+
+def test_cifar_md5_mismatch_is_refused_without_the_test_only_variable(dlrun, tmp_path):
+    write_cifar(tmp_path / "data")
+    proc = dlrun("model=cnn", "data=cifar10", "data.download=false", expect_fail=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "fail torchvision's MD5 check" in proc.stderr
+    assert str(tmp_path / "data" / "cifar-10-batches-py") in proc.stderr
+
+
+def test_missing_dataset_offline_is_one_clear_line(dlrun, tmp_path):
+    proc = dlrun("model=lenet", "data=fashion_mnist", expect_fail=True, **OFFLINE)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("dlrun: error:")]
+    assert str(tmp_path / "data" / "FashionMNIST" / "raw") in line
+    assert "train-images-idx3-ubyte" in line and "downloading them failed" in line
+
+
+def test_image_folder_end_to_end_with_workers(dlrun, tmp_path):
+    write_image_folder(tmp_path / "pics", ["ant", "bee", "cat"], per_class=10, size=20)
+    dlrun("model=cnn", "data=image_folder", f"data.path={tmp_path / 'pics'}", "data.image_size=24",
+          "data.num_workers=1", "trainer.batch_size=4", "trainer.epochs=2", "trainer.progress=false")  # fmt: skip
+    m = read_metrics(run_dirs(tmp_path)[0])
+    assert m["status"] == "completed" and m["data"] == "image_folder"
+    assert np.array(m["test"]["confusion_matrix"]).sum() == 6  # 20% of 30 images
+    assert m["samples_per_second"] > 0
+
+
+def test_recipe_with_debug_smoke_stays_a_smoke_run(dlrun, tmp_path):
+    write_mnist(tmp_path / "data", n_train=40, n_test=N_TEST)
+    dlrun("experiment=mnist_lenet", "debug=smoke", "data.download=false")
+    m = read_metrics(run_dirs(tmp_path)[0])
+    assert m["status"] == "completed" and m["epochs_run"] == 1 and m["model"] == "LeNet"
+
+
+def test_recipes_compose(compose):
+    cfg = compose("experiment=cifar10_resnet18")
+    assert cfg.model._target_.endswith("resnet18") and cfg.data._target_.endswith("cifar10")
+    assert cfg.data.augment is True
+    cfg = compose("experiment=mnist_lenet")
+    assert cfg.model._target_.endswith("LeNet") and cfg.data._target_.endswith("mnist")

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun import build, checkpoint
 from dlrun.artifacts import RunArtifacts
-from dlrun.data.bundle import DataBundle, InMemorySplit
+from dlrun.data.bundle import DataBundle
 from dlrun.errors import DlrunError, Interrupted
 from dlrun.loop import LoopSettings, LoopState, Optimization, Trainer, steps_per_epoch
 from dlrun.runtime import StopFlag, configure_backends, resolve_device, seed_everything
@@ -39,7 +39,7 @@ def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
 
 def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     """debug=overfit: train and validate on the same first few batches."""
-    assert isinstance(data.train, InMemorySplit), "overfit_batches needs in-memory data"
+    assert hasattr(data.train, "subset"), "overfit_batches needs a split that can be cut"
     data.train = data.train.subset(torch.arange(min(len(data.train), batches * batch_size)))
     data.val = data.train
 

@@ -58,6 +58,12 @@ class RunArtifacts:
             return None
         return json.loads(self.metrics_path.read_text())
 
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, text)
+        return path
+
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite history.csv from all epoch rows (a resumed run keeps its earlier epochs)."""
         columns: list[str] = []

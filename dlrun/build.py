@@ -142,8 +142,9 @@ def build_object(
         raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
 
 
-def build_data(node: DictConfig, seed: int) -> DataBundle:
-    bundle = build_object(node, "data", {"seed": seed})
+def build_data(node: DictConfig, seed: int, checkpoint_state: dict | None = None) -> DataBundle:
+    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary)."""
+    bundle = build_object(node, "data", {"seed": seed, "checkpoint_state": checkpoint_state})
     if not isinstance(bundle, DataBundle):
         raise ConfigError(f"data._target_={node._target_} must return a dlrun DataBundle")
     return bundle

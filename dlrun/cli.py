@@ -14,7 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
 
@@ -27,10 +27,37 @@ def config_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def _fail(err: DlrunError) -> None:
+    prefix = "dlrun: " if isinstance(err, Interrupted) else "dlrun: error: "
+    print(f"{prefix}{err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+def _run_dir(default: str, *, _root_: DictConfig) -> str:
+    """hydra.run.dir: the resumed run's own folder for resume=PATH|auto, else a new folder."""
+    from dlrun import resume
+
+    spec = _root_.get("resume")
+    if not spec:
+        return default
+    try:
+        if spec == "auto":
+            current = {k: _root_[k] for k in _root_ if k != "hydra"}
+            found = resume.find_unfinished_run(
+                OmegaConf.to_container(OmegaConf.create(current), resolve=True)
+            )
+            return str(found) if found else default
+        return str(resume.run_folder(resume.checkpoint_file(spec)))
+    except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
+        _fail(err)
+        raise
+
+
 # A short random id in run-folder names, so two runs started in the same second never share one.
 OmegaConf.register_new_resolver(
     "dlrun_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True
 )
+OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 
 
 def _is_multirun() -> bool:
@@ -52,8 +79,7 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
     except DlrunError as err:
         if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise  # Hydra records the job as failed and the sweep goes on
-        print(f"dlrun: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        _fail(err)
 
 
 def main() -> None:

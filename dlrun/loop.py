@@ -19,6 +19,7 @@ from torch import Tensor
 
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
+from dlrun.faults import failpoint
 from dlrun.runtime import StopFlag
 from dlrun.tasks.base import METRIC_MODES, Task
 
@@ -43,6 +44,8 @@ class LoopSettings:
     precision: str = "32"
     progress: bool = True
     seed: int = 0
+    checkpoint_every_steps: int | None = None  # also write last.pt every N batches (mid-epoch)
+    skip_nonfinite: int = 0  # batches with a non-finite loss that may be skipped before failing
 
 
 @dataclass
@@ -51,6 +54,9 @@ class LoopState:
 
     epoch: int = 0  # epochs completed
     batch_in_epoch: int = 0  # batches done in the current, unfinished epoch
+    epoch_sums: dict[str, Tensor] = field(default_factory=dict)  # its running loss sums (on device)
+    batches_done: int = 0  # over the whole run
+    nonfinite_skipped: int = 0
     optimizer_steps: int = 0
     best_value: float | None = None
     best_epoch: int | None = None
@@ -117,6 +123,21 @@ def _progress(batches: Iterator[Batch], total: int, epoch: int, s: LoopSettings)
     )
 
 
+def evaluate_split(
+    task: Task, split: Split, s: LoopSettings, device: torch.device
+) -> dict[str, Any]:
+    """The task's metrics over a whole split, model in eval mode, no gradients."""
+    batches: Iterator[Batch] = split.batches(s.eval_batch_size)
+    if s.limit_eval_batches:
+        batches = itertools.islice(batches, s.limit_eval_batches)
+    task.model.eval()
+    try:
+        with torch.no_grad(), autocast(device, s.precision):
+            return task.evaluate(batches)
+    finally:
+        task.model.train()
+
+
 class Trainer:
     """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
 
@@ -134,7 +155,14 @@ class Trainer:
         """Train from `state` until the last epoch or early stopping; checkpoints every epoch."""
         while state.epoch < self.s.epochs and not state.early_stopped:
             started = time.perf_counter()
-            train_logs = self.train_one_epoch(state)
+            try:
+                train_logs = self.train_one_epoch(state)
+            except torch.OutOfMemoryError:
+                raise TrainingFailed(
+                    f"out of memory at epoch {state.epoch + 1} step {state.batch_in_epoch + 1}: lower "
+                    f"trainer.batch_size (now {self.s.batch_size}) or use trainer.grad_accum; "
+                    "the last good checkpoint is kept"
+                ) from None
             seconds = time.perf_counter() - started
             val = self.evaluate(self.data.val)
             self._end_epoch(state, train_logs, val, seconds)
@@ -149,24 +177,28 @@ class Trainer:
         batches = itertools.islice(
             split.batches(s.batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
         )
-        sums: dict[str, Tensor] = {}  # per-epoch sums stay on the device: no sync per step
-        count, samples = 0, 0
+        # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
+        # mid-epoch resume reports the same epoch averages as a run that never stopped.
+        sums = state.epoch_sums = {k: v.to(self.device) for k, v in state.epoch_sums.items()}
         self.task.model.train()
         for batch in _progress(batches, total, state.epoch, s):
             index = state.batch_in_epoch
+            if failpoint("poison_batch"):  # test-only: a batch whose inputs are NaN
+                batch = {**batch, "x": batch["x"] * float("nan")}
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
-                self._backward_and_step(step, index, last_micro, state)
+                if not self._backward_and_step(step, index, last_micro, state):
+                    continue
                 loss_name = "loss" if step.optimizer == "model" else f"{step.optimizer}_loss"
                 for name, value in {loss_name: step.loss, **step.logs}.items():
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
-            count += 1
-            samples += len(batch["y"]) if "y" in batch else len(next(iter(batch.values())))
-            state.batch_in_epoch = index + 1
+            state.train_samples += len(next(iter(batch.values())))
+            state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
+            if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
+                self.save("last", state)
             if self.stop.requested:
                 self._interrupt(state)
-        state.train_samples += samples
-        state.batch_in_epoch = 0
+        count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
         return {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
 
     def _steps(self, batch: Batch) -> Iterator[Any]:
@@ -179,11 +211,17 @@ class Trainer:
                 return
             yield step
 
-    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> None:
+    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> bool:
+        """Backward, and on the last micro-batch clip and step; False if the step was skipped."""
         opt, scaler, s = self.opt.optimizers[step.optimizer], self.opt.scaler, self.s
         # A non-finite loss stops before any optimizer step, so saved weights stay finite.
         # (This reads the loss on the host: one sync per step on a GPU, the price of that promise.)
         if not torch.isfinite(step.loss.detach()).all():
+            if state.nonfinite_skipped < s.skip_nonfinite:
+                state.nonfinite_skipped += 1
+                log.warning(f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
+                            f"({state.nonfinite_skipped}/{s.skip_nonfinite} allowed)")  # fmt: skip
+                return False
             raise TrainingFailed(
                 f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} step {index + 1}: "
                 "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
@@ -193,7 +231,7 @@ class Trainer:
         loss = step.loss / s.grad_accum if s.grad_accum > 1 else step.loss
         (scaler.scale(loss) if scaler else loss).backward()
         if not last_micro:
-            return
+            return True
         if s.grad_clip:
             if scaler:
                 scaler.unscale_(opt)
@@ -208,18 +246,10 @@ class Trainer:
         sched = self.opt.schedulers.get(step.optimizer)
         if sched and sched[1] == "step":
             sched[0].step()
+        return True
 
     def evaluate(self, split: Split) -> dict[str, Any]:
-        """The task's metrics over a whole split, model in eval mode, no gradients."""
-        batches: Iterator[Batch] = split.batches(self.s.eval_batch_size)
-        if self.s.limit_eval_batches:
-            batches = itertools.islice(batches, self.s.limit_eval_batches)
-        self.task.model.eval()
-        try:
-            with torch.no_grad(), autocast(self.device, self.s.precision):
-                return self.task.evaluate(batches)
-        finally:
-            self.task.model.train()
+        return evaluate_split(self.task, split, self.s, self.device)
 
     def _end_epoch(
         self, state: LoopState, train_logs: dict[str, float], val: dict[str, Any], seconds: float
@@ -240,9 +270,11 @@ class Trainer:
                **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
                "lr": lr, "seconds": round(seconds, 4)}  # fmt: skip
         state.history.append(row)
-        self.save("last", state)
-        if improved:
+        if (
+            improved
+        ):  # best before last: a kill in between leaves last.pt one step behind, not best.pt
             self.save("best", state)
+        self.save("last", state)
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
             callback(state, row)
@@ -276,8 +308,4 @@ class Trainer:
 
     def _interrupt(self, state: LoopState) -> None:
         self.save("last", state)
-        raise Interrupted(
-            self.stop.name,
-            self.stop.exit_code,
-            "resume with the same command plus resume=<run folder>",
-        )
+        raise Interrupted(self.stop.name, self.stop.exit_code)

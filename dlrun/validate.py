@@ -74,6 +74,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
     "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "split": (lambda v: v in {"test", "val"}, "test or val"),
+    "trainer.checkpoint_every_steps": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.keep_last_k": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.skip_nonfinite": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "device.name": (
         lambda v: (
             isinstance(v, str) and (v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"))

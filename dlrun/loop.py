@@ -8,6 +8,8 @@ import contextlib
 import itertools
 import logging
 import math
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -185,6 +187,8 @@ class Trainer:
             index = state.batch_in_epoch
             if failpoint("poison_batch"):  # test-only: a batch whose inputs are NaN
                 batch = {**batch, "x": batch["x"] * float("nan")}
+            if failpoint("train_oom"):  # test-only: what a CUDA allocator raises
+                raise torch.OutOfMemoryError("CUDA out of memory (injected by DLRUN_FAILPOINTS)")
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
                 if not self._backward_and_step(step, index, last_micro, state):
@@ -196,6 +200,8 @@ class Trainer:
             state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
                 self.save("last", state)
+            if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
+                os.kill(os.getpid(), signal.SIGKILL)
             if self.stop.requested:
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}

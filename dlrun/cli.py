@@ -84,6 +84,14 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point."""
+    args = sys.argv[1:]
+    if ("--help" in args or "-h" in args) and not any(
+        a.startswith("--config-dir") or a == "-cd" for a in args
+    ):
+        from dlrun.help import render  # fast path; Hydra's own help is ~2 s (see dlrun/help.py)
+
+        print(render(config_dir(), [a for a in args if not a.startswith("-")]))
+        return
     _hydra_entry()
 
 

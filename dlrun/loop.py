@@ -48,6 +48,9 @@ class LoopSettings:
     seed: int = 0
     checkpoint_every_steps: int | None = None  # also write last.pt every N batches (mid-epoch)
     skip_nonfinite: int = 0  # batches with a non-finite loss that may be skipped before failing
+    finite_check_every: int = (
+        1  # 1: check each loss before its step; N: on device, read every N steps
+    )
 
 
 @dataclass
@@ -147,8 +150,9 @@ class Trainer:
                  device: torch.device, save: SaveFn, stop: StopFlag,
                  on_epoch_end: list[EpochCallback] | None = None) -> None:  # fmt: skip
         self.task, self.data, self.opt, self.s = task, data, opt, settings
-        self.device, self.save, self.stop = device, save, stop
+        self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
+        self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
         task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
@@ -198,6 +202,8 @@ class Trainer:
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
             state.train_samples += len(next(iter(batch.values())))
             state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
+            if state.batches_done % s.finite_check_every == 0:
+                self._check_deferred(state)
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
                 self.save("last", state)
             if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
@@ -222,7 +228,10 @@ class Trainer:
         opt, scaler, s = self.opt.optimizers[step.optimizer], self.opt.scaler, self.s
         # A non-finite loss stops before any optimizer step, so saved weights stay finite.
         # (This reads the loss on the host: one sync per step on a GPU, the price of that promise.)
-        if not torch.isfinite(step.loss.detach()).all():
+        finite = torch.isfinite(step.loss.detach()).all()
+        if s.finite_check_every > 1:  # no sync: remember it on the device, read it every N steps
+            self._nonfinite = ~finite if self._nonfinite is None else self._nonfinite | ~finite
+        elif not finite:
             if state.nonfinite_skipped < s.skip_nonfinite:
                 state.nonfinite_skipped += 1
                 log.warning(f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
@@ -311,6 +320,18 @@ class Trainer:
         ]
         shown += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s"]
         log.info("  ".join(shown) + ("  *" if improved else ""))
+
+    def save(self, name: str, state: LoopState) -> None:
+        self._check_deferred(state)  # never write weights a non-finite step may have touched
+        self._save(name, state)
+
+    def _check_deferred(self, state: LoopState) -> None:
+        if self._nonfinite is not None and bool(self._nonfinite):
+            raise TrainingFailed(
+                f"non-finite loss in the {self.s.finite_check_every} steps before epoch {state.epoch + 1} "
+                f"step {state.batch_in_epoch}: lower optimizer.lr, set trainer.grad_clip, or check the data "
+                "(trainer.finite_check_every=1 stops at the exact step); the last good checkpoint is kept"
+            )
 
     def _interrupt(self, state: LoopState) -> None:
         self.save("last", state)

@@ -30,8 +30,14 @@ from dlrun.tasks.base import Task
 log = logging.getLogger("dlrun")
 
 
-def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
+def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSettings:
     t = cfg.trainer
+    # Reading a loss on the host is free on CPU but a sync on a GPU: check less often there.
+    finite_check_every = (
+        (1 if device.type == "cpu" else 50)
+        if t.finite_check_every == "auto"
+        else t.finite_check_every
+    )
     monitor = task.default_monitor if t.monitor == "auto" else t.monitor
     stop_metric = t.early_stopping.metric
     return LoopSettings(
@@ -42,7 +48,7 @@ def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
         min_delta=t.early_stopping.min_delta, limit_train_batches=t.limit_train_batches,
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
         progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
-        skip_nonfinite=t.skip_nonfinite,
+        skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
     )  # fmt: skip
 
 
@@ -51,6 +57,14 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     assert isinstance(data.train, InMemorySplit), "overfit_batches needs in-memory data"
     data.train = data.train.subset(torch.arange(min(len(data.train), batches * batch_size)))
     data.val = data.train
+
+
+def speed_up(model: torch.nn.Module, t: DictConfig) -> None:
+    """trainer.channels_last and trainer.compile, in place (state_dict keys stay unchanged)."""
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if t.compile:
+        model.compile(**({} if t.compile is True else {"mode": t.compile}))
 
 
 def _overrides() -> list[str]:
@@ -75,7 +89,7 @@ class Job:
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
-        self.settings = loop_settings(cfg, self.task)
+        self.settings = loop_settings(cfg, self.task, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.epoch_callbacks: list = []  # loggers and live plots register here
         self.opt: Optimization | None = None
@@ -103,6 +117,7 @@ class TrainingJob(Job):
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
+        speed_up(self.task.model, cfg.trainer)
         optimizers = build.build_optimizers(cfg, self.task)
         schedulers = build.build_schedulers(
             cfg.scheduler,

@@ -77,6 +77,17 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "split": (lambda v: v in {"test", "val"}, "test or val"),
     "trainer.checkpoint_every_steps": (_optional(_positive_int), "a positive integer or null"),
     "trainer.keep_last_k": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.finite_check_every": (
+        lambda v: v == "auto" or _positive_int(v),
+        "auto or a positive integer",
+    ),
+    "trainer.compile": (
+        lambda v: (
+            isinstance(v, bool)
+            or v in {"default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"}
+        ),
+        "false, true or a torch.compile mode (reduce-overhead, max-autotune)",
+    ),
     "trainer.skip_nonfinite": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "device.name": (
         lambda v: (

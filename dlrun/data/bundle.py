@@ -51,7 +51,10 @@ class InMemorySplit:
         return len(next(iter(self.tensors.values())))
 
     def to(self, device: torch.device) -> InMemorySplit:
-        moved = {k: v.to(device, non_blocking=True) for k, v in self.tensors.items()}
+        if device.type == "cuda":  # pinned host memory lets the copy run asynchronously
+            moved = {k: v.pin_memory().to(device, non_blocking=True) for k, v in self.tensors.items()}
+        else:
+            moved = {k: v.to(device) for k, v in self.tensors.items()}
         return InMemorySplit(moved, self.transform)
 
     def subset(self, index: Tensor) -> InMemorySplit:

@@ -349,3 +349,15 @@ def test_keep_last_k_keeps_the_newest_epoch_checkpoints(tmp_path):
     )
     names = sorted(p.name for p in (run_dirs(tmp_path)[0] / "checkpoints").glob("epoch_*.pt"))
     assert names == ["epoch_003.pt", "epoch_004.pt"]
+
+
+def test_deferred_finite_check_still_never_saves_nonfinite_weights(tmp_path):
+    # finite_check_every=4 (what GPUs use by default): no per-step sync, the NaN is caught within
+    # 4 steps and before any checkpoint is written.
+    proc = run_dlrun("trainer.epochs=3", "trainer.finite_check_every=4", "trainer.progress=false", cwd=tmp_path,
+                     DLRUN_FAILPOINTS="poison_batch:30")  # fmt: skip
+    assert proc.returncode == 1 and "non-finite loss in the 4 steps before epoch 2" in proc.stderr
+    run = run_dirs(tmp_path)[0]
+    assert read_metrics(run)["status"] == "failed"
+    for name in ("last", "best"):
+        assert all(torch.isfinite(t).all() for t in model_state(run, name).values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,14 @@ def speed_up(model: torch.nn.Module, t: DictConfig) -> None:
         model.compile(**({} if t.compile is True else {"mode": t.compile}))
 
 
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak resident memory of this process and, on CUDA, peak allocated GPU memory."""
+    peak = {"host_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device.type == "cuda":
+        peak["cuda"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
+
+
 def _overrides() -> list[str]:
     try:
         return list(HydraConfig.get().overrides.task)
@@ -107,6 +116,7 @@ class Job:
             "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
             "precision": self.settings.precision, "parameters": self.parameters(),
             "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
+            "peak_memory_mb": peak_memory_mb(self.device),
         }  # fmt: skip
 
 

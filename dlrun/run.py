@@ -11,10 +11,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import build, checkpoint
+from dlrun import build, checkpoint, plots, report
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import DlrunError, Interrupted
+from dlrun.loggers import Loggers
 from dlrun.loop import LoopSettings, LoopState, Optimization, Trainer, steps_per_epoch
 from dlrun.runtime import StopFlag, configure_backends, resolve_device, seed_everything
 from dlrun.tasks.base import Task
@@ -33,7 +34,7 @@ def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
         early_stopping_metric=monitor if stop_metric in (None, "auto") else stop_metric,
         min_delta=t.early_stopping.min_delta, limit_train_batches=t.limit_train_batches,
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
-        progress=t.progress, seed=cfg.seed,
+        progress=t.progress, seed=cfg.seed, log_every_n_steps=t.log_every_n_steps,
     )  # fmt: skip
 
 
@@ -71,6 +72,11 @@ class Job:
         self.opt = Optimization(optimizers, schedulers, scaler)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.epoch_callbacks: list = []  # loggers and live plots register here
+        self.loggers = Loggers(
+            build.build_loggers(cfg.get("logger"), artifacts, self.config), self.task
+        )
+        self.epoch_callbacks.append(self.loggers.on_epoch_end)
+        self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -118,22 +124,22 @@ class Job:
 
     # --- the run -----------------------------------------------------------------------------
     def train(self) -> float:
-        p = self.parameters()
-        log.info(f"{self.task.name}: {self.cfg.model._target_} ({p['trainable']:,} trainable / {p['total']:,} "
-                 f"parameters) on {self.device}, precision {self.settings.precision}; run folder {self.artifacts.run_dir}")  # fmt: skip
+        log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
+        log.info(f"run folder {self.artifacts.run_dir}")
         state = LoopState()
         self.write_record("running", state)
         with StopFlag() as stop:
-            trainer = Trainer(
-                self.task, self.data, self.opt, self.settings, self.device, self.save, stop
-            )
+            trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
+                              self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
             try:
                 trainer.fit(state)
             except Interrupted as err:
                 self.write_record("interrupted", state, error=str(err))
+                self._observe_end("interrupted", state)
                 raise
             except DlrunError as err:
                 self.write_record("failed", state, error=str(err))
+                self._observe_end("failed", state)
                 raise
         best = checkpoint.load(self.artifacts.checkpoint("best"))
         self.task.model.load_state_dict(best["model"])
@@ -144,13 +150,35 @@ class Job:
         )
         for name in written:
             log.info(f"wrote {self.artifacts.run_dir / name}")
+        self._observe_end("completed", state, test, written)
         self._log_summary(state, test)
         return float(state.best_value)
 
+    def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
+                     written: list[str] | None = None) -> None:  # fmt: skip
+        """plots/ and the loggers' last word, at the end of a run, an interrupt or a failure."""
+        if self.cfg.get("plots", True):
+            self._write_plots(status, state, test)
+        pngs = [self.artifacts.run_dir / n for n in written or [] if str(n).endswith(".png")]
+        self.loggers.finish(status, self.artifacts.read_metrics() or {}, pngs)
+
+    def _write_plots(self, status: str, state: LoopState, test: dict[str, Any] | None) -> None:
+        try:
+            names = plots.write_plots(
+                self.artifacts, state.history, self.settings.monitor, state.best_epoch, test,
+                self.data.class_names, getattr(self.task, "last_predictions", None),
+            )  # fmt: skip
+        except Exception as err:  # never hide why an interrupted or failed run stopped
+            if status == "completed":
+                raise
+            log.warning(f"plots were not written: {err}")
+            return
+        if names:
+            log.info(f"wrote {self.artifacts.plots_dir}/ ({', '.join(names)})")
+
     def _log_summary(self, state: LoopState, test: dict[str, Any]) -> None:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
-        log.info(f"test (best epoch {state.best_epoch}): {shown}")
-        log.info(f"wrote {self.artifacts.metrics_path}")
+        record = self.artifacts.read_metrics() or {}
+        log.info(report.summary_table(record, time.time() - self.started))
 
 
 def _overrides() -> list[str]:

@@ -293,5 +293,6 @@ class Loggers:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)  # a sweep runs many jobs in one process: free this one
         for logger in self.loggers:
             logger.close()

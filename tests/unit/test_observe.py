@@ -157,3 +157,20 @@ def test_model_line_and_summary_table():
         "folder",
         "/runs/x",
     ]
+
+
+def test_closed_loggers_release_the_task():
+    """A sweep runs many jobs in one process: a finished job's model must not stay alive."""
+    import gc
+    import weakref
+
+    split = InMemorySplit({"x": torch.zeros(2, 2), "y": torch.zeros(2, 1)})
+    task = RegressionTask(
+        nn.Linear(2, 1), nn.MSELoss(), DataBundle(split, split, split, "regression", (2,))
+    )
+    loggers = Loggers([], task)
+    alive = weakref.ref(task)
+    loggers.finish("completed", {}, [])
+    del loggers, task
+    gc.collect()
+    assert alive() is None

@@ -1,4 +1,5 @@
-"""The only writer of run files: metrics.json, history.csv and the checkpoints folder layout.
+"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/ and the checkpoints
+folder layout.
 
 metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
@@ -20,10 +21,10 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -39,6 +40,8 @@ class RunArtifacts:
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.metrics_path = self.run_dir / "metrics.json"
         self.history_path = self.run_dir / "history.csv"
+        self.steps_path = self.run_dir / "steps.csv"
+        self.plots_dir = self.run_dir / "plots"
 
     def checkpoint(self, name: str) -> Path:
         return self.checkpoint_dir / f"{name}.pt"
@@ -74,3 +77,23 @@ class RunArtifacts:
         writer.writeheader()
         writer.writerows(rows)
         _write_atomic(self.history_path, buf.getvalue())
+
+    def append_steps(self, row: dict[str, Any]) -> None:
+        """Append one logging-interval row to steps.csv (appending keeps a resumed run's rows)."""
+        new = not self.steps_path.is_file()
+        columns = list(row)
+        if not new:  # keep the file's own columns (a resumed run appends under the same header)
+            with self.steps_path.open(newline="") as f:
+                columns = next(csv.reader(f), columns)
+        with self.steps_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def write_plot(self, name: str, png: bytes) -> Path:
+        """Write plots/<name> atomically; returns its path."""
+        self.plots_dir.mkdir(parents=True, exist_ok=True)
+        path = self.plots_dir / name
+        _write_atomic(path, png)
+        return path

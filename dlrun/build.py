@@ -215,3 +215,14 @@ def build_schedulers(
         name: (build_object(node, "scheduler", facts)(opt), interval)
         for name, opt in optimizers.items()
     }
+
+
+def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any]) -> list[Any]:
+    """One logger per entry of `logger` (`logger=[csv,tensorboard]` selects several)."""
+    # _recursive_=False: the run's config is handed over as data; its `_target_`s are not built.
+    return [
+        build_object(
+            child, f"logger.{name}", artifacts=artifacts, run_config=config, _recursive_=False
+        )
+        for name, child in (node or {}).items()
+    ]

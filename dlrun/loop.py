@@ -48,9 +48,9 @@ class LoopSettings:
     seed: int = 0
     checkpoint_every_steps: int | None = None  # also write last.pt every N batches (mid-epoch)
     skip_nonfinite: int = 0  # batches with a non-finite loss that may be skipped before failing
-    finite_check_every: int = (
-        1  # 1: check each loss before its step; N: on device, read every N steps
-    )
+    # 1: check each loss before its step; N: keep the flag on the device, read it every N steps
+    finite_check_every: int = 1
+    log_every_n_steps: int = 50
 
 
 @dataclass
@@ -90,6 +90,32 @@ class Optimization:
 SaveFn = Callable[[str, LoopState], None]
 # Called after every epoch with the state and that epoch's history row (loggers, plots...).
 EpochCallback = Callable[[LoopState, dict[str, Any]], None]
+# Called every `log_every_n_steps` batches with the global batch number and the mean of each
+# training value over those batches, plus "lr" (loggers' per-step scalars).
+StepCallback = Callable[[int, dict[str, float]], None]
+
+
+class _StepLog:
+    """Interval means for step callbacks, from the loop's on-device running sums: the sums are
+    read (one device sync) once per interval, never per step."""
+
+    def __init__(self, callbacks: list[StepCallback], every: int) -> None:
+        self.callbacks, self.every = callbacks, every
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        self.read: dict[str, float] = {}
+        self.read_count = 0
+
+    def __call__(self, sums: dict[str, Tensor], count: int, step: int, lr: float) -> None:
+        if not self.callbacks or count - self.read_count < self.every:
+            return
+        now = {k: float(v) for k, v in sums.items()}  # the interval's one sync
+        n = count - self.read_count
+        means = {k: (v - self.read.get(k, 0.0)) / n for k, v in now.items()}
+        self.read, self.read_count = now, count
+        for callback in self.callbacks:
+            callback(step, {**means, "lr": lr})
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -148,11 +174,13 @@ class Trainer:
 
     def __init__(self, task: Task, data: DataBundle, opt: Optimization, settings: LoopSettings,
                  device: torch.device, save: SaveFn, stop: StopFlag,
-                 on_epoch_end: list[EpochCallback] | None = None) -> None:  # fmt: skip
+                 on_epoch_end: list[EpochCallback] | None = None,
+                 on_log: list[StepCallback] | None = None) -> None:  # fmt: skip
         self.task, self.data, self.opt, self.s = task, data, opt, settings
         self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
         self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
+        self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
         task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
@@ -186,6 +214,7 @@ class Trainer:
         # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
         # mid-epoch resume reports the same epoch averages as a run that never stopped.
         sums = state.epoch_sums = {k: v.to(self.device) for k, v in state.epoch_sums.items()}
+        self.step_log.start_epoch()
         self.task.model.train()
         for batch in _progress(batches, total, state.epoch, s):
             index = state.batch_in_epoch
@@ -202,6 +231,7 @@ class Trainer:
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
             state.train_samples += len(next(iter(batch.values())))
             state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
+            self.step_log(sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr())
             if state.batches_done % s.finite_check_every == 0:
                 self._check_deferred(state)
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
@@ -280,19 +310,20 @@ class Trainer:
             state.best_value, state.best_epoch = value, state.epoch
             state.best_val = {k: v for k, v in val.items() if isinstance(v, int | float)}
         self._early_stopping(state, val)
-        lr = next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
         row = {"epoch": state.epoch, **{f"train_{k}": v for k, v in train_logs.items()},
                **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
-               "lr": lr, "seconds": round(seconds, 4)}  # fmt: skip
+               "lr": self._lr(), "seconds": round(seconds, 4)}  # fmt: skip
         state.history.append(row)
-        if (
-            improved
-        ):  # best before last: a kill in between leaves last.pt one step behind, not best.pt
+        # best before last: a kill in between leaves last.pt one step behind, never a stale best.pt
+        if improved:
             self.save("best", state)
         self.save("last", state)
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
             callback(state, row)
+
+    def _lr(self) -> float:
+        return next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
 
     def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
         if not self.s.patience:

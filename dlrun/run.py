@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import build, checkpoint, resume
+from dlrun import build, checkpoint, plots, report, resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import DlrunError, Interrupted
+from dlrun.loggers import Loggers
 from dlrun.loop import (
     LoopSettings,
     LoopState,
@@ -50,6 +52,7 @@ def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSett
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
         progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
         skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
+        log_every_n_steps=t.log_every_n_steps,
     )  # fmt: skip
 
 
@@ -128,6 +131,10 @@ class TrainingJob(Job):
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
         speed_up(self.task.model, cfg.trainer)
+        # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
+        # the clock starts, so the first epoch's time and samples/s measure training only.
+        import torch._dynamo  # noqa: F401
+
         optimizers = build.build_optimizers(cfg, self.task)
         schedulers = build.build_schedulers(
             cfg.scheduler,
@@ -139,6 +146,12 @@ class TrainingJob(Job):
             torch.amp.GradScaler(self.device.type) if self.settings.precision == "fp16" else None
         )
         self.opt = Optimization(optimizers, schedulers, scaler)
+        self.loggers = Loggers(
+            build.build_loggers(cfg.get("logger"), artifacts, self.config), self.task
+        )
+        self.epoch_callbacks.append(self.loggers.on_epoch_end)
+        self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
+        self.started = time.time()
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self, state: LoopState) -> dict[str, Any]:
@@ -218,30 +231,23 @@ class TrainingJob(Job):
             log.info(
                 f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
             )
-        p = self.parameters()
-        log.info(f"{self.task.name}: {self.cfg.model._target_} ({p['trainable']:,} trainable / {p['total']:,} "
-                 f"parameters) on {self.device}, precision {self.settings.precision}; run folder {self.artifacts.run_dir}")  # fmt: skip
+        log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
+        log.info(f"run folder {self.artifacts.run_dir}")
         self.write_record("running", state)
         with StopFlag() as stop:
-            trainer = Trainer(
-                self.task,
-                self.data,
-                self.opt,
-                self.settings,
-                self.device,
-                self.save,
-                stop,
-                self.epoch_callbacks,
-            )
+            trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
+                              self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
             try:
                 trainer.fit(state)
             except Interrupted as err:
                 self._record_failure("interrupted", state, str(err))
+                self._observe_end("interrupted", state)
                 log.info(f"resume with: dlrun {' '.join(o for o in _overrides() if not o.startswith('resume='))} "
                          f"resume={self.artifacts.run_dir}")  # fmt: skip
                 raise
             except DlrunError as err:
                 self._record_failure("failed", state, str(err))
+                self._observe_end("failed", state)
                 raise
         return self._finish(trainer, state)
 
@@ -259,10 +265,35 @@ class TrainingJob(Job):
         )
         for name in written:
             log.info(f"wrote {self.artifacts.run_dir / name}")
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
-        log.info(f"test (best epoch {state.best_epoch}): {shown}")
-        log.info(f"wrote {self.artifacts.metrics_path}")
+        self._observe_end("completed", state, test, written)
+        self._log_summary(state, test)
         return float(state.best_value)
+
+    def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
+                     written: list[str] | None = None) -> None:  # fmt: skip
+        """plots/ and the loggers' last word, at the end of a run, an interrupt or a failure."""
+        if self.cfg.get("plots", True):
+            self._write_plots(status, state, test)
+        pngs = [self.artifacts.run_dir / n for n in written or [] if str(n).endswith(".png")]
+        self.loggers.finish(status, self.artifacts.read_metrics() or {}, pngs)
+
+    def _write_plots(self, status: str, state: LoopState, test: dict[str, Any] | None) -> None:
+        try:
+            names = plots.write_plots(
+                self.artifacts, state.history, self.settings.monitor, state.best_epoch, test,
+                self.data.class_names, getattr(self.task, "last_predictions", None),
+            )  # fmt: skip
+        except Exception as err:  # never hide why an interrupted or failed run stopped
+            if status == "completed":
+                raise
+            log.warning(f"plots were not written: {err}")
+            return
+        if names:
+            log.info(f"wrote {self.artifacts.plots_dir}/ ({', '.join(names)})")
+
+    def _log_summary(self, state: LoopState, test: dict[str, Any]) -> None:
+        record = self.artifacts.read_metrics() or {}
+        log.info(report.summary_table(record, time.time() - self.started))
 
 
 class EvalJob(Job):

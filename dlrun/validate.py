@@ -63,6 +63,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _optional(_positive_int),
         "a positive integer, or null to turn early stopping off",
     ),
+    "trainer.log_every_n_steps": (
+        _positive_int,
+        "a positive integer, e.g. trainer.log_every_n_steps=50",
+    ),
     "trainer.precision": (lambda v: str(v) in {"32", "bf16", "fp16"}, "one of 32, bf16, fp16"),
     "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (

@@ -109,19 +109,25 @@ def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
     """Return (numeric feature matrix, raw target strings) from a headed CSV."""
     file = Path(path)
     if not file.is_file():
-        raise DataError(f"{key}={path} does not exist: give the path of a CSV file with a header row")
+        raise DataError(
+            f"{key}={path} does not exist: give the path of a CSV file with a header row"
+        )
     with file.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise DataError(f"{key}={path} has no data rows")
     columns = list(rows[0].keys())
     if target not in columns:
-        raise DataError(f"data.target={target!r} is not a column of {path}: choose one of {columns}")
+        raise DataError(
+            f"data.target={target!r} is not a column of {path}: choose one of {columns}"
+        )
     features = [c for c in columns if c != target]
     try:
         x = np.array([[float(r[c]) for c in features] for r in rows], dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise DataError(f"{path} has a non-numeric feature value ({err}): encode or drop that column") from None
+        raise DataError(
+            f"{path} has a non-numeric feature value ({err}): encode or drop that column"
+        ) from None
     return x, [r[target] for r in rows]
 
 
@@ -139,7 +145,9 @@ def csv_table(
     if task not in {"classification", "regression"}:
         raise DataError(f"data.task={task!r} is invalid: use classification or regression")
     x, y_raw = _read_csv(path, target, "data.path")
-    x_test, y_test_raw = _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
+    x_test, y_test_raw = (
+        _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
+    )
     class_names = None
     if task == "classification":
         class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)
@@ -151,7 +159,9 @@ def csv_table(
             y = np.array(y_raw, dtype=np.float32)
             y_test = np.array(y_test_raw, dtype=np.float32) if y_test_raw else None
         except ValueError:
-            raise DataError(f"data.target={target!r} has non-numeric values: use data.task=classification") from None
+            raise DataError(
+                f"data.target={target!r} has non-numeric values: use data.task=classification"
+            ) from None
     return _bundle_from_arrays(
         x, y, task,
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,

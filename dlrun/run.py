@@ -54,6 +54,8 @@ class Job:
         self.device = resolve_device(cfg.device.name)
         configure_backends(self.device, cfg.trainer.deterministic)
         self.data = build.build_data(cfg.data, cfg.seed).to(self.device)
+        for name, content in self.data.facts.get("run_files", {}).items():
+            artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)

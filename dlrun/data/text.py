@@ -85,7 +85,7 @@ def assemble(
         train=train, val=val, test=test, task="classification",
         input_shape=(train.tensors["x"].shape[1],), num_classes=len(names), class_names=names,
         facts={
-            "vocab_size": len(vocab), "padding_idx": PAD_ID,
+            "vocab_size": len(vocab), "padding_idx": PAD_ID, "batch_inputs": ["x", "lengths"],
             "checkpoint_state": {"text": {**state, "vocab": vocab.state(), "class_names": names}},
             "run_files": {"labels.json": {"label_column": label_column,
                                           "classes": {n: i for i, n in enumerate(names)}}},

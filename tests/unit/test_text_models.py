@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dlrun import build
+from dlrun.errors import ConfigError
 from dlrun.models.text import EmbeddingBagClassifier, RNNClassifier
 
 FACTS = {"vocab_size": 50, "padding_idx": 0, "num_classes": 4}
@@ -61,3 +62,16 @@ def test_every_text_model_config_builds_from_data_facts(compose, model, cls, cel
     assert isinstance(built, cls)
     if cell:
         assert type(built.rnn).__name__ == cell.upper()
+
+
+def test_a_model_that_cannot_take_lengths_is_refused_on_text(compose, tmp_path):
+    from tests.textdata import write_labelled_csv
+
+    path = write_labelled_csv(tmp_path / "news.csv", n=40)
+    overrides = ["data=text_csv", f"data.path={path}", f"data.root={tmp_path}",
+                 "data.text_columns=[body]", "data.label_column=topic"]  # fmt: skip
+    data = build.build_data(compose("model=mlp", *overrides).data, seed=0)
+    with pytest.raises(ConfigError, match=r"MLP cannot read this data.*\['x', 'lengths'\]"):
+        build.build_task(compose("model=mlp", *overrides), data, torch.device("cpu"))
+    task = build.build_task(compose("model=embedding_bag", *overrides), data, torch.device("cpu"))
+    assert task.forward(next(data.train.batches(8))).shape == (8, 4)

@@ -67,6 +67,11 @@ class RunArtifacts:
         _write_atomic(path, text)
         return path
 
+    def write_json(self, name: str, content: Any) -> None:
+        """A small JSON file the data or task asks for (e.g. labels.json: class name -> index)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.run_dir / name, json.dumps(content, indent=2) + "\n")
+
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite history.csv from all epoch rows (a resumed run keeps its earlier epochs)."""
         columns: list[str] = []

@@ -166,6 +166,22 @@ def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
     return build_object(node, "loss")
 
 
+def check_model_inputs(model_node: DictConfig, data: DataBundle) -> None:
+    """Refuse a model whose forward cannot take the data's batch inputs (text adds `lengths`)."""
+    inputs = data.facts.get("batch_inputs")
+    forward = getattr(check_target(model_node._target_, "model"), "forward", None)
+    if not inputs or forward is None:
+        return
+    params = inspect.signature(forward).parameters
+    if set(inputs) <= set(params) or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    raise ConfigError(
+        f"model {model_node._target_} cannot read this data: its batches hold {list(inputs)} but "
+        f"forward takes {[n for n in params if n != 'self']}; pick a model made for it "
+        "(text: model=lstm|gru|rnn|embedding_bag)"
+    )
+
+
 def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     """Loss, then the model (sized from the data and the task), wrapped in its task."""
     name = task_name(cfg.model, data)
@@ -175,6 +191,7 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     loss_fn = build_loss(cfg.loss, task_cls)
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
+    check_model_inputs(cfg.model, data)
     model = build_object(cfg.model, "model", facts)
     return task_cls(model.to(device), loss_fn.to(device), data)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlrun import build, checkpoint, plots, report, resume
 from dlrun.artifacts import RunArtifacts
@@ -98,6 +98,8 @@ class Job:
         self.device = resolve_device(cfg.device.name)
         configure_backends(self.device, cfg.trainer.deterministic)
         self.data = build.build_data(cfg.data, cfg.seed, data_state).to(self.device)
+        for name, content in self.data.facts.get("run_files", {}).items():
+            artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
@@ -327,8 +329,13 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         raise DlrunError(f"split={cfg.split!r} is invalid: use split=test or split=val")
     path = resume.checkpoint_file(cfg.ckpt, name="best")
     ckpt = checkpoint.load(path)
-    saved = {k: ckpt["config"][k] for k in _FROM_CHECKPOINT if k in ckpt["config"]}
-    merged = OmegaConf.merge(cfg, saved)
+    # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
+    # keys into a saved lstm); they then go through the same allowlist and signature checks.
+    merged = cfg.copy()
+    with open_dict(merged):
+        for key in _FROM_CHECKPOINT:
+            if key in ckpt["config"]:
+                merged[key] = ckpt["config"][key]
     return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 
 

@@ -361,3 +361,16 @@ def test_deferred_finite_check_still_never_saves_nonfinite_weights(tmp_path):
     assert read_metrics(run)["status"] == "failed"
     for name in ("last", "best"):
         assert all(torch.isfinite(t).all() for t in model_state(run, name).values())
+
+
+def test_eval_rebuilds_the_checkpoints_model_whatever_the_local_defaults(tmp_path):
+    assert (
+        run_dlrun(
+            "model=perceptron", "trainer.epochs=1", "trainer.progress=false", cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    (run,) = run_dirs(tmp_path)
+    proc = run_dlrun("mode=eval", f"ckpt={run}", cwd=tmp_path)  # local default model is mlp
+    assert proc.returncode == 0, proc.stderr
+    assert read_metrics(run_dirs(tmp_path)[-1])["model"] == "Perceptron"

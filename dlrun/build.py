@@ -114,6 +114,15 @@ def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any
                 f"{key}.{unknown[0]} is not a parameter of {node._target_}: valid ones are {valid}"
             )
     accepted = {k: v for k, v in facts.items() if k in params}
+    if not node.get("_partial_", False):
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        missing = [n for n, p in params.items()
+                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"{node._target_} needs {missing[0]!r}, which neither the config nor the data provides: "
+                f"choose a {key} that fits this data, or set {key}.{missing[0]}"
+            )
     for k in given & set(accepted):
         if node[k] != accepted[k]:
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""The only writer of run files: metrics.json, history.csv and the checkpoints folder layout.
+"""The only writer of run files: metrics.json, history.csv, image grids and the checkpoints layout.
 
 metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
@@ -17,14 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SCHEMA_VERSION = 1
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, content: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -74,3 +76,31 @@ class RunArtifacts:
         writer.writeheader()
         writer.writerows(rows)
         _write_atomic(self.history_path, buf.getvalue())
+
+
+def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:
+    """Write (N, C, H, W) images with values in [0, 1] (tensor or array) as one PNG grid.
+
+    C is 1 (grey) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
+    neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px.
+    """
+    from PIL import Image  # pillow comes with torchvision and matplotlib
+
+    if hasattr(images, "detach"):
+        images = images.detach().float().cpu().numpy()
+    pixels = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, channels, height, width = pixels.shape
+    scale = max(1, -(-min_tile // height))
+    pixels = pixels.repeat(scale, axis=2).repeat(scale, axis=3)
+    rows, pad = -(-n // per_row), 2
+    tile_h, tile_w = height * scale + pad, width * scale + pad
+    grid = np.full((channels, rows * tile_h + pad, per_row * tile_w + pad), 0.5, np.float32)
+    for i, image in enumerate(pixels):
+        top, left = pad + (i // per_row) * tile_h, pad + (i % per_row) * tile_w
+        grid[:, top : top + tile_h - pad, left : left + tile_w - pad] = image
+    picture = (grid * 255).round().astype(np.uint8)
+    picture = picture[0] if channels == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, buf.getvalue())

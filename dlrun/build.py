@@ -142,9 +142,20 @@ def build_object(
         raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
 
 
-def build_data(node: DictConfig, seed: int, checkpoint_state: dict | None = None) -> DataBundle:
-    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary)."""
-    bundle = build_object(node, "data", {"seed": seed, "checkpoint_state": checkpoint_state})
+def build_data(
+    node: DictConfig,
+    seed: int,
+    checkpoint_state: dict | None = None,
+    task_needs_images: bool = False,
+) -> DataBundle:
+    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary),
+    one that takes `task_needs_images` learns whether the model's task wants images (digits)."""
+    facts = {
+        "seed": seed,
+        "checkpoint_state": checkpoint_state,
+        "task_needs_images": task_needs_images,
+    }
+    bundle = build_object(node, "data", facts)
     if not isinstance(bundle, DataBundle):
         raise ConfigError(f"data._target_={node._target_} must return a dlrun DataBundle")
     return bundle
@@ -154,6 +165,12 @@ def task_name(model_node: DictConfig, data: DataBundle) -> str:
     """A model may declare the task it needs (autoencoder, GAN); otherwise the data decides."""
     model_cls = check_target(model_node._target_, "model")
     return getattr(model_cls, "dlrun_task", None) or data.task
+
+
+def model_needs_images(model_node: DictConfig) -> bool:
+    """Whether the task the model declares (autoencoder, GAN) needs image-shaped data."""
+    declared = getattr(check_target(model_node._target_, "model"), "dlrun_task", None)
+    return declared in TASKS and TASKS[declared].needs_images
 
 
 def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
@@ -172,6 +189,7 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     if name not in TASKS:
         raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
     task_cls = TASKS[name]
+    task_cls.check_data(data)
     loss_fn = build_loss(cfg.loss, task_cls)
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
@@ -184,8 +202,9 @@ def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optim
     overrides = cfg.get("optimizers") or {}
     built = {}
     for group, params in task.param_groups().items():
+        # Resolve first: an override may interpolate the root config (lr: ${optimizer.lr}).
         node = (
-            OmegaConf.merge(cfg.optimizer, overrides.get(group, {}))
+            OmegaConf.merge(cfg.optimizer, OmegaConf.to_container(overrides[group], resolve=True))
             if group in overrides
             else cfg.optimizer
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlrun import build, checkpoint, resume
 from dlrun.artifacts import RunArtifacts
@@ -94,13 +94,15 @@ class Job:
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device.name)
         configure_backends(self.device, cfg.trainer.deterministic)
-        self.data = build.build_data(cfg.data, cfg.seed, data_state).to(self.device)
+        self.data = build.build_data(
+            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
+        ).to(self.device)
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
         self.settings = loop_settings(cfg, self.task, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.epoch_callbacks: list = []  # loggers and live plots register here
+        self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
         self.opt: Optimization | None = None
 
     def parameters(self) -> dict[str, int]:
@@ -109,6 +111,11 @@ class Job:
             "total": sum(p.numel() for p in params),
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
+
+    def _task_epoch_artifacts(self, state: LoopState, row: dict[str, Any]) -> None:
+        """The task's per-epoch files (a GAN's samples/epoch_NNN.png)."""
+        for name in self.task.epoch_artifacts(self.artifacts.run_dir, state.epoch):
+            log.debug(f"wrote {self.artifacts.run_dir / name}")
 
     def base_record(self) -> dict[str, Any]:
         return {
@@ -297,7 +304,10 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     path = resume.checkpoint_file(cfg.ckpt, name="best")
     ckpt = checkpoint.load(path)
     saved = {k: ckpt["config"][k] for k in _FROM_CHECKPOINT if k in ckpt["config"]}
-    merged = OmegaConf.merge(cfg, saved)
+    merged = cfg.copy()
+    with open_dict(merged):  # replace whole sections: a GAN's model keys are not the MLP's
+        for key, value in saved.items():
+            merged[key] = value
     return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.classification import ClassificationTask
+from dlrun.tasks.reconstruction import ReconstructionTask
 from dlrun.tasks.regression import RegressionTask
 
 TASKS: dict[str, type[Task]] = {
     ClassificationTask.name: ClassificationTask,
     RegressionTask.name: RegressionTask,
+    ReconstructionTask.name: ReconstructionTask,
 }
 
-__all__ = ["TASKS", "Step", "Task", "ClassificationTask", "RegressionTask"]
+__all__ = [
+    "TASKS", "Step", "Task", "ClassificationTask", "RegressionTask", "ReconstructionTask",
+]  # fmt: skip

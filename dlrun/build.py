@@ -37,6 +37,7 @@ LOSS_TARGETS = {
     "cross_entropy": "torch.nn.CrossEntropyLoss",
     "mse": "torch.nn.MSELoss",
     "bce_with_logits": "torch.nn.BCEWithLogitsLoss",
+    "gan": "dlrun.tasks.adversarial.GANLoss",
 }
 
 # Keys dlrun reads itself; they are not constructor arguments.

@@ -161,11 +161,16 @@ def test_gan_checkpoints_hold_both_networks_and_optimizers(gan_run, compose):
 
 
 @pytest.mark.slow
-def test_gan_resumes_to_the_same_result(gan_run, tmp_path, dlrun):
-    """Stopping after half the epochs and resuming reproduces the uninterrupted run exactly."""
+def test_gan_resumes_and_evaluates_to_the_same_result(gan_run, tmp_path, dlrun):
+    """Stopping after half the epochs and resuming reproduces the uninterrupted run exactly; an
+    eval-only run of its checkpoint reproduces its test metrics."""
     dlrun("model=gan", f"trainer.epochs={GAN_EPOCHS // 2}", "trainer.progress=false")
     (half,) = run_dirs(tmp_path)
     dlrun("model=gan", f"trainer.epochs={GAN_EPOCHS}", "trainer.progress=false", f"resume={half}")
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert drop(_history(half)) == drop(_history(gan_run))
     assert read_metrics(half)["test"] == read_metrics(gan_run)["test"]
+    # mode=eval rebuilds the GAN from the checkpoint's own config (not the default MLP's keys).
+    dlrun("mode=eval", f"ckpt={gan_run}")
+    (evaluated,) = [m for m in map(read_metrics, run_dirs(tmp_path)) if m.get("mode") == "eval"]
+    assert evaluated["task"] == "adversarial" and evaluated["test"] == read_metrics(gan_run)["test"]

@@ -1,5 +1,5 @@
-"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/ and the checkpoints
-folder layout.
+"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/, image grids and
+the checkpoints folder layout.
 
 metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
@@ -17,6 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 SCHEMA_VERSION = 1
 
@@ -102,3 +104,31 @@ class RunArtifacts:
         path = self.plots_dir / name
         _write_atomic(path, png)
         return path
+
+
+def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:
+    """Write (N, C, H, W) images with values in [0, 1] (tensor or array) as one PNG grid.
+
+    C is 1 (grey) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
+    neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px.
+    """
+    from PIL import Image  # pillow comes with torchvision and matplotlib
+
+    if hasattr(images, "detach"):
+        images = images.detach().float().cpu().numpy()
+    pixels = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, channels, height, width = pixels.shape
+    scale = max(1, -(-min_tile // height))
+    pixels = pixels.repeat(scale, axis=2).repeat(scale, axis=3)
+    rows, pad = -(-n // per_row), 2
+    tile_h, tile_w = height * scale + pad, width * scale + pad
+    grid = np.full((channels, rows * tile_h + pad, per_row * tile_w + pad), 0.5, np.float32)
+    for i, image in enumerate(pixels):
+        top, left = pad + (i // per_row) * tile_h, pad + (i % per_row) * tile_w
+        grid[:, top : top + tile_h - pad, left : left + tile_w - pad] = image
+    picture = (grid * 255).round().astype(np.uint8)
+    picture = picture[0] if channels == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, buf.getvalue())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -37,6 +37,7 @@ LOSS_TARGETS = {
     "cross_entropy": "torch.nn.CrossEntropyLoss",
     "mse": "torch.nn.MSELoss",
     "bce_with_logits": "torch.nn.BCEWithLogitsLoss",
+    "gan": "dlrun.tasks.adversarial.GANLoss",
 }
 
 # Keys dlrun reads itself; they are not constructor arguments.
@@ -96,7 +97,9 @@ def check_all_targets(cfg: Any, path: str = "") -> None:
             check_all_targets(v, f"{path}[{i}]")
 
 
-def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any]:
+def _bind(
+    node: DictConfig, key: str, facts: Mapping[str, Any], runtime: Iterable[str] = ()
+) -> dict[str, Any]:
     """Check `node`'s kwargs against its target's signature; return the facts it accepts."""
     target = check_target(node._target_, key)
     params = inspect.signature(target).parameters
@@ -117,7 +120,7 @@ def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any
     if not node.get("_partial_", False):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         missing = [n for n, p in params.items()
-                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted]  # fmt: skip
+                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted and n not in runtime]  # fmt: skip
         if missing:
             raise ConfigError(
                 f"{node._target_} needs {missing[0]!r}, which neither the config nor the data provides: "
@@ -135,7 +138,7 @@ def build_object(
     node: DictConfig, key: str, facts: Mapping[str, Any] | None = None, **runtime: Any
 ) -> Any:
     """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments."""
-    accepted = _bind(node, key, facts or {})
+    accepted = _bind(node, key, facts or {}, runtime)
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
     for k in _DLRUN_KEYS:
@@ -151,9 +154,20 @@ def build_object(
         raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
 
 
-def build_data(node: DictConfig, seed: int, checkpoint_state: dict | None = None) -> DataBundle:
-    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary)."""
-    bundle = build_object(node, "data", {"seed": seed, "checkpoint_state": checkpoint_state})
+def build_data(
+    node: DictConfig,
+    seed: int,
+    checkpoint_state: dict | None = None,
+    task_needs_images: bool = False,
+) -> DataBundle:
+    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary),
+    one that takes `task_needs_images` learns whether the model's task wants images (digits)."""
+    facts = {
+        "seed": seed,
+        "checkpoint_state": checkpoint_state,
+        "task_needs_images": task_needs_images,
+    }
+    bundle = build_object(node, "data", facts)
     if not isinstance(bundle, DataBundle):
         raise ConfigError(f"data._target_={node._target_} must return a dlrun DataBundle")
     return bundle
@@ -163,6 +177,12 @@ def task_name(model_node: DictConfig, data: DataBundle) -> str:
     """A model may declare the task it needs (autoencoder, GAN); otherwise the data decides."""
     model_cls = check_target(model_node._target_, "model")
     return getattr(model_cls, "dlrun_task", None) or data.task
+
+
+def model_needs_images(model_node: DictConfig) -> bool:
+    """Whether the task the model declares (autoencoder, GAN) needs image-shaped data."""
+    declared = getattr(check_target(model_node._target_, "model"), "dlrun_task", None)
+    return declared in TASKS and TASKS[declared].needs_images
 
 
 def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
@@ -197,6 +217,7 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     if name not in TASKS:
         raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
     task_cls = TASKS[name]
+    task_cls.check_data(data)
     loss_fn = build_loss(cfg.loss, task_cls)
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
@@ -210,8 +231,9 @@ def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optim
     overrides = cfg.get("optimizers") or {}
     built = {}
     for group, params in task.param_groups().items():
+        # Resolve first: an override may interpolate the root config (lr: ${optimizer.lr}).
         node = (
-            OmegaConf.merge(cfg.optimizer, overrides.get(group, {}))
+            OmegaConf.merge(cfg.optimizer, OmegaConf.to_container(overrides[group], resolve=True))
             if group in overrides
             else cfg.optimizer
         )

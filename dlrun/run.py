@@ -97,7 +97,9 @@ class Job:
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device.name)
         configure_backends(self.device, cfg.trainer.deterministic)
-        self.data = build.build_data(cfg.data, cfg.seed, data_state).to(self.device)
+        self.data = build.build_data(
+            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
+        ).to(self.device)
         for name, content in self.data.facts.get("run_files", {}).items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if cfg.trainer.overfit_batches:
@@ -105,7 +107,7 @@ class Job:
         self.task = build.build_task(cfg, self.data, self.device)
         self.settings = loop_settings(cfg, self.task, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.epoch_callbacks: list = []  # loggers and live plots register here
+        self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
         self.opt: Optimization | None = None
 
     def parameters(self) -> dict[str, int]:
@@ -114,6 +116,11 @@ class Job:
             "total": sum(p.numel() for p in params),
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
+
+    def _task_epoch_artifacts(self, state: LoopState, row: dict[str, Any]) -> None:
+        """The task's per-epoch files (a GAN's samples/epoch_NNN.png)."""
+        for name in self.task.epoch_artifacts(self.artifacts.run_dir, state.epoch):
+            log.debug(f"wrote {self.artifacts.run_dir / name}")
 
     def base_record(self) -> dict[str, Any]:
         return {

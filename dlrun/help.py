@@ -37,7 +37,12 @@ def render(conf_dir: str, overrides: list[str]) -> str:
 
     with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    lines = [HEADER, "== Configuration groups ==", "Pick one option per group, e.g. model=mlp:", ""]
+    lines = [
+        HEADER,
+        "== Configuration groups ==",
+        "Pick one option per group, e.g. model=mlp (logger takes a list: logger=[csv,tensorboard]):",
+        "",
+    ]
     for group, options in config_groups(Path(conf_dir)).items():
         lines.append(f"{group}: {', '.join(options)}")
     lines += ["", "== Config ==", "Override anything, e.g. trainer.epochs=5 optimizer.lr=0.01:", ""]

@@ -19,6 +19,7 @@ LOCKED_KEYS = (
     "data",
     "loss",
     "optimizer",
+    "optimizers",
     "scheduler",
     "seed",
     "trainer.batch_size",
@@ -77,6 +78,8 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
 
 
 def _flat_differences(saved: Any, now: Any, prefix: str) -> list[str]:
+    if saved in (None, {}) and now in (None, {}):  # an absent section equals an empty one
+        return []
     if isinstance(saved, dict) and isinstance(now, dict):
         keys = sorted(set(saved) | set(now))
         return [

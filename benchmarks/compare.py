@@ -271,7 +271,7 @@ def report(case: str, results: dict[str, list[dict]]) -> None:
             continue
         cuda = med(runner, "cuda_mb")
         print(f"  {label:<22}{med(runner, 'samples_per_s'):>12,.0f}{med(runner, 'wall_s'):>9.1f}"
-              f"{med(runner, 'host_mb'):>9,.0f}{cuda if cuda is None else f'{cuda:,.0f}':>9}")  # fmt: skip
+              f"{med(runner, 'host_mb'):>9,.0f}{'-' if cuda is None else f'{cuda:,.0f}':>9}")  # fmt: skip
     d = med("dlrun", "samples_per_s")
     for other, goal in (("seed", 2.3), ("minimal", 0.95), ("lightning", 1.2)):
         o = med(other, "samples_per_s")
@@ -316,6 +316,8 @@ def main() -> None:
             ):  # interleaved, so machine load hits every runner alike
                 for runner in RUNNERS:
                     results[runner].append(launch(runner, case, root, work, args, repeat))
+            if os.environ.get("DLRUN_BENCH_DEBUG"):
+                print(json.dumps(results, indent=1))
             report(case, results)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from dlrun import sweep  # registers the sweep-folder resolver; no torch
 from dlrun.errors import DlrunError
 
 log = logging.getLogger("dlrun")
@@ -40,25 +41,41 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def _hydra_entry(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
-    try:
-        validate_config(cfg)
-        from dlrun.run import run_job  # imports torch: only once a job really runs
+    validate_config(cfg)
+    from dlrun.run import run_job  # imports torch: only once a job really runs
 
-        return run_job(cfg)
+    return run_job(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    if _is_multirun():  # failures are recorded and the sweep goes on (dlrun/sweep.py)
+        return sweep.run_sweep_job(cfg, _run)
+    try:
+        return _run(cfg)
     except DlrunError as err:
-        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise  # Hydra records the job as failed and the sweep goes on
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         print(f"dlrun: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _hydra_entry()
+    """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    try:
+        _hydra_entry()
+    except sweep.SweepStopped as stop:
+        summary = sweep.finish(stop.sweep_dir)
+        where = f" (summary: {summary.md_path})" if summary else ""
+        print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
+        sys.exit(stop.code)
+    failed = sweep.failure_line()
+    if failed:
+        print(f"dlrun: error: {failed}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

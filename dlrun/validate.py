@@ -74,6 +74,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
     "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "sweep.fail_fast": (lambda v: isinstance(v, bool), "true or false"),
+    "sweep.resume": (lambda v: isinstance(v, bool), "true or false"),
     "device.name": (
         lambda v: (
             isinstance(v, str) and (v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"))

@@ -206,7 +206,7 @@ def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | 
 
 
 # --- the end of a sweep -----------------------------------------------------------------------
-_OUTCOME: dict[str, Summary] = {}  # the parent process's last sweep summary, for the exit code
+_OUTCOME: dict[str, Any] = {}  # the parent process's sweep folder and last summary (exit code)
 
 
 def finish(sweep_dir: Path, show: bool = True) -> Summary | None:
@@ -219,6 +219,11 @@ def finish(sweep_dir: Path, show: bool = True) -> Summary | None:
         print(summary.markdown, end="", flush=True)
         print(f"wrote {summary.md_path} and {summary.md_path.with_suffix('.csv')}", flush=True)
     return summary
+
+
+def started_sweep() -> Path | None:
+    """The folder of the sweep this process started, if any (to summarise a crashed sweeper)."""
+    return _OUTCOME.get("dir")
 
 
 def failure_line() -> str | None:
@@ -243,6 +248,7 @@ class SweepCallback(Callback):
         marker = {"overrides": list(config.hydra.overrides.task), "argv": sys.argv[1:],
                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
         (sweep_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        _OUTCOME["dir"] = sweep_dir
         print(f"{'resuming' if resumed else 'sweep'} folder: {sweep_dir}", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:

@@ -44,6 +44,9 @@ class SweepStopped(SystemExit):
         super().__init__(exit_code)
         self.message, self.sweep_dir = message, Path(sweep_dir)
 
+    def __reduce__(self) -> tuple:  # parallel launchers send it back from a worker process
+        return (SweepStopped, (self.message, self.code, str(self.sweep_dir)))
+
 
 # --- the sweep folder -----------------------------------------------------------------------
 def find_previous_sweep(root: Path, overrides: list[str]) -> Path | None:
@@ -178,7 +181,7 @@ def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | 
     if _parallel_launcher() and str(cfg.device.name) in ("auto", "cuda"):
         gpu = _PINNER.pin(hc.job.num, os.environ, visible_gpus(os.environ))
         if gpu is not None:
-            log.info(f"{job} pinned to GPU {gpu} (CUDA_VISIBLE_DEVICES)")
+            log.info(f"{job} pinned to GPU {gpu} (CUDA_VISIBLE_DEVICES, process {os.getpid()})")
     try:
         run(cfg)
     except Interrupted as err:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import sweep  # registers the sweep-folder resolver; no torch
+from dlrun import distributed, sweep  # no torch at import
 from dlrun.errors import DlrunError
 
 log = logging.getLogger("dlrun")
@@ -29,8 +30,22 @@ def config_dir() -> str:
 
 
 # A short random id in run-folder names, so two runs started in the same second never share one.
+# Under torchrun every rank uses rank 0's id and start time (dlrun/distributed.py), so all ranks
+# name the same single run folder.
 OmegaConf.register_new_resolver(
-    "dlrun_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True
+    "dlrun_uid",
+    lambda: os.environ.get("DLRUN_RUN_UID") or uuid.uuid4().hex[:6],
+    use_cache=True,
+    replace=True,
+)
+_START = float(os.environ.get("DLRUN_START_TIME") or time.time())
+OmegaConf.register_new_resolver(
+    "dlrun_now",
+    lambda pattern: time.strftime(
+        pattern, time.localtime(float(os.environ.get("DLRUN_START_TIME") or _START))
+    ),
+    use_cache=True,
+    replace=True,
 )
 
 
@@ -65,6 +80,8 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    if distributed.launched():  # torchrun: join the process group, agree on the run folder
+        distributed.setup()
     try:
         _hydra_entry()
     except sweep.SweepStopped as stop:
@@ -76,6 +93,8 @@ def main() -> None:
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
             print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
         raise
+    finally:
+        distributed.teardown()
     failed = sweep.failure_line()
     if failed:
         print(f"dlrun: error: {failed}", file=sys.stderr)

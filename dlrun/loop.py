@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
 from dlrun.runtime import StopFlag
@@ -143,11 +144,12 @@ class Trainer:
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
         s, split = self.s, self.data.train
         order = epoch_order(len(split), s.seed, state.epoch, self.device)
-        total = num_batches(len(split), s.batch_size)
+        order, batch_size = distributed.shard_order(order, s.batch_size)  # as is without torchrun
+        total = num_batches(len(order), batch_size)
         if s.limit_train_batches:
             total = min(total, s.limit_train_batches)
         batches = itertools.islice(
-            split.batches(s.batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
+            split.batches(batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
         )
         sums: dict[str, Tensor] = {}  # per-epoch sums stay on the device: no sync per step
         count, samples = 0, 0
@@ -167,7 +169,8 @@ class Trainer:
                 self._interrupt(state)
         state.train_samples += samples
         state.batch_in_epoch = 0
-        return {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        return distributed.mean_over_ranks(logs)
 
     def _steps(self, batch: Batch) -> Iterator[Any]:
         """Run the task's step generator with every forward pass under autocast."""
@@ -210,7 +213,10 @@ class Trainer:
             sched[0].step()
 
     def evaluate(self, split: Split) -> dict[str, Any]:
-        """The task's metrics over a whole split, model in eval mode, no gradients."""
+        """The task's metrics over a whole split (under torchrun: on rank 0, shared with all)."""
+        return distributed.on_main(lambda: self._evaluate(split), self.task)
+
+    def _evaluate(self, split: Split) -> dict[str, Any]:
         batches: Iterator[Batch] = split.batches(self.s.eval_batch_size)
         if self.s.limit_eval_batches:
             batches = itertools.islice(batches, self.s.limit_eval_batches)

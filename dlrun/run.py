@@ -11,7 +11,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import build, checkpoint
+from dlrun import build, checkpoint, distributed
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import DlrunError, Interrupted
@@ -51,12 +51,13 @@ class Job:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
         seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device.name)
+        self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, cfg.trainer.deterministic)
         self.data = build.build_data(cfg.data, cfg.seed).to(self.device)
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
+        self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
         self.settings = loop_settings(cfg, self.task)
         optimizers = build.build_optimizers(cfg, self.task)
         schedulers = build.build_schedulers(
@@ -77,7 +78,7 @@ class Job:
     def state_dict(self, state: LoopState) -> dict[str, Any]:
         return {
             "format": checkpoint.FORMAT, "version": checkpoint.VERSION,
-            "model": self.task.model.state_dict(),
+            "model": distributed.unwrap(self.task.model).state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.opt.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
@@ -86,6 +87,8 @@ class Job:
         }  # fmt: skip
 
     def save(self, name: str, state: LoopState) -> None:
+        if not distributed.is_main():
+            return  # under torchrun rank 0 alone writes the run folder
         checkpoint.save_atomic(self.state_dict(state), self.artifacts.checkpoint(name))
         if name == "last":
             self.artifacts.write_history(state.history)
@@ -102,6 +105,8 @@ class Job:
     def write_record(
         self, status: str, state: LoopState, test: dict | None = None, error: str | None = None
     ) -> None:
+        if not distributed.is_main():
+            return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
         self.artifacts.write_metrics({
             "status": status, "error": error, "task": self.task.name,
@@ -135,10 +140,13 @@ class Job:
             except DlrunError as err:
                 self.write_record("failed", state, error=str(err))
                 raise
-        best = checkpoint.load(self.artifacts.checkpoint("best"))
-        self.task.model.load_state_dict(best["model"])
+        if distributed.is_main():  # the test pass runs on rank 0 only
+            best = checkpoint.load(self.artifacts.checkpoint("best"))
+            distributed.unwrap(self.task.model).load_state_dict(best["model"])
         test = trainer.evaluate(self.data.test)
         self.write_record("completed", state, test)
+        if not distributed.is_main():
+            return float(state.best_value)
         written = self.task.write_artifacts(
             self.artifacts.run_dir, self.data.test.batches(self.settings.eval_batch_size)
         )

@@ -2,11 +2,15 @@
 
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_metrics, run_dirs
+from tests.conftest import dlrun_env, read_metrics, run_dirs
 
 SMOKE = ["debug=smoke"]
 
@@ -77,3 +81,29 @@ def test_resume_skips_completed_jobs_and_reruns_the_rest(dlrun, tmp_path):
     assert len(sweep_dirs(tmp_path)) == 2
     proc = dlrun(*args, f"hydra.sweep.dir={sweep}")  # the same folder, named explicitly
     assert proc.stdout.count("already completed") == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_sweep_after_a_checkpoint(tmp_path):
+    cmd = [sys.executable, "-m", "dlrun", "-m", "seed=1,2", "trainer.epochs=5000",
+           "trainer.progress=false"]  # fmt: skip
+    sweep = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(240):  # wait (up to 2 min) for job 0's first checkpoint
+            if list(tmp_path.glob("outputs/multirun/*/*/0/checkpoints/last.pt")):
+                break
+            time.sleep(0.5)
+        sweep.send_signal(signal.SIGTERM)
+        _, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 143
+    (line,) = err.strip().splitlines()
+    assert "SIGTERM received: job 0 saved a checkpoint and the sweep stopped" in line
+    assert "sweep.resume=true" in line and "summary.md" in line
+    (run,) = run_dirs(tmp_path)  # job 1 never started
+    assert read_metrics(run)["status"] == "interrupted"
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    assert "interrupted" in (sweep_dir / "summary.md").read_text()

@@ -169,6 +169,18 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     return {n: float(v) / world_size() for n, v in zip(names, packed.tolist(), strict=True)}
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on any (a stop signal must stop all at one step)."""
+    if world_size() == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    packed = torch.tensor([int(flag)])
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX)  # a CPU int: gloo, no device sync
+    return bool(packed.item())
+
+
 def on_main(compute: Callable[[], T], task: Any) -> T:
     """`compute` (an evaluation over a whole split) on rank 0 with the bare model; its result is
     broadcast to every rank."""

@@ -165,7 +165,7 @@ class Trainer:
             count += 1
             samples += len(batch["y"]) if "y" in batch else len(next(iter(batch.values())))
             state.batch_in_epoch = index + 1
-            if self.stop.requested:
+            if distributed.any_rank(self.stop.requested):  # as is without torchrun
                 self._interrupt(state)
         state.train_samples += samples
         state.batch_in_epoch = 0

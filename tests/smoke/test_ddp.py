@@ -2,8 +2,10 @@
 batch size: same metrics within 1e-5 (float summation order), and one run folder, not two."""
 
 import csv
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,3 +52,26 @@ def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_pa
         for key in row_b:
             if key.startswith(("train_", "val_")):
                 assert float(row_a[key]) == pytest.approx(float(row_b[key]), abs=TOL), key
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_rank_at_the_same_step(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "dlrun", *ARGS, "trainer.epochs=5000"]  # fmt: skip
+    run = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(240):  # wait (up to 2 min) for the first checkpoint
+            if list(tmp_path.glob("outputs/*/*/checkpoints/last.pt")):
+                break
+            time.sleep(0.5)
+        run.send_signal(signal.SIGTERM)  # torchrun passes it on to both ranks
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    # both ranks leave through the checkpoint-and-exit path (no rank left waiting in a collective)
+    assert err.count("dlrun: error: SIGTERM received: stopped and saved") == 2
+    (folder,) = run_dirs(tmp_path)
+    m = read_metrics(folder)
+    assert m["status"] == "interrupted" and 1 <= m["epochs_run"] < 5000

@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun import distributed, sweep  # no torch at import
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
 
@@ -27,6 +27,32 @@ def config_dir() -> str:
     if packaged.is_dir():
         return str(packaged)
     return str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _fail(err: DlrunError) -> None:
+    prefix = "dlrun: " if isinstance(err, Interrupted) else "dlrun: error: "
+    print(f"{prefix}{err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+def _run_dir(default: str, *, _root_: DictConfig) -> str:
+    """hydra.run.dir: the resumed run's own folder for resume=PATH|auto, else a new folder."""
+    from dlrun import resume
+
+    spec = _root_.get("resume")
+    if not spec:
+        return default
+    try:
+        if spec == "auto":
+            current = {k: _root_[k] for k in _root_ if k != "hydra"}
+            found = resume.find_unfinished_run(
+                OmegaConf.to_container(OmegaConf.create(current), resolve=True)
+            )
+            return str(found) if found else default
+        return str(resume.run_folder(resume.checkpoint_file(spec)))
+    except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
+        _fail(err)
+        raise
 
 
 # A short random id in run-folder names, so two runs started in the same second never share one.
@@ -47,6 +73,7 @@ OmegaConf.register_new_resolver(
     use_cache=True,
     replace=True,
 )
+OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 
 
 def _is_multirun() -> bool:
@@ -74,12 +101,19 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
     except DlrunError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"dlrun: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        _fail(err)
 
 
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    args = sys.argv[1:]
+    if ("--help" in args or "-h" in args) and not any(
+        a.startswith("--config-dir") or a == "-cd" for a in args
+    ):
+        from dlrun.help import render  # fast path; Hydra's own help is ~2 s (see dlrun/help.py)
+
+        print(render(config_dir(), [a for a in args if not a.startswith("-")]))
+        return
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
     try:

@@ -10,7 +10,10 @@ from dlrun.validate import validate_config
 
 GROUPS = ["model", "data", "optimizer", "loss", "scheduler", "device", "debug"]
 # Options that need a value from the user before they validate.
-REQUIRED = {("data", "csv"): ["data.path=x.csv", "data.target=y"]}
+REQUIRED = {
+    ("data", "csv"): ["data.path=x.csv", "data.target=y"],
+    ("data", "text_csv"): ["data.path=x.csv"],
+}
 
 
 def options(group: str) -> list[str]:

@@ -34,6 +34,10 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
+# Public name for other writers of small text files (sweep summaries).
+write_text_atomic = _write_atomic
+
+
 class RunArtifacts:
     """Paths and writers for one run folder."""
 
@@ -62,6 +66,17 @@ class RunArtifacts:
         if not self.metrics_path.is_file():
             return None
         return json.loads(self.metrics_path.read_text())
+
+    def record_failure(self, error: str, overrides: list[str]) -> None:
+        """Mark the run failed where the Job could not (a config or build error, a crash).
+
+        A record the Job already closed as failed or interrupted is kept as it is.
+        """
+        record = self.read_metrics() or {"run_dir": str(self.run_dir), "overrides": overrides}
+        if record.get("status") in ("failed", "interrupted"):
+            return
+        record.pop("schema_version", None)
+        self.write_metrics({**record, "status": "failed", "error": error})
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.run_dir / name

@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from dlrun import distributed, sweep  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
@@ -54,8 +56,22 @@ def _run_dir(default: str, *, _root_: DictConfig) -> str:
 
 
 # A short random id in run-folder names, so two runs started in the same second never share one.
+# Under torchrun every rank uses rank 0's id and start time (dlrun/distributed.py), so all ranks
+# name the same single run folder.
 OmegaConf.register_new_resolver(
-    "dlrun_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True
+    "dlrun_uid",
+    lambda: os.environ.get("DLRUN_RUN_UID") or uuid.uuid4().hex[:6],
+    use_cache=True,
+    replace=True,
+)
+_START = float(os.environ.get("DLRUN_START_TIME") or time.time())
+OmegaConf.register_new_resolver(
+    "dlrun_now",
+    lambda pattern: time.strftime(
+        pattern, time.localtime(float(os.environ.get("DLRUN_START_TIME") or _START))
+    ),
+    use_cache=True,
+    replace=True,
 )
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 
@@ -67,23 +83,29 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def _hydra_entry(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
-    try:
-        validate_config(cfg)
-        from dlrun.run import run_job  # imports torch: only once a job really runs
+    validate_config(cfg)
+    from dlrun.run import run_job  # imports torch: only once a job really runs
 
-        return run_job(cfg)
+    return run_job(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    if _is_multirun():  # failures are recorded and the sweep goes on (dlrun/sweep.py)
+        return sweep.run_sweep_job(cfg, _run)
+    try:
+        return _run(cfg)
     except DlrunError as err:
-        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise  # Hydra records the job as failed and the sweep goes on
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         _fail(err)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     args = sys.argv[1:]
     if ("--help" in args or "-h" in args) and not any(
         a.startswith("--config-dir") or a == "-cd" for a in args
@@ -92,7 +114,25 @@ def main() -> None:
 
         print(render(config_dir(), [a for a in args if not a.startswith("-")]))
         return
-    _hydra_entry()
+    if distributed.launched():  # torchrun: join the process group, agree on the run folder
+        distributed.setup()
+    try:
+        _hydra_entry()
+    except sweep.SweepStopped as stop:
+        summary = sweep.finish(stop.sweep_dir)
+        where = f" (summary: {summary.md_path})" if summary else ""
+        print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
+        sys.exit(stop.code)
+    except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
+        if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
+            print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
+        raise
+    finally:
+        distributed.teardown()
+    failed = sweep.failure_line()
+    if failed:
+        print(f"dlrun: error: {failed}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
 from dlrun.faults import failpoint
@@ -205,11 +206,12 @@ class Trainer:
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
         s, split = self.s, self.data.train
         order = epoch_order(len(split), s.seed, state.epoch, self.device)
-        total = num_batches(len(split), s.batch_size)
+        order, batch_size = distributed.shard_order(order, s.batch_size)  # as is without torchrun
+        total = num_batches(len(order), batch_size)
         if s.limit_train_batches:
             total = min(total, s.limit_train_batches)
         batches = itertools.islice(
-            split.batches(s.batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
+            split.batches(batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
         )
         # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
         # mid-epoch resume reports the same epoch averages as a run that never stopped.
@@ -238,10 +240,11 @@ class Trainer:
                 self.save("last", state)
             if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
                 os.kill(os.getpid(), signal.SIGKILL)
-            if self.stop.requested:
+            if distributed.any_rank(self.stop.requested):  # as is without torchrun
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
-        return {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        return distributed.mean_over_ranks(logs)
 
     def _steps(self, batch: Batch) -> Iterator[Any]:
         """Run the task's step generator with every forward pass under autocast."""
@@ -294,7 +297,10 @@ class Trainer:
         return True
 
     def evaluate(self, split: Split) -> dict[str, Any]:
-        return evaluate_split(self.task, split, self.s, self.device)
+        """The task's metrics over a whole split (under torchrun: on rank 0, shared with all)."""
+        return distributed.on_main(
+            lambda: evaluate_split(self.task, split, self.s, self.device), self.task
+        )
 
     def _end_epoch(
         self, state: LoopState, train_logs: dict[str, float], val: dict[str, Any], seconds: float

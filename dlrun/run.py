@@ -14,7 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, plots, report, resume
+from dlrun import build, checkpoint, distributed, plots, report, resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import DlrunError, Interrupted
@@ -95,7 +95,7 @@ class Job:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
         seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device.name)
+        self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, cfg.trainer.deterministic)
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
@@ -105,6 +105,7 @@ class Job:
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
+        self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
         self.settings = loop_settings(cfg, self.task, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
@@ -155,9 +156,13 @@ class TrainingJob(Job):
             torch.amp.GradScaler(self.device.type) if self.settings.precision == "fp16" else None
         )
         self.opt = Optimization(optimizers, schedulers, scaler)
-        self.loggers = Loggers(
-            build.build_loggers(cfg.get("logger"), artifacts, self.config), self.task
+        # Under torchrun only rank 0 logs (like it alone writes the run folder).
+        loggers = (
+            build.build_loggers(cfg.get("logger"), artifacts, self.config)
+            if distributed.is_main()
+            else []
         )
+        self.loggers = Loggers(loggers, self.task)
         self.epoch_callbacks.append(self.loggers.on_epoch_end)
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
@@ -166,7 +171,7 @@ class TrainingJob(Job):
     def state_dict(self, state: LoopState) -> dict[str, Any]:
         return {
             "format": checkpoint.FORMAT, "version": checkpoint.VERSION,
-            "model": self.task.model.state_dict(),
+            "model": distributed.unwrap(self.task.model).state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.opt.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
@@ -176,7 +181,7 @@ class TrainingJob(Job):
 
     def load_state(self, ckpt: dict[str, Any]) -> LoopState:
         """Restore everything a checkpoint holds; returns the loop state to continue from."""
-        self.task.model.load_state_dict(ckpt["model"])
+        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
         for name, opt in self.opt.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         for name, (sched, _) in self.opt.schedulers.items():
@@ -187,6 +192,8 @@ class TrainingJob(Job):
         return LoopState(**ckpt["loop"])
 
     def save(self, name: str, state: LoopState) -> None:
+        if not distributed.is_main():
+            return  # under torchrun rank 0 alone writes the run folder
         try:
             checkpoint.save_atomic(self.state_dict(state), self.artifacts.checkpoint(name))
             if name == "last" and state.batch_in_epoch == 0:
@@ -216,6 +223,8 @@ class TrainingJob(Job):
     def write_record(
         self, status: str, state: LoopState, test: dict | None = None, error: str | None = None
     ) -> None:
+        if not distributed.is_main():
+            return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
         self.artifacts.write_metrics({
             "status": status, "error": error, **self.base_record(),
@@ -262,10 +271,15 @@ class TrainingJob(Job):
 
     def _finish(self, trainer: Trainer, state: LoopState) -> float:
         """Test the best weights once, export them, write the final record."""
-        self.task.model.load_state_dict(checkpoint.load(self.artifacts.checkpoint("best"))["model"])
+        if distributed.is_main():  # the test pass runs on rank 0 only
+            best = checkpoint.load(self.artifacts.checkpoint("best"))
+            distributed.unwrap(self.task.model).load_state_dict(best["model"])
         test = trainer.evaluate(self.data.test)
+        if not distributed.is_main():
+            return float(state.best_value)
         checkpoint.export_safetensors(
-            self.task.model.state_dict(), self.artifacts.run_dir / "model.safetensors"
+            distributed.unwrap(self.task.model).state_dict(),
+            self.artifacts.run_dir / "model.safetensors",
         )
         self.artifacts.write_text("model.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
         self.write_record("completed", state, test)
@@ -281,6 +295,8 @@ class TrainingJob(Job):
     def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
                      written: list[str] | None = None) -> None:  # fmt: skip
         """plots/ and the loggers' last word, at the end of a run, an interrupt or a failure."""
+        if not distributed.is_main():
+            return
         if self.cfg.get("plots", True):
             self._write_plots(status, state, test)
         pngs = [self.artifacts.run_dir / n for n in written or [] if str(n).endswith(".png")]

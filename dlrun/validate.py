@@ -78,6 +78,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
     "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "sweep.fail_fast": (lambda v: isinstance(v, bool), "true or false"),
+    "sweep.resume": (lambda v: isinstance(v, bool), "true or false"),
     "split": (lambda v: v in {"test", "val"}, "test or val"),
     "trainer.checkpoint_every_steps": (_optional(_positive_int), "a positive integer or null"),
     "trainer.keep_last_k": (_optional(_positive_int), "a positive integer or null"),

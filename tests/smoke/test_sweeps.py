@@ -107,3 +107,42 @@ def test_sigterm_stops_the_sweep_after_a_checkpoint(tmp_path):
     assert read_metrics(run)["status"] == "interrupted"
     (sweep_dir,) = sweep_dirs(tmp_path)
     assert "interrupted" in (sweep_dir / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_resumed_sweep_continues_a_killed_job_from_its_checkpoint_bit_exactly(tmp_path):
+    import torch
+
+    from tests.conftest import run_dlrun
+
+    args = [
+        "-m",
+        "seed=1,2",
+        "trainer.epochs=2",
+        "trainer.checkpoint_every_steps=5",
+        "trainer.progress=false",
+    ]
+    # 21 batches an epoch: job 0 runs 42, so batch 50 is job 1's 8th, after its checkpoint at 5.
+    killed = run_dlrun(*args, cwd=tmp_path, DLRUN_FAILPOINTS="kill_after_batch:50")
+    assert killed.returncode == -signal.SIGKILL
+    (sweep,) = sweep_dirs(tmp_path)
+    assert read_metrics(sweep / "0")["status"] == "completed"
+    assert read_metrics(sweep / "1")["status"] == "running"
+    done = (sweep / "0" / "metrics.json").read_text()
+
+    proc = run_dlrun(*args, "sweep.resume=true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("already completed") == 1 and "resuming from" in proc.stdout
+    assert (sweep / "0" / "metrics.json").read_text() == done
+    assert read_metrics(sweep / "1")["status"] == "completed"
+
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    single = run_dlrun("seed=2", "trainer.epochs=2", "trainer.checkpoint_every_steps=5", "trainer.progress=false",
+                       cwd=reference)  # fmt: skip
+    assert single.returncode == 0
+    want = torch.load(run_dirs(reference)[0] / "checkpoints" / "last.pt", weights_only=True)[
+        "model"
+    ]
+    got = torch.load(sweep / "1" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(got[k], want[k]) for k in want)

@@ -1,4 +1,5 @@
-"""The only writer of run files: metrics.json, history.csv and the checkpoints folder layout.
+"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/, image grids and
+the checkpoints folder layout.
 
 metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
@@ -17,18 +18,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SCHEMA_VERSION = 1
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# Public name for other writers of small text files (sweep summaries).
+write_text_atomic = _write_atomic
 
 
 class RunArtifacts:
@@ -39,6 +46,8 @@ class RunArtifacts:
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.metrics_path = self.run_dir / "metrics.json"
         self.history_path = self.run_dir / "history.csv"
+        self.steps_path = self.run_dir / "steps.csv"
+        self.plots_dir = self.run_dir / "plots"
 
     def checkpoint(self, name: str) -> Path:
         return self.checkpoint_dir / f"{name}.pt"
@@ -58,6 +67,28 @@ class RunArtifacts:
             return None
         return json.loads(self.metrics_path.read_text())
 
+    def record_failure(self, error: str, overrides: list[str]) -> None:
+        """Mark the run failed where the Job could not (a config or build error, a crash).
+
+        A record the Job already closed as failed or interrupted is kept as it is.
+        """
+        record = self.read_metrics() or {"run_dir": str(self.run_dir), "overrides": overrides}
+        if record.get("status") in ("failed", "interrupted"):
+            return
+        record.pop("schema_version", None)
+        self.write_metrics({**record, "status": "failed", "error": error})
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, text)
+        return path
+
+    def write_json(self, name: str, content: Any) -> None:
+        """A small JSON file the data or task asks for (e.g. labels.json: class name -> index)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.run_dir / name, json.dumps(content, indent=2) + "\n")
+
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite history.csv from all epoch rows (a resumed run keeps its earlier epochs)."""
         columns: list[str] = []
@@ -68,3 +99,51 @@ class RunArtifacts:
         writer.writeheader()
         writer.writerows(rows)
         _write_atomic(self.history_path, buf.getvalue())
+
+    def append_steps(self, row: dict[str, Any]) -> None:
+        """Append one logging-interval row to steps.csv (appending keeps a resumed run's rows)."""
+        new = not self.steps_path.is_file()
+        columns = list(row)
+        if not new:  # keep the file's own columns (a resumed run appends under the same header)
+            with self.steps_path.open(newline="") as f:
+                columns = next(csv.reader(f), columns)
+        with self.steps_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def write_plot(self, name: str, png: bytes) -> Path:
+        """Write plots/<name> atomically; returns its path."""
+        self.plots_dir.mkdir(parents=True, exist_ok=True)
+        path = self.plots_dir / name
+        _write_atomic(path, png)
+        return path
+
+
+def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:
+    """Write (N, C, H, W) images with values in [0, 1] (tensor or array) as one PNG grid.
+
+    C is 1 (grey) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
+    neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px.
+    """
+    from PIL import Image  # pillow comes with torchvision and matplotlib
+
+    if hasattr(images, "detach"):
+        images = images.detach().float().cpu().numpy()
+    pixels = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, channels, height, width = pixels.shape
+    scale = max(1, -(-min_tile // height))
+    pixels = pixels.repeat(scale, axis=2).repeat(scale, axis=3)
+    rows, pad = -(-n // per_row), 2
+    tile_h, tile_w = height * scale + pad, width * scale + pad
+    grid = np.full((channels, rows * tile_h + pad, per_row * tile_w + pad), 0.5, np.float32)
+    for i, image in enumerate(pixels):
+        top, left = pad + (i // per_row) * tile_h, pad + (i % per_row) * tile_w
+        grid[:, top : top + tile_h - pad, left : left + tile_w - pad] = image
+    picture = (grid * 255).round().astype(np.uint8)
+    picture = picture[0] if channels == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, buf.getvalue())

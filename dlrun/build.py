@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -37,6 +37,7 @@ LOSS_TARGETS = {
     "cross_entropy": "torch.nn.CrossEntropyLoss",
     "mse": "torch.nn.MSELoss",
     "bce_with_logits": "torch.nn.BCEWithLogitsLoss",
+    "gan": "dlrun.tasks.adversarial.GANLoss",
 }
 
 # Keys dlrun reads itself; they are not constructor arguments.
@@ -96,7 +97,9 @@ def check_all_targets(cfg: Any, path: str = "") -> None:
             check_all_targets(v, f"{path}[{i}]")
 
 
-def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any]:
+def _bind(
+    node: DictConfig, key: str, facts: Mapping[str, Any], runtime: Iterable[str] = ()
+) -> dict[str, Any]:
     """Check `node`'s kwargs against its target's signature; return the facts it accepts."""
     target = check_target(node._target_, key)
     params = inspect.signature(target).parameters
@@ -114,6 +117,15 @@ def _bind(node: DictConfig, key: str, facts: Mapping[str, Any]) -> dict[str, Any
                 f"{key}.{unknown[0]} is not a parameter of {node._target_}: valid ones are {valid}"
             )
     accepted = {k: v for k, v in facts.items() if k in params}
+    if not node.get("_partial_", False):
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        missing = [n for n, p in params.items()
+                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted and n not in runtime]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"{node._target_} needs {missing[0]!r}, which neither the config nor the data provides: "
+                f"choose a {key} that fits this data, or set {key}.{missing[0]}"
+            )
     for k in given & set(accepted):
         if node[k] != accepted[k]:
             raise ConfigError(
@@ -126,7 +138,7 @@ def build_object(
     node: DictConfig, key: str, facts: Mapping[str, Any] | None = None, **runtime: Any
 ) -> Any:
     """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments."""
-    accepted = _bind(node, key, facts or {})
+    accepted = _bind(node, key, facts or {}, runtime)
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
     for k in _DLRUN_KEYS:
@@ -142,8 +154,20 @@ def build_object(
         raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
 
 
-def build_data(node: DictConfig, seed: int) -> DataBundle:
-    bundle = build_object(node, "data", {"seed": seed})
+def build_data(
+    node: DictConfig,
+    seed: int,
+    checkpoint_state: dict | None = None,
+    task_needs_images: bool = False,
+) -> DataBundle:
+    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary),
+    one that takes `task_needs_images` learns whether the model's task wants images (digits)."""
+    facts = {
+        "seed": seed,
+        "checkpoint_state": checkpoint_state,
+        "task_needs_images": task_needs_images,
+    }
+    bundle = build_object(node, "data", facts)
     if not isinstance(bundle, DataBundle):
         raise ConfigError(f"data._target_={node._target_} must return a dlrun DataBundle")
     return bundle
@@ -153,6 +177,12 @@ def task_name(model_node: DictConfig, data: DataBundle) -> str:
     """A model may declare the task it needs (autoencoder, GAN); otherwise the data decides."""
     model_cls = check_target(model_node._target_, "model")
     return getattr(model_cls, "dlrun_task", None) or data.task
+
+
+def model_needs_images(model_node: DictConfig) -> bool:
+    """Whether the task the model declares (autoencoder, GAN) needs image-shaped data."""
+    declared = getattr(check_target(model_node._target_, "model"), "dlrun_task", None)
+    return declared in TASKS and TASKS[declared].needs_images
 
 
 def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
@@ -165,15 +195,33 @@ def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
     return build_object(node, "loss")
 
 
+def check_model_inputs(model_node: DictConfig, data: DataBundle) -> None:
+    """Refuse a model whose forward cannot take the data's batch inputs (text adds `lengths`)."""
+    inputs = data.facts.get("batch_inputs")
+    forward = getattr(check_target(model_node._target_, "model"), "forward", None)
+    if not inputs or forward is None:
+        return
+    params = inspect.signature(forward).parameters
+    if set(inputs) <= set(params) or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    raise ConfigError(
+        f"model {model_node._target_} cannot read this data: its batches hold {list(inputs)} but "
+        f"forward takes {[n for n in params if n != 'self']}; pick a model made for it "
+        "(text: model=lstm|gru|rnn|embedding_bag)"
+    )
+
+
 def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     """Loss, then the model (sized from the data and the task), wrapped in its task."""
     name = task_name(cfg.model, data)
     if name not in TASKS:
         raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
     task_cls = TASKS[name]
+    task_cls.check_data(data)
     loss_fn = build_loss(cfg.loss, task_cls)
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
+    check_model_inputs(cfg.model, data)
     model = build_object(cfg.model, "model", facts)
     return task_cls(model.to(device), loss_fn.to(device), data)
 
@@ -183,8 +231,9 @@ def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optim
     overrides = cfg.get("optimizers") or {}
     built = {}
     for group, params in task.param_groups().items():
+        # Resolve first: an override may interpolate the root config (lr: ${optimizer.lr}).
         node = (
-            OmegaConf.merge(cfg.optimizer, overrides.get(group, {}))
+            OmegaConf.merge(cfg.optimizer, OmegaConf.to_container(overrides[group], resolve=True))
             if group in overrides
             else cfg.optimizer
         )
@@ -214,3 +263,14 @@ def build_schedulers(
         name: (build_object(node, "scheduler", facts)(opt), interval)
         for name, opt in optimizers.items()
     }
+
+
+def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any]) -> list[Any]:
+    """One logger per entry of `logger` (`logger=[csv,tensorboard]` selects several)."""
+    # _recursive_=False: the run's config is handed over as data; its `_target_`s are not built.
+    return [
+        build_object(
+            child, f"logger.{name}", artifacts=artifacts, run_config=config, _recursive_=False
+        )
+        for name, child in (node or {}).items()
+    ]

@@ -8,9 +8,11 @@ schedulers, grad scaler, loop position (epoch and batch within it), best metric 
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
+import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from dlrun.errors import DataError
+from dlrun.faults import failpoint
 
 FORMAT = "dlrun-checkpoint"
 VERSION = 1
@@ -32,6 +35,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
+            _inject_write_faults(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -43,6 +47,26 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _inject_write_faults(f: Any) -> None:
+    """Test-only: die half-way through a write, or fail as a full disk would (see dlrun.faults)."""
+    if failpoint("checkpoint_crash"):
+        f.truncate(f.tell() // 2)
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if failpoint("checkpoint_enospc"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def export_safetensors(state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    """Weights in the safetensors format (loads anywhere without running code), written atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"format": "dlrun"})
+    os.replace(tmp, path)
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError
+from dlrun import distributed, sweep  # no torch at import
+from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
 
@@ -27,10 +29,51 @@ def config_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def _fail(err: DlrunError) -> None:
+    prefix = "dlrun: " if isinstance(err, Interrupted) else "dlrun: error: "
+    print(f"{prefix}{err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+def _run_dir(default: str, *, _root_: DictConfig) -> str:
+    """hydra.run.dir: the resumed run's own folder for resume=PATH|auto, else a new folder."""
+    from dlrun import resume
+
+    spec = _root_.get("resume")
+    if not spec:
+        return default
+    try:
+        if spec == "auto":
+            current = {k: _root_[k] for k in _root_ if k != "hydra"}
+            found = resume.find_unfinished_run(
+                OmegaConf.to_container(OmegaConf.create(current), resolve=True)
+            )
+            return str(found) if found else default
+        return str(resume.run_folder(resume.checkpoint_file(spec)))
+    except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
+        _fail(err)
+        raise
+
+
 # A short random id in run-folder names, so two runs started in the same second never share one.
+# Under torchrun every rank uses rank 0's id and start time (dlrun/distributed.py), so all ranks
+# name the same single run folder.
 OmegaConf.register_new_resolver(
-    "dlrun_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True
+    "dlrun_uid",
+    lambda: os.environ.get("DLRUN_RUN_UID") or uuid.uuid4().hex[:6],
+    use_cache=True,
+    replace=True,
 )
+_START = float(os.environ.get("DLRUN_START_TIME") or time.time())
+OmegaConf.register_new_resolver(
+    "dlrun_now",
+    lambda pattern: time.strftime(
+        pattern, time.localtime(float(os.environ.get("DLRUN_START_TIME") or _START))
+    ),
+    use_cache=True,
+    replace=True,
+)
+OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 
 
 def _is_multirun() -> bool:
@@ -40,25 +83,56 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def _hydra_entry(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
-    try:
-        validate_config(cfg)
-        from dlrun.run import run_job  # imports torch: only once a job really runs
+    validate_config(cfg)
+    from dlrun.run import run_job  # imports torch: only once a job really runs
 
-        return run_job(cfg)
+    return run_job(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    if _is_multirun():  # failures are recorded and the sweep goes on (dlrun/sweep.py)
+        return sweep.run_sweep_job(cfg, _run)
+    try:
+        return _run(cfg)
     except DlrunError as err:
-        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise  # Hydra records the job as failed and the sweep goes on
-        print(f"dlrun: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        _fail(err)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _hydra_entry()
+    """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    args = sys.argv[1:]
+    if ("--help" in args or "-h" in args) and not any(
+        a.startswith("--config-dir") or a == "-cd" for a in args
+    ):
+        from dlrun.help import render  # fast path; Hydra's own help is ~2 s (see dlrun/help.py)
+
+        print(render(config_dir(), [a for a in args if not a.startswith("-")]))
+        return
+    if distributed.launched():  # torchrun: join the process group, agree on the run folder
+        distributed.setup()
+    try:
+        _hydra_entry()
+    except sweep.SweepStopped as stop:
+        summary = sweep.finish(stop.sweep_dir)
+        where = f" (summary: {summary.md_path})" if summary else ""
+        print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
+        sys.exit(stop.code)
+    except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
+        if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
+            print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
+        raise
+    finally:
+        distributed.teardown()
+    failed = sweep.failure_line()
+    if failed:
+        print(f"dlrun: error: {failed}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class TrainingFailed(DlrunError):
 class Interrupted(DlrunError):
     """SIGINT/SIGTERM stopped the run at a step boundary after a checkpoint was written."""
 
-    def __init__(self, signal_name: str, exit_code: int, resume_hint: str) -> None:
-        super().__init__(f"{signal_name} received: stopped and saved. {resume_hint}", exit_code)
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(
+            f"{signal_name} received: stopped at a step boundary and saved last.pt", exit_code
+        )
         self.signal_name = signal_name

@@ -8,6 +8,8 @@ import contextlib
 import itertools
 import logging
 import math
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
+from dlrun.faults import failpoint
 from dlrun.runtime import StopFlag
 from dlrun.tasks.base import METRIC_MODES, Task
 
@@ -43,6 +47,11 @@ class LoopSettings:
     precision: str = "32"
     progress: bool = True
     seed: int = 0
+    checkpoint_every_steps: int | None = None  # also write last.pt every N batches (mid-epoch)
+    skip_nonfinite: int = 0  # batches with a non-finite loss that may be skipped before failing
+    # 1: check each loss before its step; N: keep the flag on the device, read it every N steps
+    finite_check_every: int = 1
+    log_every_n_steps: int = 50
 
 
 @dataclass
@@ -51,6 +60,9 @@ class LoopState:
 
     epoch: int = 0  # epochs completed
     batch_in_epoch: int = 0  # batches done in the current, unfinished epoch
+    epoch_sums: dict[str, Tensor] = field(default_factory=dict)  # its running loss sums (on device)
+    batches_done: int = 0  # over the whole run
+    nonfinite_skipped: int = 0
     optimizer_steps: int = 0
     best_value: float | None = None
     best_epoch: int | None = None
@@ -79,6 +91,32 @@ class Optimization:
 SaveFn = Callable[[str, LoopState], None]
 # Called after every epoch with the state and that epoch's history row (loggers, plots...).
 EpochCallback = Callable[[LoopState, dict[str, Any]], None]
+# Called every `log_every_n_steps` batches with the global batch number and the mean of each
+# training value over those batches, plus "lr" (loggers' per-step scalars).
+StepCallback = Callable[[int, dict[str, float]], None]
+
+
+class _StepLog:
+    """Interval means for step callbacks, from the loop's on-device running sums: the sums are
+    read (one device sync) once per interval, never per step."""
+
+    def __init__(self, callbacks: list[StepCallback], every: int) -> None:
+        self.callbacks, self.every = callbacks, every
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        self.read: dict[str, float] = {}
+        self.read_count = 0
+
+    def __call__(self, sums: dict[str, Tensor], count: int, step: int, lr: float) -> None:
+        if not self.callbacks or count - self.read_count < self.every:
+            return
+        now = {k: float(v) for k, v in sums.items()}  # the interval's one sync
+        n = count - self.read_count
+        means = {k: (v - self.read.get(k, 0.0)) / n for k, v in now.items()}
+        self.read, self.read_count = now, count
+        for callback in self.callbacks:
+            callback(step, {**means, "lr": lr})
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -117,15 +155,33 @@ def _progress(batches: Iterator[Batch], total: int, epoch: int, s: LoopSettings)
     )
 
 
+def evaluate_split(
+    task: Task, split: Split, s: LoopSettings, device: torch.device
+) -> dict[str, Any]:
+    """The task's metrics over a whole split, model in eval mode, no gradients."""
+    batches: Iterator[Batch] = split.batches(s.eval_batch_size)
+    if s.limit_eval_batches:
+        batches = itertools.islice(batches, s.limit_eval_batches)
+    task.model.eval()
+    try:
+        with torch.no_grad(), autocast(device, s.precision):
+            return task.evaluate(batches)
+    finally:
+        task.model.train()
+
+
 class Trainer:
     """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
 
     def __init__(self, task: Task, data: DataBundle, opt: Optimization, settings: LoopSettings,
                  device: torch.device, save: SaveFn, stop: StopFlag,
-                 on_epoch_end: list[EpochCallback] | None = None) -> None:  # fmt: skip
+                 on_epoch_end: list[EpochCallback] | None = None,
+                 on_log: list[StepCallback] | None = None) -> None:  # fmt: skip
         self.task, self.data, self.opt, self.s = task, data, opt, settings
-        self.device, self.save, self.stop = device, save, stop
+        self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
+        self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
+        self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
         task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
@@ -134,7 +190,14 @@ class Trainer:
         """Train from `state` until the last epoch or early stopping; checkpoints every epoch."""
         while state.epoch < self.s.epochs and not state.early_stopped:
             started = time.perf_counter()
-            train_logs = self.train_one_epoch(state)
+            try:
+                train_logs = self.train_one_epoch(state)
+            except torch.OutOfMemoryError:
+                raise TrainingFailed(
+                    f"out of memory at epoch {state.epoch + 1} step {state.batch_in_epoch + 1}: lower "
+                    f"trainer.batch_size (now {self.s.batch_size}) or use trainer.grad_accum; "
+                    "the last good checkpoint is kept"
+                ) from None
             seconds = time.perf_counter() - started
             val = self.evaluate(self.data.val)
             self._end_epoch(state, train_logs, val, seconds)
@@ -143,31 +206,45 @@ class Trainer:
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
         s, split = self.s, self.data.train
         order = epoch_order(len(split), s.seed, state.epoch, self.device)
-        total = num_batches(len(split), s.batch_size)
+        order, batch_size = distributed.shard_order(order, s.batch_size)  # as is without torchrun
+        total = num_batches(len(order), batch_size)
         if s.limit_train_batches:
             total = min(total, s.limit_train_batches)
         batches = itertools.islice(
-            split.batches(s.batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
+            split.batches(batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
         )
-        sums: dict[str, Tensor] = {}  # per-epoch sums stay on the device: no sync per step
-        count, samples = 0, 0
+        # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
+        # mid-epoch resume reports the same epoch averages as a run that never stopped.
+        sums = state.epoch_sums = {k: v.to(self.device) for k, v in state.epoch_sums.items()}
+        self.step_log.start_epoch()
         self.task.model.train()
         for batch in _progress(batches, total, state.epoch, s):
             index = state.batch_in_epoch
+            if failpoint("poison_batch"):  # test-only: a batch whose inputs are NaN
+                batch = {**batch, "x": batch["x"] * float("nan")}
+            if failpoint("train_oom"):  # test-only: what a CUDA allocator raises
+                raise torch.OutOfMemoryError("CUDA out of memory (injected by DLRUN_FAILPOINTS)")
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
-                self._backward_and_step(step, index, last_micro, state)
+                if not self._backward_and_step(step, index, last_micro, state):
+                    continue
                 loss_name = "loss" if step.optimizer == "model" else f"{step.optimizer}_loss"
                 for name, value in {loss_name: step.loss, **step.logs}.items():
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
-            count += 1
-            samples += len(batch["y"]) if "y" in batch else len(next(iter(batch.values())))
-            state.batch_in_epoch = index + 1
-            if self.stop.requested:
+            state.train_samples += len(next(iter(batch.values())))
+            state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
+            self.step_log(sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr())
+            if state.batches_done % s.finite_check_every == 0:
+                self._check_deferred(state)
+            if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
+                self.save("last", state)
+            if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
+                os.kill(os.getpid(), signal.SIGKILL)
+            if distributed.any_rank(self.stop.requested):  # as is without torchrun
                 self._interrupt(state)
-        state.train_samples += samples
-        state.batch_in_epoch = 0
-        return {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
+        logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        return distributed.mean_over_ranks(logs)
 
     def _steps(self, batch: Batch) -> Iterator[Any]:
         """Run the task's step generator with every forward pass under autocast."""
@@ -179,11 +256,20 @@ class Trainer:
                 return
             yield step
 
-    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> None:
+    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> bool:
+        """Backward, and on the last micro-batch clip and step; False if the step was skipped."""
         opt, scaler, s = self.opt.optimizers[step.optimizer], self.opt.scaler, self.s
         # A non-finite loss stops before any optimizer step, so saved weights stay finite.
         # (This reads the loss on the host: one sync per step on a GPU, the price of that promise.)
-        if not torch.isfinite(step.loss.detach()).all():
+        finite = torch.isfinite(step.loss.detach()).all()
+        if s.finite_check_every > 1:  # no sync: remember it on the device, read it every N steps
+            self._nonfinite = ~finite if self._nonfinite is None else self._nonfinite | ~finite
+        elif not finite:
+            if state.nonfinite_skipped < s.skip_nonfinite:
+                state.nonfinite_skipped += 1
+                log.warning(f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
+                            f"({state.nonfinite_skipped}/{s.skip_nonfinite} allowed)")  # fmt: skip
+                return False
             raise TrainingFailed(
                 f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} step {index + 1}: "
                 "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
@@ -193,7 +279,7 @@ class Trainer:
         loss = step.loss / s.grad_accum if s.grad_accum > 1 else step.loss
         (scaler.scale(loss) if scaler else loss).backward()
         if not last_micro:
-            return
+            return True
         if s.grad_clip:
             if scaler:
                 scaler.unscale_(opt)
@@ -208,18 +294,13 @@ class Trainer:
         sched = self.opt.schedulers.get(step.optimizer)
         if sched and sched[1] == "step":
             sched[0].step()
+        return True
 
     def evaluate(self, split: Split) -> dict[str, Any]:
-        """The task's metrics over a whole split, model in eval mode, no gradients."""
-        batches: Iterator[Batch] = split.batches(self.s.eval_batch_size)
-        if self.s.limit_eval_batches:
-            batches = itertools.islice(batches, self.s.limit_eval_batches)
-        self.task.model.eval()
-        try:
-            with torch.no_grad(), autocast(self.device, self.s.precision):
-                return self.task.evaluate(batches)
-        finally:
-            self.task.model.train()
+        """The task's metrics over a whole split (under torchrun: on rank 0, shared with all)."""
+        return distributed.on_main(
+            lambda: evaluate_split(self.task, split, self.s, self.device), self.task
+        )
 
     def _end_epoch(
         self, state: LoopState, train_logs: dict[str, float], val: dict[str, Any], seconds: float
@@ -235,17 +316,20 @@ class Trainer:
             state.best_value, state.best_epoch = value, state.epoch
             state.best_val = {k: v for k, v in val.items() if isinstance(v, int | float)}
         self._early_stopping(state, val)
-        lr = next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
         row = {"epoch": state.epoch, **{f"train_{k}": v for k, v in train_logs.items()},
                **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
-               "lr": lr, "seconds": round(seconds, 4)}  # fmt: skip
+               "lr": self._lr(), "seconds": round(seconds, 4)}  # fmt: skip
         state.history.append(row)
-        self.save("last", state)
+        # best before last: a kill in between leaves last.pt one step behind, never a stale best.pt
         if improved:
             self.save("best", state)
+        self.save("last", state)
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
             callback(state, row)
+
+    def _lr(self) -> float:
+        return next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
 
     def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
         if not self.s.patience:
@@ -274,10 +358,18 @@ class Trainer:
         shown += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s"]
         log.info("  ".join(shown) + ("  *" if improved else ""))
 
+    def save(self, name: str, state: LoopState) -> None:
+        self._check_deferred(state)  # never write weights a non-finite step may have touched
+        self._save(name, state)
+
+    def _check_deferred(self, state: LoopState) -> None:
+        if self._nonfinite is not None and bool(self._nonfinite):
+            raise TrainingFailed(
+                f"non-finite loss in the {self.s.finite_check_every} steps before epoch {state.epoch + 1} "
+                f"step {state.batch_in_epoch}: lower optimizer.lr, set trainer.grad_clip, or check the data "
+                "(trainer.finite_check_every=1 stops at the exact step); the last good checkpoint is kept"
+            )
+
     def _interrupt(self, state: LoopState) -> None:
         self.save("last", state)
-        raise Interrupted(
-            self.stop.name,
-            self.stop.exit_code,
-            "resume with the same command plus resume=<run folder>",
-        )
+        raise Interrupted(self.stop.name, self.stop.exit_code)

@@ -1,29 +1,46 @@
-"""One job, start to end: build the pieces, fit, test the best weights, write the run folder."""
+"""One job, start to end: build the pieces, fit (or resume), test the best weights, write the run
+folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint
+from dlrun import build, checkpoint, distributed, plots, report, resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import DlrunError, Interrupted
-from dlrun.loop import LoopSettings, LoopState, Optimization, Trainer, steps_per_epoch
+from dlrun.loggers import Loggers
+from dlrun.loop import (
+    LoopSettings,
+    LoopState,
+    Optimization,
+    Trainer,
+    evaluate_split,
+    steps_per_epoch,
+)
 from dlrun.runtime import StopFlag, configure_backends, resolve_device, seed_everything
 from dlrun.tasks.base import Task
 
 log = logging.getLogger("dlrun")
 
 
-def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
+def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSettings:
     t = cfg.trainer
+    # Reading a loss on the host is free on CPU but a sync on a GPU: check less often there.
+    finite_check_every = (
+        (1 if device.type == "cpu" else 50)
+        if t.finite_check_every == "auto"
+        else t.finite_check_every
+    )
     monitor = task.default_monitor if t.monitor == "auto" else t.monitor
     stop_metric = t.early_stopping.metric
     return LoopSettings(
@@ -33,7 +50,9 @@ def loop_settings(cfg: DictConfig, task: Task) -> LoopSettings:
         early_stopping_metric=monitor if stop_metric in (None, "auto") else stop_metric,
         min_delta=t.early_stopping.min_delta, limit_train_batches=t.limit_train_batches,
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
-        progress=t.progress, seed=cfg.seed,
+        progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
+        skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
+        log_every_n_steps=t.log_every_n_steps,
     )  # fmt: skip
 
 
@@ -44,20 +63,88 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     data.val = data.train
 
 
-class Job:
-    """The pieces of one run and the record it writes."""
+def speed_up(model: torch.nn.Module, t: DictConfig) -> None:
+    """trainer.channels_last and trainer.compile, in place (state_dict keys stay unchanged)."""
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if t.compile:
+        model.compile(**({} if t.compile is True else {"mode": t.compile}))
 
-    def __init__(self, cfg: DictConfig, artifacts: RunArtifacts) -> None:
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak resident memory of this process and, on CUDA, peak allocated GPU memory."""
+    peak = {"host_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device.type == "cuda":
+        peak["cuda"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
+
+
+def _overrides() -> list[str]:
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra (e.g. called from Python)
+        return []
+
+
+class Job:
+    """The pieces of one run (data, task, loop settings) and the record it writes."""
+
+    def __init__(
+        self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
+    ) -> None:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
         seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device.name)
+        self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, cfg.trainer.deterministic)
-        self.data = build.build_data(cfg.data, cfg.seed).to(self.device)
+        self.data = build.build_data(
+            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
+        ).to(self.device)
+        for name, content in self.data.facts.get("run_files", {}).items():
+            artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if cfg.trainer.overfit_batches:
             _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
-        self.settings = loop_settings(cfg, self.task)
+        self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
+        self.settings = loop_settings(cfg, self.task, self.device)
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
+        self.opt: Optimization | None = None
+
+    def parameters(self) -> dict[str, int]:
+        params = list(self.task.model.parameters())
+        return {
+            "total": sum(p.numel() for p in params),
+            "trainable": sum(p.numel() for p in params if p.requires_grad),
+        }
+
+    def _task_epoch_artifacts(self, state: LoopState, row: dict[str, Any]) -> None:
+        """The task's per-epoch files (a GAN's samples/epoch_NNN.png)."""
+        for name in self.task.epoch_artifacts(self.artifacts.run_dir, state.epoch):
+            log.debug(f"wrote {self.artifacts.run_dir / name}")
+
+    def base_record(self) -> dict[str, Any]:
+        return {
+            "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
+            "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
+            "precision": self.settings.precision, "parameters": self.parameters(),
+            "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
+            "peak_memory_mb": peak_memory_mb(self.device),
+        }  # fmt: skip
+
+
+class TrainingJob(Job):
+    """Train (or continue training), then test the best weights."""
+
+    def __init__(
+        self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
+    ) -> None:
+        super().__init__(cfg, artifacts, data_state)
+        speed_up(self.task.model, cfg.trainer)
+        # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
+        # the clock starts, so the first epoch's time and samples/s measure training only.
+        import torch._dynamo  # noqa: F401
+
         optimizers = build.build_optimizers(cfg, self.task)
         schedulers = build.build_schedulers(
             cfg.scheduler,
@@ -69,15 +156,22 @@ class Job:
             torch.amp.GradScaler(self.device.type) if self.settings.precision == "fp16" else None
         )
         self.opt = Optimization(optimizers, schedulers, scaler)
-        self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.epoch_callbacks: list = []  # loggers and live plots register here
+        # Under torchrun only rank 0 logs (like it alone writes the run folder).
+        loggers = (
+            build.build_loggers(cfg.get("logger"), artifacts, self.config)
+            if distributed.is_main()
+            else []
+        )
+        self.loggers = Loggers(loggers, self.task)
+        self.epoch_callbacks.append(self.loggers.on_epoch_end)
+        self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self, state: LoopState) -> dict[str, Any]:
         return {
             "format": checkpoint.FORMAT, "version": checkpoint.VERSION,
-            "model": self.task.model.state_dict(),
+            "model": distributed.unwrap(self.task.model).state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.opt.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
@@ -85,84 +179,204 @@ class Job:
             "data_state": self.data.facts.get("checkpoint_state", {}),
         }  # fmt: skip
 
+    def load_state(self, ckpt: dict[str, Any]) -> LoopState:
+        """Restore everything a checkpoint holds; returns the loop state to continue from."""
+        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+        for name, opt in self.opt.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        for name, (sched, _) in self.opt.schedulers.items():
+            sched.load_state_dict(ckpt["schedulers"][name])
+        if self.opt.scaler and ckpt.get("scaler"):
+            self.opt.scaler.load_state_dict(ckpt["scaler"])
+        checkpoint.restore_rng(ckpt["rng"])
+        return LoopState(**ckpt["loop"])
+
     def save(self, name: str, state: LoopState) -> None:
-        checkpoint.save_atomic(self.state_dict(state), self.artifacts.checkpoint(name))
-        if name == "last":
-            self.artifacts.write_history(state.history)
-            self.write_record("running", state)
+        if not distributed.is_main():
+            return  # under torchrun rank 0 alone writes the run folder
+        try:
+            checkpoint.save_atomic(self.state_dict(state), self.artifacts.checkpoint(name))
+            if name == "last" and state.batch_in_epoch == 0:
+                self._keep_epoch_copy(state)
+            if name == "last":
+                self.artifacts.write_history(state.history)
+                self.write_record("running", state)
+        except OSError as err:
+            raise DlrunError(
+                f"cannot write {self.artifacts.checkpoint(name)} ({err.strerror or err}): free disk space or "
+                "set hydra.run.dir to a writable folder; the previous checkpoint is intact",
+                exit_code=1,
+            ) from None
+
+    def _keep_epoch_copy(self, state: LoopState) -> None:
+        """trainer.keep_last_k: numbered epoch checkpoints, the k newest kept."""
+        k = self.cfg.trainer.keep_last_k
+        if not k:
+            return
+        checkpoint.save_atomic(
+            self.state_dict(state), self.artifacts.checkpoint(f"epoch_{state.epoch:03d}")
+        )
+        for old in sorted(self.artifacts.checkpoint_dir.glob("epoch_*.pt"))[:-k]:
+            old.unlink()
 
     # --- the record --------------------------------------------------------------------------
-    def parameters(self) -> dict[str, int]:
-        params = list(self.task.model.parameters())
-        return {
-            "total": sum(p.numel() for p in params),
-            "trainable": sum(p.numel() for p in params if p.requires_grad),
-        }
-
     def write_record(
         self, status: str, state: LoopState, test: dict | None = None, error: str | None = None
     ) -> None:
+        if not distributed.is_main():
+            return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
         self.artifacts.write_metrics({
-            "status": status, "error": error, "task": self.task.name,
-            "model": self.cfg.model._target_.rsplit(".", 1)[-1], "data": self.cfg.data._target_.rsplit(".", 1)[-1],
+            "status": status, "error": error, **self.base_record(),
             "monitor": {"metric": self.settings.monitor, "mode": self.task.monitor_mode(self.settings.monitor)},
             "best_epoch": state.best_epoch, "epochs_run": state.epoch, "early_stopped": state.early_stopped,
-            "best_val": state.best_val, "test": test or {},
+            "nonfinite_skipped": state.nonfinite_skipped, "best_val": state.best_val, "test": test or {},
             "train_seconds": round(state.train_seconds, 4),
             "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
-            "device": str(self.device), "precision": self.settings.precision, "parameters": self.parameters(),
             "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
-            "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
         })  # fmt: skip
 
+    def _record_failure(self, status: str, state: LoopState, error: str) -> None:
+        # The disk that failed the checkpoint may fail this too; the error is printed anyway.
+        with contextlib.suppress(OSError):
+            self.write_record(status, state, error=error)
+
     # --- the run -----------------------------------------------------------------------------
-    def train(self) -> float:
-        p = self.parameters()
-        log.info(f"{self.task.name}: {self.cfg.model._target_} ({p['trainable']:,} trainable / {p['total']:,} "
-                 f"parameters) on {self.device}, precision {self.settings.precision}; run folder {self.artifacts.run_dir}")  # fmt: skip
+    def train(self, resume_from: Path | None = None) -> float:
         state = LoopState()
+        if resume_from is not None:
+            state = self.load_state(checkpoint.load(resume_from))
+            log.info(
+                f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
+            )
+        log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
+        log.info(f"run folder {self.artifacts.run_dir}")
         self.write_record("running", state)
         with StopFlag() as stop:
-            trainer = Trainer(
-                self.task, self.data, self.opt, self.settings, self.device, self.save, stop
-            )
+            trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
+                              self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
             try:
                 trainer.fit(state)
             except Interrupted as err:
-                self.write_record("interrupted", state, error=str(err))
+                self._record_failure("interrupted", state, str(err))
+                self._observe_end("interrupted", state)
+                log.info(f"resume with: dlrun {' '.join(o for o in _overrides() if not o.startswith('resume='))} "
+                         f"resume={self.artifacts.run_dir}")  # fmt: skip
                 raise
             except DlrunError as err:
-                self.write_record("failed", state, error=str(err))
+                self._record_failure("failed", state, str(err))
+                self._observe_end("failed", state)
                 raise
-        best = checkpoint.load(self.artifacts.checkpoint("best"))
-        self.task.model.load_state_dict(best["model"])
+        return self._finish(trainer, state)
+
+    def _finish(self, trainer: Trainer, state: LoopState) -> float:
+        """Test the best weights once, export them, write the final record."""
+        if distributed.is_main():  # the test pass runs on rank 0 only
+            best = checkpoint.load(self.artifacts.checkpoint("best"))
+            distributed.unwrap(self.task.model).load_state_dict(best["model"])
         test = trainer.evaluate(self.data.test)
+        if not distributed.is_main():
+            return float(state.best_value)
+        checkpoint.export_safetensors(
+            distributed.unwrap(self.task.model).state_dict(),
+            self.artifacts.run_dir / "model.safetensors",
+        )
+        self.artifacts.write_text("model.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
         self.write_record("completed", state, test)
         written = self.task.write_artifacts(
             self.artifacts.run_dir, self.data.test.batches(self.settings.eval_batch_size)
         )
         for name in written:
             log.info(f"wrote {self.artifacts.run_dir / name}")
+        self._observe_end("completed", state, test, written)
         self._log_summary(state, test)
         return float(state.best_value)
 
+    def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
+                     written: list[str] | None = None) -> None:  # fmt: skip
+        """plots/ and the loggers' last word, at the end of a run, an interrupt or a failure."""
+        if not distributed.is_main():
+            return
+        if self.cfg.get("plots", True):
+            self._write_plots(status, state, test)
+        pngs = [self.artifacts.run_dir / n for n in written or [] if str(n).endswith(".png")]
+        self.loggers.finish(status, self.artifacts.read_metrics() or {}, pngs)
+
+    def _write_plots(self, status: str, state: LoopState, test: dict[str, Any] | None) -> None:
+        try:
+            names = plots.write_plots(
+                self.artifacts, state.history, self.settings.monitor, state.best_epoch, test,
+                self.data.class_names, getattr(self.task, "last_predictions", None),
+            )  # fmt: skip
+        except Exception as err:  # never hide why an interrupted or failed run stopped
+            if status == "completed":
+                raise
+            log.warning(f"plots were not written: {err}")
+            return
+        if names:
+            log.info(f"wrote {self.artifacts.plots_dir}/ ({', '.join(names)})")
+
     def _log_summary(self, state: LoopState, test: dict[str, Any]) -> None:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
-        log.info(f"test (best epoch {state.best_epoch}): {shown}")
+        record = self.artifacts.read_metrics() or {}
+        log.info(report.summary_table(record, time.time() - self.started))
+
+
+class EvalJob(Job):
+    """mode=eval: the checkpoint's model and data config, merged onto the local config tree."""
+
+    def evaluate(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
+        self.task.model.load_state_dict(ckpt["model"])
+        metrics = evaluate_split(self.task, getattr(self.data, split), self.settings, self.device)
+        monitor = self.settings.monitor
+        self.artifacts.write_metrics({
+            "status": "completed", "error": None, "mode": "eval", **self.base_record(),
+            "checkpoint": str(ckpt_path), "split": split, split: metrics,
+            "monitor": {"metric": monitor, "mode": self.task.monitor_mode(monitor)},
+        })  # fmt: skip
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        log.info(f"{split} metrics of {ckpt_path}: {shown}")
         log.info(f"wrote {self.artifacts.metrics_path}")
+        return float(metrics[monitor])
 
 
-def _overrides() -> list[str]:
-    try:
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:  # not under Hydra (e.g. called from Python)
-        return []
+# Sections an eval run takes from the checkpoint's config (the rest stays local: device, batch sizes).
+_FROM_CHECKPOINT = ("model", "data", "loss", "seed")
+
+
+def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
+    if not cfg.get("ckpt"):
+        raise DlrunError(
+            "mode=eval needs ckpt=PATH: a run folder (its best.pt is used) or a .pt file"
+        )
+    if cfg.split not in ("test", "val"):
+        raise DlrunError(f"split={cfg.split!r} is invalid: use split=test or split=val")
+    path = resume.checkpoint_file(cfg.ckpt, name="best")
+    ckpt = checkpoint.load(path)
+    # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
+    # keys into a saved lstm); they then go through the same allowlist and signature checks.
+    merged = cfg.copy()
+    with open_dict(merged):
+        for key in _FROM_CHECKPOINT:
+            if key in ckpt["config"]:
+                merged[key] = ckpt["config"][key]
+    return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 
 
 def run_job(cfg: DictConfig) -> float | None:
-    """Run one configured job in Hydra's output folder; returns the best monitored val metric."""
+    """Run one configured job in Hydra's output folder; returns the monitored val metric."""
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
-    if cfg.mode == "eval":
-        raise DlrunError("mode=eval is not available yet: it needs ckpt=PATH support")
-    return Job(cfg, artifacts).train()
+    if cfg.mode == "eval" or cfg.get("train") is False:
+        return run_eval(cfg, artifacts)
+    resume_from = None
+    if cfg.get("resume"):
+        resume_from = (
+            artifacts.checkpoint("last")
+            if cfg.resume == "auto"
+            else resume.checkpoint_file(cfg.resume)
+        )
+        if cfg.resume == "auto" and not resume_from.is_file():
+            resume_from = None  # nothing unfinished to continue: a fresh run
+    job = TrainingJob(cfg, artifacts)
+    if resume_from is not None:
+        resume.check_same_setup(checkpoint.load(resume_from)["config"], job.config, resume_from)
+    return job.train(resume_from)

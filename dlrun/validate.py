@@ -63,6 +63,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _optional(_positive_int),
         "a positive integer, or null to turn early stopping off",
     ),
+    "trainer.log_every_n_steps": (
+        _positive_int,
+        "a positive integer, e.g. trainer.log_every_n_steps=50",
+    ),
     "trainer.precision": (lambda v: str(v) in {"32", "bf16", "fp16"}, "one of 32, bf16, fp16"),
     "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (
@@ -74,6 +78,23 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
     "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "sweep.fail_fast": (lambda v: isinstance(v, bool), "true or false"),
+    "sweep.resume": (lambda v: isinstance(v, bool), "true or false"),
+    "split": (lambda v: v in {"test", "val"}, "test or val"),
+    "trainer.checkpoint_every_steps": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.keep_last_k": (_optional(_positive_int), "a positive integer or null"),
+    "trainer.finite_check_every": (
+        lambda v: v == "auto" or _positive_int(v),
+        "auto or a positive integer",
+    ),
+    "trainer.compile": (
+        lambda v: (
+            isinstance(v, bool)
+            or v in {"default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"}
+        ),
+        "false, true or a torch.compile mode (reduce-overhead, max-autotune)",
+    ),
+    "trainer.skip_nonfinite": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "device.name": (
         lambda v: (
             isinstance(v, str) and (v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"))

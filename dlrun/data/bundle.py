@@ -51,7 +51,12 @@ class InMemorySplit:
         return len(next(iter(self.tensors.values())))
 
     def to(self, device: torch.device) -> InMemorySplit:
-        moved = {k: v.to(device, non_blocking=True) for k, v in self.tensors.items()}
+        if device.type == "cuda":  # pinned host memory lets the copy run asynchronously
+            moved = {
+                k: v.pin_memory().to(device, non_blocking=True) for k, v in self.tensors.items()
+            }
+        else:
+            moved = {k: v.to(device) for k, v in self.tensors.items()}
         return InMemorySplit(moved, self.transform)
 
     def subset(self, index: Tensor) -> InMemorySplit:
@@ -108,7 +113,9 @@ class DataBundle:
         return self
 
 
-def carve_validation(train: InMemorySplit, val_fraction: float, seed: int) -> tuple[InMemorySplit, InMemorySplit]:
+def carve_validation(
+    train: InMemorySplit, val_fraction: float, seed: int
+) -> tuple[InMemorySplit, InMemorySplit]:
     """Split `train` into (train, val) with a permutation decided by `seed`."""
     n = len(train)
     n_val = max(1, int(round(n * val_fraction)))

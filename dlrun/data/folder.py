@@ -93,7 +93,10 @@ class FolderSplit:
             return
         cuda = self.device.type == "cuda"
         for x, y in self.source.loader(batch_size, wanted, pin=cuda):
-            batch = {"x": x.to(self.device, non_blocking=cuda), "y": y.to(self.device, non_blocking=cuda)}
+            batch = {
+                "x": x.to(self.device, non_blocking=cuda),
+                "y": y.to(self.device, non_blocking=cuda),
+            }
             yield self.transform(batch) if self.transform else batch
 
 
@@ -102,15 +105,23 @@ def _open_folder(path: str, key: str, image_size: int) -> object:
     from torchvision.datasets import ImageFolder
 
     if not Path(path).is_dir():
-        raise DataError(f"{key}={path} is not a folder: give a folder with one sub-folder of images per class")
-    resize = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.PILToTensor()])
+        raise DataError(
+            f"{key}={path} is not a folder: give a folder with one sub-folder of images per class"
+        )
+    resize = transforms.Compose(
+        [transforms.Resize((image_size, image_size)), transforms.PILToTensor()]
+    )
     try:
         return ImageFolder(path, transform=resize)
     except (FileNotFoundError, OSError) as err:
-        raise DataError(f"{key}={path}: {err}; it needs one sub-folder of images per class") from None
+        raise DataError(
+            f"{key}={path}: {err}; it needs one sub-folder of images per class"
+        ) from None
 
 
-def _split_test(targets: list[int], test_fraction: float, split_seed: int) -> tuple[list[int], list[int]]:
+def _split_test(
+    targets: list[int], test_fraction: float, split_seed: int
+) -> tuple[list[int], list[int]]:
     """(train, test) indices, stratified by class where every class has at least two images."""
     from sklearn.model_selection import train_test_split
 
@@ -118,9 +129,13 @@ def _split_test(targets: list[int], test_fraction: float, split_seed: int) -> tu
     stratify = targets if int(counts[counts > 0].min()) >= 2 else None
     index = list(range(len(targets)))
     try:
-        train, test = train_test_split(index, test_size=test_fraction, random_state=split_seed, stratify=stratify)
+        train, test = train_test_split(
+            index, test_size=test_fraction, random_state=split_seed, stratify=stratify
+        )
     except ValueError as err:
-        raise DataError(f"data.test_fraction={test_fraction} cannot split {len(index)} images: {err}") from None
+        raise DataError(
+            f"data.test_fraction={test_fraction} cannot split {len(index)} images: {err}"
+        ) from None
     return sorted(train), sorted(test)
 
 
@@ -165,11 +180,16 @@ def image_folder(
     source = FolderSource(_open_folder(path, "data.path", image_size), num_workers)
     classes = list(source.dataset.classes)
     if test_path:
-        test_source = FolderSource(_open_folder(test_path, "data.test_path", image_size), num_workers)
+        test_source = FolderSource(
+            _open_folder(test_path, "data.test_path", image_size), num_workers
+        )
         if list(test_source.dataset.classes) != classes:
             raise DataError(f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
                             f"but data.path has {classes}: give both the same class folders")  # fmt: skip
-        train_idx, test = list(range(len(source.dataset))), FolderSplit(test_source, range(len(test_source.dataset)))
+        train_idx, test = (
+            list(range(len(source.dataset))),
+            FolderSplit(test_source, range(len(test_source.dataset))),
+        )
     else:
         train_idx, test_idx = _split_test(source.dataset.targets, test_fraction, split_seed)
         test = FolderSplit(source, test_idx)

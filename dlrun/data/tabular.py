@@ -1,6 +1,8 @@
 """Tabular datasets: sklearn's digits and synthetic makers, and the user's own CSV.
 
-Features are standardised with statistics of the training split only (never val/test).
+Features are standardised with statistics of the training split only (never val/test). Digits can
+also be served as 1x8x8 images (pixels scaled to [0, 1], then normalised with the train split's
+mean/std, recorded in facts["normalization"] as vision data does), for the generative models.
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ def _standardise(*splits: InMemorySplit) -> None:
         split.tensors["x"] = (split.tensors["x"] - mean) / std
 
 
+def _normalise_images(*splits: InMemorySplit) -> dict[str, list[float]]:
+    """Normalise [0, 1] pixels with the first split's per-channel mean/std (in place).
+
+    Returns the `normalization` fact: pixels = x * std + mean, per channel.
+    """
+    x = splits[0].tensors["x"]
+    mean, std = x.mean((0, 2, 3)), x.std((0, 2, 3))
+    for split in splits:
+        split.tensors["x"] = (split.tensors["x"] - mean[:, None, None]) / std[:, None, None]
+    return {"mean": mean.tolist(), "std": std.tolist()}
+
+
 def _bundle_from_arrays(
     x: np.ndarray,
     y: np.ndarray,
@@ -37,7 +51,9 @@ def _bundle_from_arrays(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     class_names: list[str] | None = None,
+    image: tuple[tuple[int, int, int], float] | None = None,
 ) -> DataBundle:
+    """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead."""
     classify = task == "classification"
     if x_test is None:
         stratify = y if classify else None
@@ -53,28 +69,49 @@ def _bundle_from_arrays(
 
     train, val = carve_validation(to_split(x, y), val_fraction, seed)
     test = to_split(x_test, y_test)
-    _standardise(train, val, test)
+    facts = {}
+    if image is None:
+        _standardise(train, val, test)
+    else:
+        shape, pixel_max = image
+        for split in (train, val, test):
+            split.tensors["x"] = split.tensors["x"].reshape(-1, *shape) / pixel_max
+        facts["normalization"] = _normalise_images(train, val, test)
     num_classes = int(max(y.max(), y_test.max())) + 1 if classify else None
     return DataBundle(
         train=train,
         val=val,
         test=test,
         task=task,
-        input_shape=(x.shape[1],),
+        input_shape=tuple(image[0]) if image else (x.shape[1],),
         num_classes=num_classes,
         num_targets=1 if classify or y.ndim == 1 else y.shape[1],
         class_names=class_names or ([str(i) for i in range(num_classes)] if classify else None),
+        facts=facts,
     )
 
 
-def digits(test_fraction: float, split_seed: int, val_fraction: float, seed: int) -> DataBundle:
-    """sklearn's bundled 8x8 handwritten digits (1,797 samples, 64 features, 10 classes)."""
+def digits(
+    test_fraction: float,
+    split_seed: int,
+    val_fraction: float,
+    seed: int,
+    as_images: bool | None = None,
+    task_needs_images: bool = False,
+) -> DataBundle:
+    """sklearn's bundled 8x8 handwritten digits (1,797 samples, 64 features, 10 classes).
+
+    as_images: True = (1, 8, 8) images, False = 64 standardised features, None = images exactly
+    when the model's task needs them (`task_needs_images`, filled in by build.py).
+    """
     from sklearn.datasets import load_digits
 
     data = load_digits()
+    images = task_needs_images if as_images is None else as_images
     return _bundle_from_arrays(
         data.data, data.target, "classification",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+        image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
     )  # fmt: skip
 
 
@@ -109,19 +146,25 @@ def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
     """Return (numeric feature matrix, raw target strings) from a headed CSV."""
     file = Path(path)
     if not file.is_file():
-        raise DataError(f"{key}={path} does not exist: give the path of a CSV file with a header row")
+        raise DataError(
+            f"{key}={path} does not exist: give the path of a CSV file with a header row"
+        )
     with file.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise DataError(f"{key}={path} has no data rows")
     columns = list(rows[0].keys())
     if target not in columns:
-        raise DataError(f"data.target={target!r} is not a column of {path}: choose one of {columns}")
+        raise DataError(
+            f"data.target={target!r} is not a column of {path}: choose one of {columns}"
+        )
     features = [c for c in columns if c != target]
     try:
         x = np.array([[float(r[c]) for c in features] for r in rows], dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise DataError(f"{path} has a non-numeric feature value ({err}): encode or drop that column") from None
+        raise DataError(
+            f"{path} has a non-numeric feature value ({err}): encode or drop that column"
+        ) from None
     return x, [r[target] for r in rows]
 
 
@@ -139,7 +182,9 @@ def csv_table(
     if task not in {"classification", "regression"}:
         raise DataError(f"data.task={task!r} is invalid: use classification or regression")
     x, y_raw = _read_csv(path, target, "data.path")
-    x_test, y_test_raw = _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
+    x_test, y_test_raw = (
+        _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
+    )
     class_names = None
     if task == "classification":
         class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)
@@ -151,7 +196,9 @@ def csv_table(
             y = np.array(y_raw, dtype=np.float32)
             y_test = np.array(y_test_raw, dtype=np.float32) if y_test_raw else None
         except ValueError:
-            raise DataError(f"data.target={target!r} has non-numeric values: use data.task=classification") from None
+            raise DataError(
+                f"data.target={target!r} has non-numeric values: use data.task=classification"
+            ) from None
     return _bundle_from_arrays(
         x, y, task,
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,

@@ -29,6 +29,7 @@ from dlrun.errors import ConfigError, DataError
 # for real data (a truncated download would then be read).
 SKIP_MD5_ENV = "DLRUN_TEST_SKIP_MD5"
 
+
 @dataclass(frozen=True)
 class VisionSet:
     """Where torchvision keeps one dataset under the root, and its known statistics."""
@@ -54,13 +55,20 @@ SETS: dict[str, VisionSet] = {
         "FashionMNIST", "FashionMNIST/raw", _MNIST_FILES, (0.2860,), (0.3530,)
     ),
     "cifar10": VisionSet(
-        "CIFAR10", "cifar-10-batches-py",
+        "CIFAR10",
+        "cifar-10-batches-py",
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
-        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), md5_checked=True,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        md5_checked=True,
     ),  # fmt: skip
     "cifar100": VisionSet(
-        "CIFAR100", "cifar-100-python", ("train", "test", "meta"),
-        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), md5_checked=True,
+        "CIFAR100",
+        "cifar-100-python",
+        ("train", "test", "meta"),
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        md5_checked=True,
     ),  # fmt: skip
 }
 
@@ -86,7 +94,9 @@ def _dataset_class(spec: VisionSet) -> type:
     return cls
 
 
-def _not_loaded(name: str, spec: VisionSet, root: Path, download: bool, err: Exception) -> DataError:
+def _not_loaded(
+    name: str, spec: VisionSet, root: Path, download: bool, err: Exception
+) -> DataError:
     """One line naming the folder, the files expected there, and what to do."""
     where = root / spec.folder
     missing = [f for f in spec.files if not (where / f).is_file()]

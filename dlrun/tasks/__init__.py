@@ -6,13 +6,20 @@ task in TASKS; a model class may declare the task it needs with a `dlrun_task` c
 
 from __future__ import annotations
 
+from dlrun.tasks.adversarial import AdversarialTask
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.classification import ClassificationTask
+from dlrun.tasks.reconstruction import ReconstructionTask
 from dlrun.tasks.regression import RegressionTask
 
 TASKS: dict[str, type[Task]] = {
     ClassificationTask.name: ClassificationTask,
     RegressionTask.name: RegressionTask,
+    ReconstructionTask.name: ReconstructionTask,
+    AdversarialTask.name: AdversarialTask,
 }
 
-__all__ = ["TASKS", "Step", "Task", "ClassificationTask", "RegressionTask"]
+__all__ = [
+    "TASKS", "Step", "Task", "ClassificationTask", "RegressionTask", "ReconstructionTask",
+    "AdversarialTask",
+]  # fmt: skip

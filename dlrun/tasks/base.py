@@ -17,6 +17,7 @@ METRIC_MODES: dict[str, str] = {
     "accuracy": "max", "f1_macro": "max", "precision_macro": "max", "recall_macro": "max",
     "r2": "max", "psnr": "max", "d_accuracy": "max",
     "loss": "min", "mae": "min", "rmse": "min", "mse": "min",
+    "pixel_fd": "min", "generator_loss": "min", "discriminator_loss": "min",
 }  # fmt: skip
 
 
@@ -39,6 +40,7 @@ class Task:
     allowed_losses: ClassVar[tuple[str, ...]]  # loss class names this task can train with
     default_monitor: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
+    needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         self.model = model
@@ -51,10 +53,15 @@ class Task:
         """Refuse a loss that cannot fit this task, before any training."""
         loss_name = type(loss_fn).__name__
         if loss_name not in cls.allowed_losses:
+            article = "an" if cls.name[0] in "aeiou" else "a"
             raise ConfigError(
-                f"loss {loss_name} cannot train a {cls.name} task: use loss={cls.default_loss} "
-                "(or loss=auto)"
+                f"loss {loss_name} cannot train {article} {cls.name} task: use "
+                f"loss={cls.default_loss} (or loss=auto)"
             )
+
+    @classmethod
+    def check_data(cls, data: DataBundle) -> None:
+        """Refuse data this task cannot learn from, before the model is built."""
 
     @classmethod
     def output_facts(cls, loss_fn: nn.Module, data: DataBundle) -> dict[str, Any]:
@@ -88,4 +95,8 @@ class Task:
 
     def write_artifacts(self, run_dir: Path, test_batches: Iterable[Batch]) -> list[str]:
         """Task-specific files written at the end of a run (images, ...); returns their names."""
+        return []
+
+    def epoch_artifacts(self, run_dir: Path, epoch: int) -> list[str]:
+        """Task-specific files written after each epoch (e.g. a GAN's samples); their names."""
         return []

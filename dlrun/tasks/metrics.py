@@ -53,3 +53,37 @@ def regression_metrics(preds: Tensor, targets: Tensor) -> dict[str, float]:
     ss_tot = (targets - targets.mean(0)).pow(2).sum(0)
     r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp(min=1e-300), torch.zeros_like(ss_tot))
     return {"mae": mae.mean().item(), "rmse": rmse.mean().item(), "r2": r2.mean().item()}
+
+
+def pool_for_fd(pixels: Tensor, max_side: int = 16) -> Tensor:
+    """Average-pool (B, C, H, W) images to at most `max_side` pixels a side, then flatten.
+
+    Keeps the Frechet distance's covariance small (<= 16*16*C dimensions) for 28- and 32-pixel data.
+    """
+    factor = -(-pixels.shape[-1] // max_side)  # ceil
+    if factor > 1:
+        pixels = torch.nn.functional.avg_pool2d(pixels, factor)
+    return pixels.flatten(1)
+
+
+def _sqrt_psd(matrix: Tensor) -> Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two (N, D) samples (FID's formula, no network).
+
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)); the trace of the square root is computed
+    from the symmetric form sqrt(S_a) S_b sqrt(S_a), which has the same eigenvalues.
+    """
+    with torch.autocast(a.device.type, enabled=False):  # float64 throughout, even under bf16 runs
+        return _frechet(a.double(), b.double())
+
+
+def _frechet(a: Tensor, b: Tensor) -> float:
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    root_a = _sqrt_psd(cov_a)
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    mean_term = (a.mean(0) - b.mean(0)).pow(2).sum()
+    return float(mean_term + cov_a.trace() + cov_b.trace() - 2 * cross)

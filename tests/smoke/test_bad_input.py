@@ -23,6 +23,7 @@ BAD = [
     (["model=mlp", "+model.hiden=[3]"], "model.hiden is not a parameter"),
     (["model._target_=os.system"], "is not allowed"),
     (["model.activation=swish"], "model.activation='swish' is unknown"),
+    (["model=lstm"], "needs 'vocab_size', which neither the config nor the data provides"),
 ]
 
 

@@ -161,9 +161,10 @@ def test_different_seed_changes_the_run(dlrun, tmp_path):
     assert a["best_val"] != b["best_val"]
 
 
-def test_help_lists_groups_without_importing_torch(tmp_path):
+@pytest.mark.parametrize("argv", [["--help"], ["--cfg", "job"], ["model=perceptron", "--help"]])
+def test_help_and_cfg_do_not_import_torch(tmp_path, argv):
     code = (
-        "import sys; sys.argv=['dlrun','--help'];\n"
+        f"import sys; sys.argv=['dlrun', *{argv!r}];\n"
         "from dlrun.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert 'torch' not in sys.modules, 'torch was imported by --help'\n"
@@ -177,8 +178,12 @@ def test_help_lists_groups_without_importing_torch(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    for group in ["model:", "data:", "optimizer:", "loss:", "scheduler:", "device:", "debug:"]:
+    for group in ["model:", "data:", "optimizer:", "loss:", "scheduler:", "device:"]:
         assert group in proc.stdout
+    if "--help" in argv:
+        assert "debug: overfit, smoke" in proc.stdout and "== Config ==" in proc.stdout
+    if "model=perceptron" in argv:
+        assert "dlrun.models.mlp.Perceptron" in proc.stdout
 
 
 def test_overfit_debug_drives_the_loss_near_zero(dlrun, tmp_path):

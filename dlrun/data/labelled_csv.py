@@ -1,0 +1,60 @@
+"""The user's labelled text: CSV files with a header row, text columns and a label column.
+
+Labels may be numbers or strings; classes are numbered in natural order ('2' before '10', then
+strings alphabetically) over the train and test files together.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from dlrun.data import corpus as cache
+from dlrun.data.tabular import _natural_key
+from dlrun.data.tokenize import Tokenizer
+from dlrun.errors import DataError
+
+
+def read_rows(
+    path: Path, text_columns: list[str], label_column: str, key: str
+) -> list[tuple[str, str]]:
+    """(text columns joined by a space, label) for every row of a CSV with a header row."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for name, col in [("data.label_column", label_column)] + [
+            ("data.text_columns", c) for c in text_columns
+        ]:
+            if col not in columns:
+                raise DataError(
+                    f"{name}: {col!r} is not a column of {path}: its columns are {columns}"
+                )
+        rows = [(" ".join(r[c] or "" for c in text_columns), r[label_column]) for r in reader]
+    if not rows:
+        raise DataError(f"{key}={path} has no data rows")
+    for n, (_, label) in enumerate(rows, start=1):
+        if label is None or not label.strip():
+            raise DataError(
+                f"{path} data row {n} has an empty {label_column!r}: fill or drop that row"
+            )
+    return rows
+
+
+def corpus(
+    paths: dict[str, Path], text_columns: list[str], label_column: str, tokenize: Tokenizer
+) -> cache.Corpus:
+    """Read, label-index and tokenise the train (and test) CSV; labels sorted naturally."""
+    raw = {
+        split: read_rows(
+            p, text_columns, label_column, f"data.{'path' if split == 'train' else 'test_path'}"
+        )
+        for split, p in paths.items()
+    }
+    class_names = sorted({label for rows in raw.values() for _, label in rows}, key=_natural_key)
+    if len(class_names) < 2:
+        raise DataError(
+            f"data.label_column={label_column!r} has one value only ({class_names}): a classifier needs two or more"
+        )
+    index = {name: i for i, name in enumerate(class_names)}
+    rows = {split: [(text, index[label]) for text, label in r] for split, r in raw.items()}
+    return cache.tokenize_splits(rows, tokenize, class_names)

@@ -1,0 +1,298 @@
+"""Run loggers chosen with `logger=`: csv (the default), tensorboard, mlflow; several with a list,
+e.g. `logger=[csv,tensorboard]`. Built from conf/logger/ by build.build_loggers.
+
+Every logger gets the mean training values every `trainer.log_every_n_steps` batches
+(`log_step`), each epoch's history row (`log_epoch`), images a task offers, and at the end the
+run's record from metrics.json (`finish`). history.csv is written by the run itself, whatever
+the loggers.
+
+Images: a task (e.g. a generative one) may define `epoch_images(self) -> dict[str, Tensor]`
+returning, per name, an image batch (N, C, H, W) or one image (C, H, W), float in [0, 1]. It is
+called after each epoch (model in eval mode, no gradients) when a logger shows images. PNG files
+a task writes at the end (`Task.write_artifacts`) are logged too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from dlrun.artifacts import RunArtifacts
+from dlrun.errors import ConfigError
+from dlrun.loop import LoopState
+
+
+def flat_params(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The config as `a.b.c -> scalar` pairs (lists and None as text) for hparams/params views."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{name}."))
+        elif isinstance(value, bool | int | float | str):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def final_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """best_val_<metric> and test_<metric> numbers from a metrics.json record."""
+    out = {}
+    for section, prefix in (("best_val", "best_val_"), ("test", "test_")):
+        for k, v in (record.get(section) or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[prefix + k] = float(v)
+    return out
+
+
+def epoch_tag(key: str) -> str:
+    """History column -> a grouped TensorBoard tag: train_loss -> train/loss, val_f1 -> val/f1."""
+    for split in ("train", "val"):
+        if key.startswith(split + "_"):
+            return f"{split}/{key[len(split) + 1 :]}"
+    return {"seconds": "time/epoch_seconds"}.get(key, key)
+
+
+class Logger:
+    """Base class: every hook is optional. Runtime arguments `artifacts` and `run_config` (the
+    resolved config as plain containers) are passed by the Job; the rest come from conf/logger/<name>.yaml."""
+
+    shows_images: ClassVar[bool] = False
+
+    def __init__(self, artifacts: RunArtifacts, run_config: dict[str, Any]) -> None:
+        self.artifacts, self.config = artifacts, run_config
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        """Mean training values over the last logging interval; `step` counts batches."""
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        """One history row (train_*, val_*, lr, seconds)."""
+
+    def log_images(self, epoch: int, images: dict[str, torch.Tensor]) -> None:
+        """Images a task offers after an epoch (only called when `shows_images`)."""
+
+    def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
+        """The run ended (completed|interrupted|failed); `files` are PNGs the task wrote."""
+
+    def close(self) -> None:
+        """Release files and connections; called once, also at interpreter exit."""
+
+
+class CSVLogger(Logger):
+    """steps.csv: one row per logging interval (step, mean training loss(es), lr)."""
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        self.artifacts.append_steps({"step": step, **values})
+
+
+class TensorBoardLogger(Logger):
+    """Event files in the run folder: `tensorboard --logdir outputs` compares runs and sweeps."""
+
+    shows_images = True
+
+    def __init__(
+        self, artifacts: RunArtifacts, run_config: dict[str, Any], flush_secs: int = 30
+    ) -> None:
+        super().__init__(artifacts, run_config)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError(
+                "logger=tensorboard needs the tensorboard package: pip install tensorboard"
+            ) from None
+        self.writer = SummaryWriter(log_dir=str(artifacts.run_dir), flush_secs=flush_secs)
+        self.last_epoch = 0
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(f"step/{key}", value, step)
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        self.last_epoch = epoch
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, int | float):
+                self.writer.add_scalar(epoch_tag(key), value, epoch)
+
+    def log_images(self, epoch: int, images: dict[str, torch.Tensor]) -> None:
+        for name, image in images.items():
+            image = image.detach().float().clamp(0, 1).cpu()
+            if image.dim() == 4:  # a batch: TensorBoard tiles it into one grid
+                self.writer.add_images(f"images/{name}", image, epoch)
+            else:
+                self.writer.add_image(f"images/{name}", image, epoch)
+
+    def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
+        import numpy as np
+        from PIL import Image
+
+        for path in files:
+            with Image.open(path) as img:
+                pixels = np.asarray(img.convert("RGB"))
+            self.writer.add_image(f"files/{path.name}", pixels, self.last_epoch, dataformats="HWC")
+        metrics = {f"hparam/{k}": v for k, v in final_metrics(record).items()}
+        if metrics:  # the HParams tab: this run's config beside its final metrics
+            # run_name="." keeps the hparams in this run's folder instead of a timestamped subfolder.
+            self.writer.add_hparams(
+                flat_params(self.config), metrics, run_name=".", global_step=self.last_epoch
+            )
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class MLflowLogger(Logger):
+    """An MLflow run per dlrun run: params, per-step and per-epoch metrics, plots as artifacts."""
+
+    _STATUS: ClassVar[dict[str, str]] = {
+        "completed": "FINISHED",
+        "interrupted": "KILLED",
+        "failed": "FAILED",
+    }
+
+    def __init__(
+        self,
+        artifacts: RunArtifacts,
+        run_config: dict[str, Any],
+        tracking_uri: str | None = None,
+        experiment_name: str = "dlrun",
+        run_name: str | None = None,
+    ) -> None:
+        super().__init__(artifacts, run_config)
+        try:
+            from mlflow.entities import Param
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise ConfigError(
+                "logger=mlflow needs mlflow: pip install 'dlrun[mlflow]' (or mlflow-skinny)"
+            ) from None
+        if tracking_uri is None:
+            store = Path("outputs/mlruns").resolve()
+            store.mkdir(parents=True, exist_ok=True)
+            tracking_uri = store.as_uri()
+        if tracking_uri.startswith("file:") or "://" not in tracking_uri:
+            # MLflow 3 refuses a plain-folder store unless asked for; a local folder is the point.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        tags = {"dlrun.run_dir": str(artifacts.run_dir)}
+        run = self.client.create_run(
+            self._experiment_id(experiment_name),
+            run_name=run_name or _short_name(artifacts.run_dir),
+            tags=tags,
+        )
+        self.run_id = run.info.run_id
+        params = [Param(k, str(v)[:500]) for k, v in flat_params(run_config).items()]
+        for chunk in _chunks(params, 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=chunk)
+        self.status = "RUNNING"
+
+    def _experiment_id(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # a parallel sweep job created it first
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def _log(self, values: dict[str, Any], step: int, prefix: str = "") -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(prefix + k, float(v), now, step)
+            for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        for chunk in _chunks(metrics, 1000):
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        self._log(values, step, prefix="step_")
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        self._log({k: v for k, v in row.items() if k != "epoch"}, epoch)
+
+    def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
+        self._log(final_metrics(record), int(record.get("epochs_run") or 0))
+        if self.artifacts.plots_dir.is_dir():
+            self.client.log_artifacts(self.run_id, str(self.artifacts.plots_dir), "plots")
+        # Not metrics.json: a copy under outputs/ would look like another run folder to tools
+        # that find runs by their metrics.json (the record's numbers are logged as metrics).
+        for path in [self.artifacts.history_path, *files]:
+            if path.is_file():
+                self.client.log_artifact(self.run_id, str(path))
+        self.status = self._STATUS.get(status, "FAILED")
+
+    def close(self) -> None:
+        # A run that never reached finish() (a crash) is recorded as failed, not left running.
+        self.client.set_terminated(
+            self.run_id, "FAILED" if self.status == "RUNNING" else self.status
+        )
+
+
+def _short_name(run_dir: Path) -> str:
+    """The run folder below outputs/ (e.g. multirun/2026-01-02/10-00-00-ab12cd/3), else its name."""
+    try:
+        return str(run_dir.resolve().relative_to(Path("outputs").resolve()))
+    except ValueError:
+        return run_dir.name
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Loggers:
+    """The run's loggers as one loop callback (per step and per epoch), closed exactly once."""
+
+    def __init__(self, loggers: list[Logger], task: Any) -> None:
+        self.loggers, self.task = loggers, task
+        self.closed = False
+        atexit.register(self.close)  # flush event files even if the run dies of a bug
+
+    def on_step(self, step: int, values: dict[str, float]) -> None:
+        for logger in self.loggers:
+            logger.log_step(step, values)
+
+    def on_epoch_end(self, state: LoopState, row: dict[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.log_epoch(row["epoch"], row)
+        viewers = [lg for lg in self.loggers if lg.shows_images]
+        make_images = getattr(self.task, "epoch_images", None)
+        if viewers and callable(make_images):
+            model = self.task.model
+            model.eval()
+            try:
+                with torch.no_grad():
+                    images = make_images()
+            finally:
+                model.train()
+            for logger in viewers:
+                logger.log_images(row["epoch"], images)
+
+    def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
+        try:
+            for logger in self.loggers:
+                logger.finish(status, record, files)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        atexit.unregister(self.close)  # a sweep runs many jobs in one process: free this one
+        for logger in self.loggers:
+            logger.close()

@@ -1,0 +1,299 @@
+"""Sweep summaries: one table of every run under a folder, built from the runs' metrics.json.
+
+`dlrun-summary DIR` (or `python -m dlrun.summary DIR`) writes DIR/summary.csv and DIR/summary.md
+and prints the table. DIR may be one sweep folder or a whole outputs/ folder. The sweep callback
+(dlrun/sweep.py) calls the same code at the end of every multirun.
+
+This module must not import torch: it runs in the sweep's parent process and as a quick tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlrun.artifacts import write_text_atomic
+
+CSV_NAME, MD_NAME = "summary.csv", "summary.md"
+
+
+@dataclass
+class Row:
+    """One run, as the summary shows it."""
+
+    job: str  # the run folder relative to the summary's folder
+    status: str
+    overrides: list[str]
+    monitor: str | None
+    mode: str | None  # max | min
+    val: float | None
+    test: dict[str, float] = field(default_factory=dict)
+    epochs: int | None = None
+    seconds: float | None = None
+    run_dir: str = ""
+    error: str | None = None
+
+    @property
+    def seed(self) -> str | None:
+        return next((o.split("=", 1)[1] for o in self.overrides if o.startswith("seed=")), None)
+
+    def without_seed(self) -> tuple[str, ...]:
+        return tuple(o for o in self.overrides if not o.startswith("seed="))
+
+
+@dataclass
+class SeedGroup:
+    """Completed runs that differ only by `seed`: mean and sample std of each metric."""
+
+    overrides: tuple[str, ...]
+    monitor: str
+    mode: str
+    rows: list[Row]
+
+    def stats(self, values: list[float]) -> tuple[float, float]:
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+    @property
+    def val(self) -> tuple[float, float]:
+        return self.stats([r.val for r in self.rows if r.val is not None])
+
+    def test(self, name: str) -> tuple[float, float] | None:
+        values = [r.test[name] for r in self.rows if name in r.test]
+        return self.stats(values) if values else None
+
+
+def visible_overrides(overrides: Iterable[str]) -> list[str]:
+    """Overrides that say what a job is: sweep bookkeeping (sweep.*, resume) is left out."""
+    return [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("sweep.", "resume"))]  # fmt: skip
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def row_from_record(record: dict[str, Any], job: str) -> Row:
+    """A Row from one metrics.json (a failed job may hold only status, error and overrides)."""
+    monitor = record.get("monitor") or {}
+    metric = monitor.get("metric")
+    best_val = record.get("best_val") or {}
+    test = {k: v for k, v in (record.get("test") or {}).items() if _number(v) is not None}
+    error = record.get("error")
+    return Row(
+        job=job, status=str(record.get("status", "unknown")),
+        overrides=visible_overrides(record.get("overrides") or []),
+        monitor=metric, mode=monitor.get("mode"),
+        val=_number(best_val.get(metric)) if metric else None, test=test,
+        epochs=record.get("epochs_run"), seconds=_number(record.get("train_seconds")),
+        run_dir=str(record.get("run_dir", "")),
+        error=str(error).splitlines()[0] if error else None,
+    )  # fmt: skip
+
+
+def collect(root: Path) -> list[Row]:
+    """Every run under `root` (a folder holding metrics.json), in folder order."""
+    rows = []
+    for path in sorted(Path(root).rglob("metrics.json"), key=lambda p: _natural(p.parent, root)):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # being written right now, or not a dlrun record
+        if isinstance(record, dict) and "status" in record:
+            job = str(path.parent.relative_to(root)) if path.parent != Path(root) else "."
+            rows.append(row_from_record(record, job))
+    return rows
+
+
+def _natural(folder: Path, root: Path) -> tuple:
+    """Sort key putting job 10 after job 9."""
+    parts = folder.relative_to(root).parts
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def sort_rows(rows: list[Row]) -> list[Row]:
+    """Best first by the monitored metric (its own direction); runs without a value last."""
+
+    def key(row: Row) -> tuple:
+        if row.val is None:
+            return (1, row.monitor or "", 0.0)
+        return (0, row.monitor or "", -row.val if row.mode == "max" else row.val)
+
+    return sorted(rows, key=key)
+
+
+def seed_groups(rows: list[Row]) -> list[SeedGroup]:
+    """Completed runs that differ only by seed (at least two seeds), best group first."""
+    groups: dict[tuple, list[Row]] = {}
+    for row in rows:
+        if row.status == "completed" and row.val is not None and row.monitor:
+            groups.setdefault((row.without_seed(), row.monitor, row.mode), []).append(row)
+    found = [
+        SeedGroup(overrides, monitor, mode or "max", members)
+        for (overrides, monitor, mode), members in groups.items()
+        if len({r.seed for r in members}) > 1
+    ]
+    return sorted(found, key=lambda g: (g.monitor, -g.val[0] if g.mode == "max" else g.val[0]))
+
+
+def best_rows(rows: list[Row]) -> list[Row]:
+    """The best completed run for each monitored metric."""
+    best: dict[str, Row] = {}
+    for row in sort_rows(rows):
+        if row.status == "completed" and row.val is not None and row.monitor not in best:
+            best[row.monitor or ""] = row
+    return list(best.values())
+
+
+# --- rendering ------------------------------------------------------------------------------
+def _test_names(rows: list[Row]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row.test if k not in names]
+    return names
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _pm(stat: tuple[float, float] | None) -> str:
+    return "" if stat is None else f"{stat[0]:.4f} ± {stat[1]:.4f}"
+
+
+def _shown(overrides: Iterable[str]) -> str:
+    return " ".join(overrides) or "(defaults)"
+
+
+def to_csv(rows: list[Row]) -> str:
+    """One line per run, every numeric test metric as a `test_<name>` column."""
+    names = _test_names(rows)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["rank", "job", "status", "overrides", "monitor", "mode", "val",
+                     *[f"test_{n}" for n in names], "epochs", "seconds", "run_dir", "error"])  # fmt: skip
+    for rank, row in enumerate(rows, 1):
+        writer.writerow([rank, row.job, row.status, _shown(row.overrides), row.monitor or "",
+                         row.mode or "", _fmt(row.val), *[_fmt(row.test.get(n)) for n in names],
+                         row.epochs if row.epochs is not None else "", _fmt(row.seconds),
+                         row.run_dir, row.error or ""])  # fmt: skip
+    return buf.getvalue()
+
+
+def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines]
+
+
+def _runs_table(rows: list[Row]) -> list[str]:
+    names = _test_names(rows)
+    monitors = sorted({f"{r.monitor} ({r.mode})" for r in rows if r.monitor})
+    header = ["#", "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
+              *[f"test {n}" for n in names], "epochs", "seconds", "folder"]  # fmt: skip
+    lines = [
+        [
+            str(i),
+            f"`{_shown(r.overrides)}`",
+            r.status,
+            _fmt(r.val),
+            *[_fmt(r.test.get(n)) for n in names],
+            "" if r.epochs is None else str(r.epochs),
+            "" if r.seconds is None else f"{r.seconds:.2f}",
+            r.job,
+        ]  # fmt: skip
+        for i, r in enumerate(rows, 1)
+    ]
+    return _md_table(header, lines)
+
+
+def _groups_table(groups: list[SeedGroup]) -> list[str]:
+    names = _test_names([r for g in groups for r in g.rows])
+    header = ["overrides (all but seed)", "seeds", "val (mean ± std)",
+              *[f"test {n}" for n in names]]  # fmt: skip
+    lines = [
+        [
+            f"`{_shown(g.overrides)}`",
+            ",".join(sorted(str(r.seed) for r in g.rows)),
+            f"{g.monitor} {_pm(g.val)}",
+            *[_pm(g.test(n)) for n in names],
+        ]  # fmt: skip
+        for g in groups
+    ]
+    return _md_table(header, lines)
+
+
+def to_markdown(rows: list[Row], title: str) -> str:
+    """The summary as Markdown: best run, all runs sorted, seed groups, failures."""
+    counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
+    out = [f"# Sweep summary: {title}", "",
+           f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()), ""]  # fmt: skip
+    for row in best_rows(rows):
+        out.append(f"**Best** (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
+                   f"`{_shown(row.overrides)}` in `{row.job}`")  # fmt: skip
+    out += ["", "## Runs (best first)", "", *_runs_table(rows)]
+    groups = seed_groups(rows)
+    if groups:
+        out += ["", "## Seeds: mean ± sample std over runs that differ only by seed", ""]
+        out += _groups_table(groups)
+    failed = [r for r in rows if r.status != "completed"]
+    if failed:
+        out += ["", "## Not completed", ""]
+        out += [f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
+                for r in failed]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class Summary:
+    """What a summary found and where it was written."""
+
+    rows: list[Row]
+    markdown: str
+    md_path: Path
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.status != "completed"]
+
+
+def summarize(root: Path, write: bool = True) -> Summary:
+    """Collect every run under `root`, sort them, and write summary.csv / summary.md there."""
+    root = Path(root)
+    rows = sort_rows(collect(root))
+    markdown = to_markdown(rows, str(root))
+    if write:
+        write_text_atomic(root / CSV_NAME, to_csv(rows))
+        write_text_atomic(root / MD_NAME, markdown)
+    return Summary(rows, markdown, root / MD_NAME)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`dlrun-summary DIR`: rebuild and print the summary of a sweep or outputs folder."""
+    parser = argparse.ArgumentParser(
+        prog="dlrun-summary",
+        description="Summarise every run (metrics.json) under DIR into DIR/summary.csv and DIR/summary.md.",
+    )
+    parser.add_argument("dir", type=Path, help="a sweep folder or an outputs folder")
+    args = parser.parse_args(argv)
+    if not args.dir.is_dir():
+        sys.exit(
+            f"dlrun-summary: error: {args.dir} is not a folder: give a sweep or outputs folder"
+        )
+    summary = summarize(args.dir)
+    if not summary.rows:
+        sys.exit(f"dlrun-summary: error: no run (metrics.json) under {args.dir}")
+    print(summary.markdown, end="")
+    print(f"wrote {args.dir / CSV_NAME} and {summary.md_path}")
+
+
+if __name__ == "__main__":
+    main()

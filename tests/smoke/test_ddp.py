@@ -1,0 +1,77 @@
+"""`torchrun --nproc_per_node=2 -m dlrun` on CPU (gloo) against one process with the same global
+batch size: same metrics within 1e-5 (float summation order), and one run folder, not two."""
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import dlrun_env, read_metrics, run_dirs
+
+# dropout off: each rank draws its own dropout masks, so only a deterministic model can match
+# 720 training rows / global batch 48 = 15 full batches of 2 x 24 per step
+ARGS = ["data=classification", "model=mlp", "model.dropout=0", "optimizer=sgd",
+        "optimizer.lr=0.1", "trainer.batch_size=48", "trainer.epochs=3", "device=cpu",
+        "trainer.progress=false"]  # fmt: skip
+TOL = 1e-5
+
+
+def history(run):
+    return list(csv.DictReader((run / "history.csv").open()))
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_path):
+    ddp_root, single_root = tmp_path / "ddp", tmp_path / "single"
+    ddp_root.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "dlrun", *ARGS]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ddp_root, env=dlrun_env(), capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "torchrun: 2 ranks (cpu), global batch 48 = 2 x 24" in proc.stdout
+    assert proc.stdout.count("epoch 3/3") == 1  # rank 1 logs nothing
+    folders = [p for p in (ddp_root / "outputs").glob("*/*") if p.is_dir()]
+    assert len(folders) == 1 and run_dirs(ddp_root) == folders  # one run folder, not one per rank
+    (ddp,) = folders
+    assert {p.name for p in (ddp / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+
+    single_root.mkdir()
+    subprocess.run([sys.executable, "-m", "dlrun", *ARGS], cwd=single_root, env=dlrun_env(),
+                   check=True, capture_output=True, timeout=240)  # fmt: skip
+    (single,) = run_dirs(single_root)
+    a, b = read_metrics(ddp), read_metrics(single)
+    assert a["status"] == b["status"] == "completed" and a["epochs_run"] == 3
+    for name, value in b["test"].items():
+        if isinstance(value, float):
+            assert a["test"][name] == pytest.approx(value, abs=TOL), name
+    for row_a, row_b in zip(history(ddp), history(single), strict=True):
+        for key in row_b:
+            if key.startswith(("train_", "val_")):
+                assert float(row_a[key]) == pytest.approx(float(row_b[key]), abs=TOL), key
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_rank_at_the_same_step(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "dlrun", *ARGS, "trainer.epochs=5000"]  # fmt: skip
+    run = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(240):  # wait (up to 2 min) for the first checkpoint
+            if list(tmp_path.glob("outputs/*/*/checkpoints/last.pt")):
+                break
+            time.sleep(0.5)
+        run.send_signal(signal.SIGTERM)  # torchrun passes it on to both ranks
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    # both ranks leave through the checkpoint-and-exit path (no rank left waiting in a collective)
+    assert err.count("dlrun: error: SIGTERM received: stopped and saved") == 2
+    (folder,) = run_dirs(tmp_path)
+    m = read_metrics(folder)
+    assert m["status"] == "interrupted" and 1 <= m["epochs_run"] < 5000

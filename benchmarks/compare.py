@@ -62,10 +62,15 @@ def prepare(case: str, root: Path, n_cifar: int) -> None:
 
         images, labels = stand_in_digits()
         write_mnist(root, images=images, labels=labels)
-    elif case == "resnet18_cifar":
+    elif case in ("resnet18_cifar", "resnet9_cifar"):
         from tests.datasets import write_cifar
 
         write_cifar(root, n_train=n_cifar, n_test=256)
+
+
+def _autocast(case: str, device: torch.device):
+    """bf16 autocast where the case's dlrun recipe uses it (resnet9_cifar), else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=CASES[case].get("bf16", False))
 
 
 def _vision_set(case: str, root: Path, transform=None):
@@ -113,6 +118,10 @@ def model(case: str) -> torch.nn.Module:
 
     if case == "lenet_mnist":
         return vision.LeNet((1, 28, 28), 10)
+    if case == "resnet9_cifar":
+        from dlrun.models.speed import ResNet9
+
+        return ResNet9(3, 10).to(memory_format=torch.channels_last)
     return vision.resnet18(in_channels=3, num_classes=10, image_size=32)
 
 
@@ -142,7 +151,9 @@ def run_seed(case: str, root: Path, epochs: int, device: torch.device) -> float:
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             opt.zero_grad()
-            F.cross_entropy(net(x), y).backward()
+            with _autocast(case, device):
+                loss = F.cross_entropy(net(x), y)
+            loss.backward()
             opt.step()
             samples += len(y)
         _sync(device)
@@ -160,7 +171,9 @@ def run_minimal(case: str, root: Path, epochs: int, device: torch.device) -> flo
         for i in range(0, len(x), batch):
             idx = perm[i : i + batch]
             opt.zero_grad()
-            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            with _autocast(case, device):
+                loss = F.cross_entropy(net(x[idx]), y[idx])
+            loss.backward()
             opt.step()
             samples += len(idx)
         _sync(device)
@@ -179,7 +192,8 @@ def run_lightning(case: str, root: Path, epochs: int, device: torch.device) -> f
 
         def training_step(self, batch, _):
             x, y = batch
-            return F.cross_entropy(self.net(x), y)
+            with _autocast(case, device):
+                return F.cross_entropy(self.net(x), y)
 
         def configure_optimizers(self):
             return _sgd(self.net)

@@ -19,6 +19,9 @@ def dlrun_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("HYDRA_FULL_ERROR", None)
+    # One torch thread per dlrun process: tests run in parallel workers on few cores, and tiny
+    # models gain nothing from more.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env.update(extra)
     return env
 

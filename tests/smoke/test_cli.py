@@ -208,3 +208,13 @@ def test_metrics_json_is_valid_json_with_schema_version(dlrun, tmp_path):
     dlrun("debug=smoke")
     data = json.loads((run_dirs(tmp_path)[0] / "metrics.json").read_text())
     assert data["schema_version"] == 1
+
+
+def test_users_own_config_folder_adds_options(dlrun, tmp_path):
+    (tmp_path / "myconf" / "model").mkdir(parents=True)
+    (tmp_path / "myconf" / "model" / "tiny.yaml").write_text(
+        "# my own model option\n_target_: dlrun.models.mlp.MLP\nhidden: [8]\n"
+    )
+    dlrun("--config-dir", str(tmp_path / "myconf"), "model=tiny", "debug=smoke")
+    m = read_metrics(run_dirs(tmp_path)[0])
+    assert m["status"] == "completed" and m["parameters"]["total"] == 64 * 8 + 8 + 8 * 10 + 10

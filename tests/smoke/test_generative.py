@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import read_metrics, run_dirs, run_dlrun
+from tests.datasets import write_mnist
 
 
 def digits_data(tmp_path: Path) -> tuple[list[str], int]:
@@ -18,10 +19,14 @@ def digits_data(tmp_path: Path) -> tuple[list[str], int]:
     return ["data=digits"], 8
 
 
+def mnist_data(tmp_path: Path) -> tuple[list[str], int]:
+    """Tiny files in MNIST's real idx format, through torchvision's MNIST class."""
+    write_mnist(tmp_path / "data", n_train=64, n_test=32)
+    return ["data=mnist", f"data.root={tmp_path / 'data'}", "data.download=false"], 28
+
+
 # Each entry writes its data under tmp_path if it needs files and returns (overrides, image side).
-# MNIST-format files join with one line once tests/datasets.py is merged, e.g. a function
-# calling write_mnist(tmp_path / "data", 64, 32) that returns (["data=mnist", "data.root=..."], 28).
-IMAGE_DATA = [pytest.param(digits_data, id="digits")]
+IMAGE_DATA = [pytest.param(digits_data, id="digits"), pytest.param(mnist_data, id="mnist")]
 
 MODELS = [
     pytest.param("autoencoder", id="autoencoder"),

@@ -11,7 +11,12 @@ from PIL import Image
 
 from tests.conftest import dlrun_env, read_metrics, run_dirs
 
-SHORT = ["trainer.epochs=2", "trainer.limit_train_batches=3", "trainer.progress=false"]
+SHORT = [
+    "plots=true",
+    "trainer.epochs=2",
+    "trainer.limit_train_batches=3",
+    "trainer.progress=false",
+]
 
 
 def assert_png_shows_something(path):

@@ -7,8 +7,8 @@ from dlrun.data.vision import SKIP_MD5_ENV
 from tests.conftest import read_metrics, run_dirs
 from tests.datasets import write_cifar, write_image_folder, write_mnist
 
-MODELS = ["lenet", "cnn", "mlp", "resnet18", "resnet34", "vgg11", "alexnet"]
-MODEL_NAMES = {"LeNet", "CNN", "MLP", "resnet18", "resnet34", "vgg11", "alexnet"}
+MODELS = ["lenet", "cnn", "mlp", "resnet18", "resnet34", "vgg11", "alexnet", "resnet9"]
+MODEL_NAMES = {"LeNet", "CNN", "MLP", "resnet18", "resnet34", "vgg11", "alexnet", "ResNet9"}
 TINY = ["trainer.batch_size=2", "trainer.eval_batch_size=16"]
 N_TEST = 12
 # A refused proxy makes any download fail at once: "offline" even on a networked machine.
@@ -104,3 +104,10 @@ def test_recipes_compose(compose):
     assert cfg.data.augment is True
     cfg = compose("experiment=mnist_lenet")
     assert cfg.model._target_.endswith("LeNet") and cfg.data._target_.endswith("mnist")
+
+
+def test_cifar10_speed_recipe_runs_with_bf16_and_channels_last(dlrun, tmp_path):
+    args = _write("cifar10", tmp_path)
+    dlrun("experiment=cifar10_speed", "debug=smoke", *args, **{SKIP_MD5_ENV: "1"})
+    m = read_metrics(run_dirs(tmp_path)[0])
+    assert m["status"] == "completed" and m["model"] == "ResNet9" and m["precision"] == "bf16"

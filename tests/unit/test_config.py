@@ -8,7 +8,18 @@ from dlrun.build import check_all_targets
 from dlrun.cli import config_dir
 from dlrun.validate import validate_config
 
-GROUPS = ["model", "data", "optimizer", "loss", "scheduler", "device", "debug", "experiment", "logger", "hparams_search"]
+GROUPS = [
+    "model",
+    "data",
+    "optimizer",
+    "loss",
+    "scheduler",
+    "device",
+    "debug",
+    "experiment",
+    "logger",
+    "hparams_search",
+]
 # Options that need a value from the user before they validate.
 REQUIRED = {
     ("data", "csv"): ["data.path=x.csv", "data.target=y"],

@@ -49,6 +49,20 @@ CASES = {
         "batch": 128,
         "dlrun": ["model=resnet18", "data=cifar10", "data.augment=false"],
     },
+    # experiment=cifar10_speed's net, bf16 and channels-last; its schedule, smoothing and
+    # augmentation off, so every runner does the same work
+    "resnet9_cifar": {
+        "batch": 512,
+        "bf16": True,
+        "dlrun": [
+            "experiment=cifar10_speed",
+            "data.augment=false",
+            "scheduler=none",
+            "loss.label_smoothing=0.0",
+            "optimizer.nesterov=false",
+            "optimizer.weight_decay=0",
+        ],
+    },
 }
 STAND_IN_ENV = {"DLRUN_TEST_SKIP_MD5": "1"}  # the CIFAR-format stand-in cannot match official MD5s
 

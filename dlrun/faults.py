@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 
 _hits: dict[str, int] = {}
+_SPEC = os.environ.get("DLRUN_FAILPOINTS")  # read once: failpoints sit on the per-step path
 
 
 def failpoint(name: str) -> bool:
-    spec = os.environ.get("DLRUN_FAILPOINTS")
+    spec = _SPEC
     if not spec:
         return False
     targets = dict(item.split(":", 1) for item in spec.split(",") if ":" in item)

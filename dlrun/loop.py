@@ -215,7 +215,10 @@ class Trainer:
         )
         # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
         # mid-epoch resume reports the same epoch averages as a run that never stopped.
-        sums = state.epoch_sums = {k: v.to(self.device) for k, v in state.epoch_sums.items()}
+        sums = state.epoch_sums = {
+            k: v.to(self.device) if isinstance(v, Tensor) else v
+            for k, v in state.epoch_sums.items()
+        }
         self.step_log.start_epoch()
         self.task.model.train()
         for batch in _progress(batches, total, state.epoch, s):
@@ -226,14 +229,19 @@ class Trainer:
                 raise torch.OutOfMemoryError("CUDA out of memory (injected by DLRUN_FAILPOINTS)")
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
-                if not self._backward_and_step(step, index, last_micro, state):
+                loss = self._backward_and_step(step, index, last_micro, state)
+                if loss is None:  # a skipped non-finite step
                     continue
                 loss_name = "loss" if step.optimizer == "model" else f"{step.optimizer}_loss"
-                for name, value in {loss_name: step.loss, **step.logs}.items():
+                sums[loss_name] = sums.get(loss_name, 0.0) + loss
+                for name, value in step.logs.items():
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
             state.train_samples += len(next(iter(batch.values())))
             state.batch_in_epoch, state.batches_done = index + 1, state.batches_done + 1
-            self.step_log(sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr())
+            if self.step_log.callbacks:
+                self.step_log(
+                    sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr()
+                )
             if state.batches_done % s.finite_check_every == 0:
                 self._check_deferred(state)
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
@@ -256,20 +264,28 @@ class Trainer:
                 return
             yield step
 
-    def _backward_and_step(self, step: Any, index: int, last_micro: bool, state: LoopState) -> bool:
-        """Backward, and on the last micro-batch clip and step; False if the step was skipped."""
+    def _backward_and_step(
+        self, step: Any, index: int, last_micro: bool, state: LoopState
+    ) -> float | Tensor | None:
+        """Backward, and on the last micro-batch clip and step. Returns the loss for the epoch's
+        running sum (a float where it was read on the host, else a device tensor), or None if the
+        step was skipped."""
         opt, scaler, s = self.opt.optimizers[step.optimizer], self.opt.scaler, self.s
         # A non-finite loss stops before any optimizer step, so saved weights stay finite.
-        # (This reads the loss on the host: one sync per step on a GPU, the price of that promise.)
-        finite = torch.isfinite(step.loss.detach()).all()
         if s.finite_check_every > 1:  # no sync: remember it on the device, read it every N steps
-            self._nonfinite = ~finite if self._nonfinite is None else self._nonfinite | ~finite
-        elif not finite:
+            loss_value: float | Tensor = step.loss.detach().float()
+            bad = ~torch.isfinite(loss_value)
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+            finite = True
+        else:  # read on the host: free on CPU, one sync per step on a GPU (hence 50 there by default)
+            loss_value = step.loss.item()
+            finite = math.isfinite(loss_value)
+        if not finite:
             if state.nonfinite_skipped < s.skip_nonfinite:
                 state.nonfinite_skipped += 1
                 log.warning(f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
                             f"({state.nonfinite_skipped}/{s.skip_nonfinite} allowed)")  # fmt: skip
-                return False
+                return None
             raise TrainingFailed(
                 f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} step {index + 1}: "
                 "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
@@ -279,7 +295,7 @@ class Trainer:
         loss = step.loss / s.grad_accum if s.grad_accum > 1 else step.loss
         (scaler.scale(loss) if scaler else loss).backward()
         if not last_micro:
-            return True
+            return loss_value
         if s.grad_clip:
             if scaler:
                 scaler.unscale_(opt)
@@ -294,7 +310,7 @@ class Trainer:
         sched = self.opt.schedulers.get(step.optimizer)
         if sched and sched[1] == "step":
             sched[0].step()
-        return True
+        return loss_value
 
     def evaluate(self, split: Split) -> dict[str, Any]:
         """The task's metrics over a whole split (under torchrun: on rank 0, shared with all)."""

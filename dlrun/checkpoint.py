@@ -12,6 +12,7 @@ import errno
 import os
 import pickle
 import random
+import shutil
 import signal
 import tempfile
 import zipfile
@@ -28,8 +29,14 @@ FORMAT = "dlrun-checkpoint"
 VERSION = 1
 
 
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """Write `obj` to `path` so that readers only ever see a complete file."""
+def save_atomic(obj: dict[str, Any], path: Path, copies: tuple[Path, ...] = ()) -> None:
+    """Write `obj` to `path` so that readers only ever see a complete file.
+
+    `copies` (same folder) get the same bytes, each replaced atomically before `path` is: the
+    object is serialised and written once, and the copies are hard links of that one file (a
+    plain copy where the file system has no links). Every save replaces its files with new
+    ones, never writes into them, so a link never changes after it is made.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -38,6 +45,8 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
             _inject_write_faults(f)
             f.flush()
             os.fsync(f.fileno())
+        for copy in copies:
+            _place_copy(Path(tmp), copy)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -47,6 +56,24 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _place_copy(written: Path, target: Path) -> None:
+    """Atomically put the bytes of `written` (complete and fsynced) at `target`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)  # os.link needs a free name; mkstemp only reserved a unique one
+        try:
+            os.link(written, tmp)
+        except OSError:  # no hard links here (some network or FAT file systems): copy instead
+            shutil.copyfile(written, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _inject_write_faults(f: Any) -> None:

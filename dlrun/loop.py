@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -87,8 +87,12 @@ class Optimization:
     scaler: torch.amp.GradScaler | None = None
 
 
-# Called with "last" or "best" whenever a checkpoint should be written.
-SaveFn = Callable[[str, LoopState], None]
+class SaveFn(Protocol):
+    """Writes last.pt; with best=True, best.pt gets the same checkpoint."""
+
+    def __call__(self, state: LoopState, best: bool = False) -> None: ...
+
+
 # Called after every epoch with the state and that epoch's history row (loggers, plots...).
 EpochCallback = Callable[[LoopState, dict[str, Any]], None]
 # Called every `log_every_n_steps` batches with the global batch number and the mean of each
@@ -185,6 +189,8 @@ class Trainer:
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
         task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
+        # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
+        self.world_size = distributed.world_size()
 
     def fit(self, state: LoopState) -> LoopState:
         """Train from `state` until the last epoch or early stopping; checkpoints every epoch."""
@@ -242,21 +248,27 @@ class Trainer:
                 self.step_log(
                     sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr()
                 )
-            if state.batches_done % s.finite_check_every == 0:
+            if self._nonfinite is not None and state.batches_done % s.finite_check_every == 0:
                 self._check_deferred(state)
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
-                self.save("last", state)
+                self.save(state)
             if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
                 os.kill(os.getpid(), signal.SIGKILL)
-            if distributed.any_rank(self.stop.requested):  # as is without torchrun
+            stop = self.stop.requested  # under torchrun: all ranks stop at the same step
+            if stop if self.world_size == 1 else distributed.any_rank(stop):
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
         logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
         return distributed.mean_over_ranks(logs)
 
     def _steps(self, batch: Batch) -> Iterator[Any]:
-        """Run the task's step generator with every forward pass under autocast."""
+        """The task's step generator, with every forward pass under autocast if mixed precision."""
         steps = self.task.train_step(batch)
+        if self.s.precision not in _DTYPES:  # full precision: no wrapper generator per step
+            return steps
+        return self._autocast_steps(steps)
+
+    def _autocast_steps(self, steps: Iterator[Any]) -> Iterator[Any]:
         while True:
             with autocast(self.device, self.s.precision):
                 step = next(steps, None)
@@ -336,10 +348,7 @@ class Trainer:
                **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
                "lr": self._lr(), "seconds": round(seconds, 4)}  # fmt: skip
         state.history.append(row)
-        # best before last: a kill in between leaves last.pt one step behind, never a stale best.pt
-        if improved:
-            self.save("best", state)
-        self.save("last", state)
+        self.save(state, best=improved)  # one write: best.pt, if improved, is the same file
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
             callback(state, row)
@@ -374,9 +383,9 @@ class Trainer:
         shown += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s"]
         log.info("  ".join(shown) + ("  *" if improved else ""))
 
-    def save(self, name: str, state: LoopState) -> None:
+    def save(self, state: LoopState, best: bool = False) -> None:
         self._check_deferred(state)  # never write weights a non-finite step may have touched
-        self._save(name, state)
+        self._save(state, best=best)
 
     def _check_deferred(self, state: LoopState) -> None:
         if self._nonfinite is not None and bool(self._nonfinite):
@@ -387,5 +396,5 @@ class Trainer:
             )
 
     def _interrupt(self, state: LoopState) -> None:
-        self.save("last", state)
+        self.save(state)
         raise Interrupted(self.stop.name, self.stop.exit_code)

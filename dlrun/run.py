@@ -110,6 +110,7 @@ class Job:
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
         self.opt: Optimization | None = None
+        self._fixed_record: dict[str, Any] | None = None
 
     def parameters(self) -> dict[str, int]:
         params = list(self.task.model.parameters())
@@ -124,13 +125,14 @@ class Job:
             log.debug(f"wrote {self.artifacts.run_dir / name}")
 
     def base_record(self) -> dict[str, Any]:
-        return {
-            "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
-            "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
-            "precision": self.settings.precision, "parameters": self.parameters(),
-            "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
-            "peak_memory_mb": peak_memory_mb(self.device),
-        }  # fmt: skip
+        if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
+            self._fixed_record = {
+                "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
+                "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
+                "precision": self.settings.precision, "parameters": self.parameters(),
+                "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
+            }  # fmt: skip
+        return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
 
 
 class TrainingJob(Job):
@@ -191,33 +193,31 @@ class TrainingJob(Job):
         checkpoint.restore_rng(ckpt["rng"])
         return LoopState(**ckpt["loop"])
 
-    def save(self, name: str, state: LoopState) -> None:
+    def save(self, state: LoopState, best: bool = False) -> None:
+        """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.
+        One serialisation and one write: the other names are links to the same bytes."""
         if not distributed.is_main():
             return  # under torchrun rank 0 alone writes the run folder
+        last = self.artifacts.checkpoint("last")
+        copies = [self.artifacts.checkpoint("best")] if best else []
+        keep_k = self.cfg.trainer.keep_last_k
+        if keep_k and state.batch_in_epoch == 0:
+            copies.append(self.artifacts.checkpoint(f"epoch_{state.epoch:03d}"))
         try:
-            checkpoint.save_atomic(self.state_dict(state), self.artifacts.checkpoint(name))
-            if name == "last" and state.batch_in_epoch == 0:
-                self._keep_epoch_copy(state)
-            if name == "last":
-                self.artifacts.write_history(state.history)
-                self.write_record("running", state)
+            # best.pt is placed before last.pt: a kill in between leaves last.pt one epoch
+            # behind, never a best.pt older than the best epoch that last.pt records
+            checkpoint.save_atomic(self.state_dict(state), last, copies=tuple(copies))
+            if keep_k:
+                for old in sorted(self.artifacts.checkpoint_dir.glob("epoch_*.pt"))[:-keep_k]:
+                    old.unlink()
+            self.artifacts.write_history(state.history)
+            self.write_record("running", state)
         except OSError as err:
             raise DlrunError(
-                f"cannot write {self.artifacts.checkpoint(name)} ({err.strerror or err}): free disk space or "
+                f"cannot write {last} ({err.strerror or err}): free disk space or "
                 "set hydra.run.dir to a writable folder; the previous checkpoint is intact",
                 exit_code=1,
             ) from None
-
-    def _keep_epoch_copy(self, state: LoopState) -> None:
-        """trainer.keep_last_k: numbered epoch checkpoints, the k newest kept."""
-        k = self.cfg.trainer.keep_last_k
-        if not k:
-            return
-        checkpoint.save_atomic(
-            self.state_dict(state), self.artifacts.checkpoint(f"epoch_{state.epoch:03d}")
-        )
-        for old in sorted(self.artifacts.checkpoint_dir.glob("epoch_*.pt"))[:-k]:
-            old.unlink()
 
     # --- the record --------------------------------------------------------------------------
     def write_record(

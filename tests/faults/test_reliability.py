@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import random
@@ -126,13 +127,33 @@ def test_crash_in_the_middle_of_a_checkpoint_write_keeps_the_old_file(tmp_path):
     assert list(tmp_path.glob(".last.pt.*.tmp")), "the torn temporary file should be left beside it"
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-links"])
+def test_copies_get_the_same_bytes_and_never_change_afterwards(tmp_path, monkeypatch, links):
+    from dlrun import checkpoint
+
+    if not links:  # a file system without hard links: the copy is a real copy
+
+        def no_link(*_):
+            raise OSError(errno.EPERM, "links not supported")
+
+        monkeypatch.setattr(os, "link", no_link)
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    checkpoint.save_atomic({"w": torch.arange(10.0)}, last, copies=(best,))
+    assert best.read_bytes() == last.read_bytes()
+    assert (best.stat().st_ino == last.stat().st_ino) == links
+    checkpoint.save_atomic({"w": torch.zeros(10)}, last)  # a later epoch that did not improve
+    assert torch.equal(torch.load(best, weights_only=True)["w"], torch.arange(10.0))
+    assert torch.equal(torch.load(last, weights_only=True)["w"], torch.zeros(10))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_run_killed_inside_a_checkpoint_write_resumes(tmp_path):
-    # saves: epoch 1 best, last; epoch 2 best, last(4th) <- dies half-way through writing it
+    # one write per epoch (best.pt is a link to it): the 2nd, epoch 2's, dies half-way through
     proc = run_dlrun(
         "trainer.epochs=4",
         "trainer.progress=false",
         cwd=tmp_path,
-        DLRUN_FAILPOINTS="checkpoint_crash:4",
+        DLRUN_FAILPOINTS="checkpoint_crash:2",
     )
     assert proc.returncode == -signal.SIGKILL
     (run,) = run_dirs(tmp_path)
@@ -193,7 +214,7 @@ def test_full_disk_while_saving_is_a_clear_error_and_the_old_checkpoint_survives
         "trainer.epochs=3",
         "trainer.progress=false",
         cwd=tmp_path,
-        DLRUN_FAILPOINTS="checkpoint_enospc:4",
+        DLRUN_FAILPOINTS="checkpoint_enospc:2",
     )
     assert proc.returncode == 1
     assert (

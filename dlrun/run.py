@@ -63,12 +63,13 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     data.val = data.train
 
 
-def speed_up(model: torch.nn.Module, t: DictConfig) -> None:
+def speed_up(task: Task, t: DictConfig) -> None:
     """trainer.channels_last and trainer.compile, in place (state_dict keys stay unchanged)."""
     if t.channels_last:
-        model.to(memory_format=torch.channels_last)
+        task.model.to(memory_format=torch.channels_last)
     if t.compile:
-        model.compile(**({} if t.compile is True else {"mode": t.compile}))
+        for module in task.compiled_modules():
+            module.compile(**({} if t.compile is True else {"mode": t.compile}))
 
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
@@ -142,7 +143,7 @@ class TrainingJob(Job):
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
-        speed_up(self.task.model, cfg.trainer)
+        speed_up(self.task, cfg.trainer)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
         import torch._dynamo  # noqa: F401

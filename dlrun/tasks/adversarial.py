@@ -91,6 +91,10 @@ class AdversarialTask(Task):
             "discriminator": self.discriminator.parameters(),
         }
 
+    def compiled_modules(self) -> list[nn.Module]:
+        # the GAN module's own forward is never called in training: compile what is
+        return [self.generator, self.discriminator]
+
     def _noise(self, n: int, gen: torch.Generator | None = None) -> Tensor:
         """(n, latent_dim) standard normal, drawn on the CPU generator `gen` (or torch's global)."""
         if gen is None:

@@ -72,6 +72,10 @@ class Task:
         """Optimizer name -> the parameters it updates."""
         return {"model": self.model.parameters()}
 
+    def compiled_modules(self) -> list[nn.Module]:
+        """The modules this task calls directly (what trainer.compile compiles)."""
+        return [self.model]
+
     # --- training and evaluation ----------------------------------------------------------
     def forward(self, batch: Batch) -> Tensor:
         """Call the model on every batch entry except the target (e.g. x, and lengths for text)."""

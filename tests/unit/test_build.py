@@ -90,3 +90,18 @@ def test_unimportable_target_is_one_line():
     with pytest.raises(ConfigError, match="cannot be imported") as err:
         build.check_target("torch.nn.NoSuchLayer", "model")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "model,expected", [("mlp", ["model"]), ("gan", ["generator", "discriminator"])]
+)
+def test_compile_reaches_the_modules_the_task_calls(compose, model, expected):
+    from dlrun.run import speed_up
+
+    cfg = compose(f"model={model}", "trainer.compile=true")
+    data = build.build_data(cfg.data, seed=0, task_needs_images=build.model_needs_images(cfg.model))
+    task = build.build_task(cfg, data, torch.device("cpu"))
+    speed_up(task, cfg.trainer)  # compiles lazily: nothing runs until the first call
+    modules = {"model": task.model, **dict(task.model.named_children())}
+    compiled = [name for name, m in modules.items() if m._compiled_call_impl is not None]
+    assert compiled == expected

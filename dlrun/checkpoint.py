@@ -123,8 +123,10 @@ def load(path: str | Path) -> dict[str, Any]:
 def rng_state() -> dict[str, Any]:
     """Every RNG a run draws from, as plain containers and tensors (weights_only-loadable)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
-        "python": random.getstate(),
+        # the 625 numbers as one tensor: pickled as one object, not 625
+        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
         "numpy": [
             kind,
             torch.from_numpy(keys.astype(np.int64)),
@@ -140,7 +142,10 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    random.setstate(_to_tuple(state["python"]))
+    version, internal, gauss = state["python"]
+    if isinstance(internal, torch.Tensor):
+        internal = internal.tolist()
+    random.setstate((version, _to_tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])

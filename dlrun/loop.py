@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import torch
@@ -75,7 +75,9 @@ class LoopState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the checkpoint pickles it at once. dataclasses.asdict deep-copies every history
+        # row and running-sum tensor, which cost more than the rest of the checkpoint put together.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass

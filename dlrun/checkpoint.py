@@ -76,6 +76,14 @@ def _place_copy(written: Path, target: Path) -> None:
         raise
 
 
+def prune_epoch_copies(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` newest `epoch_N.pt` files, newest by number, not by name
+    (epoch_1000 sorts before epoch_999 as text)."""
+    copies = sorted(folder.glob("epoch_*.pt"), key=lambda p: int(p.stem.removeprefix("epoch_")))
+    for old in copies[:-keep]:
+        old.unlink()
+
+
 def _inject_write_faults(f: Any) -> None:
     """Test-only: die half-way through a write, or fail as a full disk would (see dlrun.faults)."""
     if failpoint("checkpoint_crash"):

@@ -209,8 +209,7 @@ class TrainingJob(Job):
             # behind, never a best.pt older than the best epoch that last.pt records
             checkpoint.save_atomic(self.state_dict(state), last, copies=tuple(copies))
             if keep_k:
-                for old in sorted(self.artifacts.checkpoint_dir.glob("epoch_*.pt"))[:-keep_k]:
-                    old.unlink()
+                checkpoint.prune_epoch_copies(self.artifacts.checkpoint_dir, keep_k)
             self.artifacts.write_history(state.history)
             self.write_record("running", state)
         except OSError as err:

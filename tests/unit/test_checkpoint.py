@@ -32,3 +32,10 @@ def test_saved_rng_state_replays_the_same_numbers(python_format):
     _draws()  # move every generator on
     checkpoint.restore_rng(_round_trip(state))
     assert _draws() == expected
+
+
+def test_epoch_copies_are_pruned_by_number_not_by_name(tmp_path):
+    for epoch in (998, 999, 1000, 1001):
+        (tmp_path / f"epoch_{epoch:03d}.pt").write_bytes(b"")
+    checkpoint.prune_epoch_copies(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_1000.pt", "epoch_1001.pt"]

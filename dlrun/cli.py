@@ -123,6 +123,11 @@ def main() -> None:
         where = f" (summary: {summary.md_path})" if summary else ""
         print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
         sys.exit(stop.code)
+    except KeyboardInterrupt:  # outside the training loop (start-up), or a second Ctrl-C
+        print(
+            "dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr
+        )
+        sys.exit(130)
     except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
             print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)

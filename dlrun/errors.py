@@ -31,8 +31,9 @@ class TrainingFailed(DlrunError):
 class Interrupted(DlrunError):
     """SIGINT/SIGTERM stopped the run at a step boundary after a checkpoint was written."""
 
-    def __init__(self, signal_name: str, exit_code: int) -> None:
+    def __init__(self, signal_name: str, exit_code: int, what: str | None = None) -> None:
         super().__init__(
-            f"{signal_name} received: stopped at a step boundary and saved last.pt", exit_code
+            f"{signal_name} received: {what or 'stopped at a step boundary and saved last.pt'}",
+            exit_code,
         )
         self.signal_name = signal_name

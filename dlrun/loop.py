@@ -208,7 +208,11 @@ class Trainer:
                 ) from None
             seconds = time.perf_counter() - started
             val = self.evaluate(self.data.val)
+            if failpoint("sigint_after_validation"):  # test-only: Ctrl-C between the steps
+                os.kill(os.getpid(), signal.SIGINT)
             self._end_epoch(state, train_logs, val, seconds)
+            if self._stop_requested():  # a signal during validation or the checkpoint
+                self._interrupt(state)
         return state
 
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
@@ -235,6 +239,8 @@ class Trainer:
                 batch = {**batch, "x": batch["x"] * float("nan")}
             if failpoint("train_oom"):  # test-only: what a CUDA allocator raises
                 raise torch.OutOfMemoryError("CUDA out of memory (injected by DLRUN_FAILPOINTS)")
+            if failpoint("train_bug"):  # test-only: an exception dlrun did not foresee
+                raise RuntimeError("injected by DLRUN_FAILPOINTS")
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
                 loss = self._backward_and_step(step, index, last_micro, state)
@@ -256,8 +262,7 @@ class Trainer:
                 self.save(state)
             if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
                 os.kill(os.getpid(), signal.SIGKILL)
-            stop = self.stop.requested  # under torchrun: all ranks stop at the same step
-            if stop if self.world_size == 1 else distributed.any_rank(stop):
+            if self._stop_requested():
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
         logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
@@ -396,6 +401,11 @@ class Trainer:
                 f"step {state.batch_in_epoch}: lower optimizer.lr, set trainer.grad_clip, or check the data "
                 "(trainer.finite_check_every=1 stops at the exact step); the last good checkpoint is kept"
             )
+
+    def _stop_requested(self) -> bool:
+        """SIGINT/SIGTERM seen (under torchrun: on any rank, so all stop at the same step)."""
+        stop = self.stop.requested
+        return stop if self.world_size == 1 else distributed.any_rank(stop)
 
     def _interrupt(self, state: LoopState) -> None:
         self.save(state)

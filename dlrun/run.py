@@ -253,10 +253,11 @@ class TrainingJob(Job):
         log.info(f"run folder {self.artifacts.run_dir}")
         self.write_record("running", state)
         with StopFlag() as stop:
-            trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
-                              self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
             try:
+                trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
+                                  self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
                 trainer.fit(state)
+                metric = self._finish(trainer, state)
             except Interrupted as err:
                 self._record_failure("interrupted", state, str(err))
                 self._observe_end("interrupted", state)
@@ -267,7 +268,14 @@ class TrainingJob(Job):
                 self._record_failure("failed", state, str(err))
                 self._observe_end("failed", state)
                 raise
-        return self._finish(trainer, state)
+            except Exception as err:  # a bug: say so in the record, never leave it "running"
+                self._record_failure("failed", state, f"{type(err).__name__}: {err}")
+                raise
+            if stop.requested:  # it came during the test pass or the plots: the run is complete
+                raise Interrupted(
+                    stop.name, stop.exit_code, "the run had completed; results are written"
+                )
+        return metric
 
     def _finish(self, trainer: Trainer, state: LoopState) -> float:
         """Test the best weights once, export them, write the final record."""

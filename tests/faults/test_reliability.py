@@ -112,6 +112,32 @@ def test_signal_stops_at_a_step_saves_and_says_how_to_resume(tmp_path, sig, code
     assert read_metrics(run)["status"] == "completed"
 
 
+def test_signal_during_the_last_validation_still_stops_the_run(tmp_path):
+    # the signal lands between the last training step and the end of the run: no step sees it
+    proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
+                     DLRUN_FAILPOINTS="sigint_after_validation:2")  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    (run,) = run_dirs(tmp_path)
+    assert read_metrics(run)["status"] == "interrupted"
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["loop"]["epoch"] == 2
+
+
+def test_an_unforeseen_exception_is_recorded_as_failed(tmp_path):
+    proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
+                     DLRUN_FAILPOINTS="train_bug:30")  # fmt: skip
+    assert proc.returncode != 0
+    m = read_metrics(run_dirs(tmp_path)[0])
+    assert m["status"] == "failed" and m["error"] == "RuntimeError: injected by DLRUN_FAILPOINTS"
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path):
+    proc = _start(tmp_path, "trainer.epochs=2")
+    time.sleep(0.5)  # still importing torch (~2 s here), before any handler of dlrun's own
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+
+
 def test_crash_in_the_middle_of_a_checkpoint_write_keeps_the_old_file(tmp_path):
     from dlrun.checkpoint import save_atomic
 

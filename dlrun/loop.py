@@ -103,24 +103,36 @@ StepCallback = Callable[[int, dict[str, float]], None]
 
 
 class _StepLog:
-    """Interval means for step callbacks, from the loop's on-device running sums: the sums are
-    read (one device sync) once per interval, never per step."""
+    """Interval means for step callbacks, every `every` batches of the run (an interval may span
+    epochs), from the loop's on-device per-epoch running sums: the sums are read (one device
+    sync) once per interval, never per step."""
 
     def __init__(self, callbacks: list[StepCallback], every: int) -> None:
         self.callbacks, self.every = callbacks, every
+        self.carry: dict[str, float] = {}  # the open interval's sums from earlier epochs
+        self.carry_count = 0
         self.start_epoch()
 
     def start_epoch(self) -> None:
         self.read: dict[str, float] = {}
         self.read_count = 0
 
+    def end_epoch(self, totals: dict[str, float], count: int) -> None:
+        """The epoch's final sums (read once at its end): its unlogged tail joins the next interval."""
+        for k, v in totals.items():
+            self.carry[k] = self.carry.get(k, 0.0) + v - self.read.get(k, 0.0)
+        self.carry_count += count - self.read_count
+
     def __call__(self, sums: dict[str, Tensor], count: int, step: int, lr: float) -> None:
-        if not self.callbacks or count - self.read_count < self.every:
+        n = self.carry_count + count - self.read_count
+        if not self.callbacks or n < self.every:
             return
         now = {k: float(v) for k, v in sums.items()}  # the interval's one sync
-        n = count - self.read_count
-        means = {k: (v - self.read.get(k, 0.0)) / n for k, v in now.items()}
+        means = {
+            k: (self.carry.get(k, 0.0) + v - self.read.get(k, 0.0)) / n for k, v in now.items()
+        }
         self.read, self.read_count = now, count
+        self.carry, self.carry_count = {}, 0
         for callback in self.callbacks:
             callback(step, {**means, "lr": lr})
 
@@ -265,7 +277,9 @@ class Trainer:
             if self._stop_requested():
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
-        logs = {k: float(v) / max(count, 1) for k, v in sums.items()}  # one sync per epoch
+        totals = {k: float(v) for k, v in sums.items()}  # one sync per epoch
+        self.step_log.end_epoch(totals, count)
+        logs = {k: v / max(count, 1) for k, v in totals.items()}
         return distributed.mean_over_ranks(logs)
 
     def _steps(self, batch: Batch) -> Iterator[Any]:

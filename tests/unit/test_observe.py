@@ -174,3 +174,24 @@ def test_closed_loggers_release_the_task():
     del loggers, task
     gc.collect()
     assert alive() is None
+
+
+def test_step_log_intervals_run_across_epochs():
+    # 21 batches an epoch (digits at batch 64) and an interval of 50: the interval must not
+    # restart every epoch (it did, and steps.csv stayed empty); batch b has loss b.
+    import torch
+
+    from dlrun.loop import _StepLog
+
+    rows = []
+    log = _StepLog([lambda step, values: rows.append((step, values["loss"]))], every=50)
+    step = 0
+    for _ in range(5):
+        log.start_epoch()
+        sums = {"loss": torch.tensor(0.0)}
+        for count in range(1, 22):
+            step += 1
+            sums["loss"] = sums["loss"] + step
+            log(sums, count, step, lr=0.1)
+        log.end_epoch({k: float(v) for k, v in sums.items()}, 21)
+    assert rows == [(50, 25.5), (100, 75.5)]  # means of batches 1..50 and 51..100

@@ -199,6 +199,9 @@ class Trainer:
         self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
         self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
+        self._checkpoint_due = (
+            False  # checkpoint_every_steps reached, waiting for an optimizer step
+        )
         self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
@@ -271,10 +274,15 @@ class Trainer:
             if self._nonfinite is not None and state.batches_done % s.finite_check_every == 0:
                 self._check_deferred(state)
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
+                self._checkpoint_due = True
+            # Checkpoints and stops wait for an optimizer step: gradients accumulated over part
+            # of trainer.grad_accum's micro-batches are not saved, so a resume there is not exact.
+            if self._checkpoint_due and last_micro:
                 self.save(state)
+                self._checkpoint_due = False
             if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
                 os.kill(os.getpid(), signal.SIGKILL)
-            if self._stop_requested():
+            if last_micro and self._stop_requested():
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}
         totals = {k: float(v) for k, v in sums.items()}  # one sync per epoch

@@ -85,6 +85,23 @@ def test_external_sigkill_then_resume_is_bit_exact(tmp_path, reference):
     assert read_metrics(run)["test"] == read_metrics(reference)["test"]
 
 
+def test_sigkill_with_gradient_accumulation_then_resume_is_bit_exact(tmp_path):
+    # every 5 batches is mid-accumulation for grad_accum=3: the checkpoint waits for batch 6
+    args = [*EXACT, "trainer.grad_accum=3", "trainer.epochs=1"]
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    assert run_dlrun(*args, cwd=reference).returncode == 0
+    proc = run_dlrun(*args, cwd=tmp_path, DLRUN_FAILPOINTS="kill_after_batch:13")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    (run,) = run_dirs(tmp_path)
+    assert (
+        torch.load(run / "checkpoints" / "last.pt", weights_only=True)["loop"]["batch_in_epoch"]
+        == 12
+    )
+    assert run_dlrun(*args, f"resume={run}", cwd=tmp_path).returncode == 0
+    assert_same_weights(model_state(run), model_state(run_dirs(reference)[0]))
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_at_a_step_saves_and_says_how_to_resume(tmp_path, sig, code):
     proc = _start(tmp_path, "trainer.epochs=500", "trainer.progress=false")

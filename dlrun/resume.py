@@ -95,8 +95,32 @@ def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint:
         for key in LOCKED_KEYS
         for d in _flat_differences(_select(saved, key), _select(current, key), key)
     ]
+    _refuse_stretched_schedule(saved, current, differences, checkpoint)
     if differences:
         raise ConfigError(
             f"cannot resume from {checkpoint}: the config differs in {'; '.join(differences)} - "
             "resume with the original settings (only trainer.epochs and other loop keys may change) or start a new run"
+        )
+
+
+# Schedulers whose length dlrun fills in from trainer.epochs at run time (build.py's total_steps).
+_SIZED_BY_EPOCHS = ("OneCycleLR",)
+
+
+def _refuse_stretched_schedule(
+    saved: dict[str, Any], current: dict[str, Any], differences: list[str], checkpoint: Path
+) -> None:
+    """More epochs cannot continue a schedule laid out over the old number (one-cycle, or cosine
+    whose T_max follows trainer.epochs): say that, rather than a scheduler key that differs."""
+    before, now = _select(saved, "trainer.epochs"), _select(current, "trainer.epochs")
+    target = str(_select(saved, "scheduler._target_") or "")
+    sized = target.endswith(_SIZED_BY_EPOCHS) or any(
+        d.startswith("scheduler.") for d in differences
+    )
+    if before != now and target and sized:
+        name = target.rsplit(".", 1)[-1]
+        raise ConfigError(
+            f"cannot resume from {checkpoint} with trainer.epochs={now}: its {name} schedule is laid "
+            f"out over trainer.epochs={before} and cannot be stretched - resume with "
+            f"trainer.epochs={before}, or start a new run"
         )

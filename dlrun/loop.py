@@ -205,7 +205,8 @@ class Trainer:
         self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping_metric or settings.monitor
-        task.monitor_mode(self.stop_metric)  # refuse an unknown early-stopping metric up front
+        # refuse an unknown early-stopping metric up front
+        task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
         # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
         self.world_size = distributed.world_size()
 

@@ -89,10 +89,11 @@ class Task:
         """Metrics over a whole split (called under no_grad with the model in eval mode)."""
         raise NotImplementedError
 
-    def monitor_mode(self, metric: str) -> str:
+    def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
+        """"max" or "min" for one of this task's metrics; `key` names the setting in errors."""
         if metric not in self.metric_names:
             raise ConfigError(
-                f"trainer.monitor={metric!r} is not a {self.name} metric: choose one of "
+                f"{key}={metric!r} is not a {self.name} metric: choose one of "
                 f"{list(self.metric_names)}"
             )
         return METRIC_MODES.get(metric, "min")

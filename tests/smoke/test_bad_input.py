@@ -8,6 +8,10 @@ BAD = [
     (["trainer.epochs=0"], "trainer.epochs=0 is invalid"),
     (["trainer.epochs=abc"], "trainer.epochs='abc' is invalid"),
     (["trainer.batch_size=-4"], "trainer.batch_size=-4 is invalid"),
+    (
+        ["trainer.early_stopping.patience=2", "trainer.early_stopping.metric=f1"],
+        "trainer.early_stopping.metric='f1' is not a classification metric",
+    ),
     (["optimizer.lr=0"], "optimizer.lr=0 is invalid"),
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 is invalid"),
     (["data.val_fraction=1.5"], "data.val_fraction=1.5 is invalid"),

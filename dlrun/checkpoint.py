@@ -104,13 +104,14 @@ def export_safetensors(state_dict: dict[str, torch.Tensor], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Load a dlrun checkpoint; any unreadable or foreign file is a one-line DataError."""
+def load(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """Load a dlrun checkpoint; any unreadable or foreign file is a one-line DataError.
+    mmap=True maps the tensors instead of reading them (to look at the loop state only)."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"checkpoint {file} does not exist: give a run folder or a .pt file")
     try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
+        obj = torch.load(file, map_location="cpu", weights_only=True, mmap=mmap)
     except (
         pickle.UnpicklingError,
         RuntimeError,

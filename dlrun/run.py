@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlrun import build, checkpoint, distributed, plots, report, resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
-from dlrun.errors import DlrunError, Interrupted
+from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
     LoopSettings,
@@ -246,6 +246,11 @@ class TrainingJob(Job):
         state = LoopState()
         if resume_from is not None:
             state = self.load_state(checkpoint.load(resume_from))
+            if state.epoch > self.settings.epochs:
+                raise ConfigError(
+                    f"resume={resume_from} has already trained {state.epoch} epochs: set "
+                    f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
+                )
             log.info(
                 f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
             )
@@ -370,6 +375,21 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 
 
+def _refuse_an_older_checkpoint(file: Path) -> None:
+    """resume=<run>/checkpoints/X.pt continues in that run's folder: refuse it when the folder's
+    last.pt is further on (best.pt, epoch_003.pt), or the folder would mix two histories."""
+    last = file.parent / "last.pt"
+    if file.parent.name != "checkpoints" or not last.is_file() or last.samefile(file):
+        return
+    here, there = (checkpoint.load(f, mmap=True)["loop"] for f in (file, last))
+    if there["batches_done"] > here["batches_done"]:
+        raise DlrunError(
+            f"resume={file}: its run folder has a newer checkpoints/last.pt (epoch {there['epoch']}); "
+            "resuming from an older checkpoint would mix two histories in one folder - resume from the "
+            "run folder, or copy the folder, delete the copy's checkpoints/last.pt and resume the copy"
+        )
+
+
 def run_job(cfg: DictConfig) -> float | None:
     """Run one configured job in Hydra's output folder; returns the monitored val metric."""
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
@@ -384,6 +404,8 @@ def run_job(cfg: DictConfig) -> float | None:
         )
         if cfg.resume == "auto" and not resume_from.is_file():
             resume_from = None  # nothing unfinished to continue: a fresh run
+    if resume_from is not None:
+        _refuse_an_older_checkpoint(resume_from)
     job = TrainingJob(cfg, artifacts)
     if resume_from is not None:
         resume.check_same_setup(checkpoint.load(resume_from)["config"], job.config, resume_from)

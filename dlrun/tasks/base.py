@@ -90,7 +90,7 @@ class Task:
         raise NotImplementedError
 
     def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
-        """"max" or "min" for one of this task's metrics; `key` names the setting in errors."""
+        """ "max" or "min" for one of this task's metrics; `key` names the setting in errors."""
         if metric not in self.metric_names:
             raise ConfigError(
                 f"{key}={metric!r} is not a {self.name} metric: choose one of "

@@ -411,8 +411,18 @@ def test_keep_last_k_keeps_the_newest_epoch_checkpoints(tmp_path):
         ).returncode
         == 0
     )
-    names = sorted(p.name for p in (run_dirs(tmp_path)[0] / "checkpoints").glob("epoch_*.pt"))
+    run = run_dirs(tmp_path)[0]
+    names = sorted(p.name for p in (run / "checkpoints").glob("epoch_*.pt"))
     assert names == ["epoch_003.pt", "epoch_004.pt"]
+    # an older copy cannot be resumed inside the folder whose last.pt is further on
+    older = run / "checkpoints" / "epoch_003.pt"
+    proc = run_dlrun("trainer.epochs=4", "trainer.keep_last_k=2", f"resume={older}", cwd=tmp_path)
+    assert proc.returncode == 2 and "has a newer checkpoints/last.pt (epoch 4)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # fewer epochs than the run already has: nothing to resume, said in one line
+    proc = run_dlrun("trainer.epochs=3", "trainer.keep_last_k=2", f"resume={run}", cwd=tmp_path)
+    assert proc.returncode == 2 and "has already trained 4 epochs" in proc.stderr
+    assert read_metrics(run)["status"] == "completed"  # the finished run's record is untouched
 
 
 def test_deferred_finite_check_still_never_saves_nonfinite_weights(tmp_path):

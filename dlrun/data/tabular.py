@@ -142,14 +142,24 @@ def synthetic_regression(
     )  # fmt: skip
 
 
-def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
-    """Return (numeric feature matrix, raw target strings) from a headed CSV."""
+def csv_file(path: str | Path, key: str) -> Path:
+    """`path` as a Path, or a one-line DataError when it is a folder or does not exist."""
     file = Path(path)
+    if file.is_dir():
+        raise DataError(
+            f"{key}={path} is a folder, not a file: give the path of a CSV file with a header row "
+            f"(e.g. {key}={file / 'train.csv'})"
+        )
     if not file.is_file():
         raise DataError(
             f"{key}={path} does not exist: give the path of a CSV file with a header row"
         )
-    with file.open(newline="") as f:
+    return file
+
+
+def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
+    """Return (numeric feature matrix, raw target strings) from a headed CSV."""
+    with csv_file(path, key).open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise DataError(f"{key}={path} has no data rows")

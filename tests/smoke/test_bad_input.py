@@ -30,6 +30,10 @@ BAD = [
     (["loss=cross_entropy", "loss.label_smoothing=2"], "loss.label_smoothing=2 is invalid"),
     (["model=mlp", "model.hidden=[0]"], "model.hidden=[0] is invalid"),
     (["model=cnn", "model.hidden=-5"], "model.hidden=-5 is invalid"),
+    (
+        ["model=resnet18", "debug=smoke"],
+        "model=resnet18 needs images but data=digits gives 64 features: use data.as_images=true",
+    ),
 ]
 
 

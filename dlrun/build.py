@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dlrun.data.bundle import DataBundle
-from dlrun.errors import ConfigError, DlrunError
+from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
 
 # A target must be named under one of these, and must really live there (no aliases through
@@ -211,6 +211,58 @@ def check_model_inputs(model_node: DictConfig, data: DataBundle) -> None:
     )
 
 
+# Facts only image data has: a model builder that takes one reads (C, H, W) images.
+_IMAGE_FACTS = {"in_channels", "image_size"}
+IMAGE_DATASETS = "data=mnist, fashion_mnist, cifar10, cifar100 or image_folder"
+
+
+def model_reads_images(model_node: DictConfig) -> bool:
+    """Whether the model's forward needs (C, H, W) images: its builder takes in_channels or
+    image_size (torchvision models, ResNet-9) or declares `dlrun_reads_images` (LeNet, CNN,
+    which are sized from the whole input_shape like shape-agnostic models)."""
+    builder = check_target(model_node._target_, "model")
+    if getattr(builder, "dlrun_reads_images", False):
+        return True
+    return bool(_IMAGE_FACTS & set(inspect.signature(builder).parameters))
+
+
+def _option(group: str, node: DictConfig) -> str:
+    """The option chosen for `group` (resnet18), or its target's name outside a Hydra run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choice = HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+    return str(choice or str(node._target_).rsplit(".", 1)[-1].lower())  # LeNet -> lenet
+
+
+def check_image_inputs(cfg: DictConfig, data: DataBundle) -> None:
+    """Refuse an image model on data that is not (C, H, W) images, before it is built."""
+    shape = tuple(data.input_shape)
+    if len(shape) == 3 or not model_reads_images(cfg.model):
+        return
+    data_name = _option("data", cfg.data)
+    gives = f"{shape[0]} features" if len(shape) == 1 else f"inputs of shape {shape}"
+    data_params = inspect.signature(check_target(cfg.data._target_, "data")).parameters
+    fix = (
+        f"use data.as_images=true ({data_name} served as images) or an image dataset"
+        if "as_images" in data_params
+        else "use an image dataset"
+    )
+    raise ConfigError(
+        f"model={_option('model', cfg.model)} needs images but data={data_name} gives {gives}: "
+        f"{fix} ({IMAGE_DATASETS}), or a model for features (model=mlp, linear)"
+    )
+
+
+def _larger_images(data_node: DictConfig) -> str:
+    """How to get larger images from this data, for a model that finds them too small."""
+    if "image_size" in data_node:  # image_folder resizes every image to it
+        return f"raise data.image_size (now {data_node.image_size}) or use another model"
+    return (
+        "use a model made for small images (model=cnn, resnet9, resnet18) or a dataset of larger "
+        f"images ({IMAGE_DATASETS})"
+    )
+
+
 def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     """Loss, then the model (sized from the data and the task), wrapped in its task."""
     name = task_name(cfg.model, data)
@@ -222,7 +274,11 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
     check_model_inputs(cfg.model, data)
-    model = build_object(cfg.model, "model", facts)
+    check_image_inputs(cfg, data)
+    try:
+        model = build_object(cfg.model, "model", facts)
+    except ImagesTooSmall as err:
+        raise ConfigError(f"{err.problem}: {_larger_images(cfg.data)}") from None
     return task_cls(model.to(device), loss_fn.to(device), data)
 
 

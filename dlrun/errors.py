@@ -18,6 +18,18 @@ class ConfigError(DlrunError):
     """A config value is missing, of the wrong type or out of range."""
 
 
+class ImagesTooSmall(ConfigError):
+    """A model's convolutions and pooling shrink the data's images to nothing.
+
+    The model cannot know how the data's image size is chosen, so build.py words the fix."""
+
+    def __init__(self, model: str, shape: tuple[int, ...]) -> None:
+        self.problem = (
+            f"model={model} cannot take {shape} images (too small for its convolutions and pooling)"
+        )
+        super().__init__(f"{self.problem}: use larger images or another model")
+
+
 class DataError(DlrunError):
     """Data cannot be found or read."""
 

@@ -43,6 +43,13 @@ def _fraction(v: Any) -> bool:
     return _is_number(v) and 0 < v < 1
 
 
+def _widths(v: Any) -> bool:
+    """One positive width (cnn, lstm) or a list of them (mlp, autoencoder; [] = no hidden layer)."""
+    if OmegaConf.is_list(v) or isinstance(v, list):
+        return all(_positive_int(w) for w in v)
+    return _positive_int(v)
+
+
 # key -> (rule, what a good value looks like). Keys absent from the config are skipped.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.epochs": (_positive_int, "a positive integer, e.g. trainer.epochs=10"),
@@ -78,6 +85,20 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
     "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0, e.g. seed=42"),
+    # Group-specific keys: checked only when the chosen option has them.
+    "scheduler.step_size": (
+        _positive_int,
+        "a positive integer (epochs between lr decays), e.g. scheduler.step_size=10",
+    ),
+    "loss.label_smoothing": (
+        lambda v: _is_number(v) and 0 <= v <= 1,
+        "a number from 0 to 1, e.g. loss.label_smoothing=0.1",
+    ),
+    "model.hidden": (
+        _widths,
+        "positive integer widths, e.g. model.hidden=[256,128] (mlp) or model.hidden=256 (cnn)",
+    ),
     "sweep.fail_fast": (lambda v: isinstance(v, bool), "true or false"),
     "sweep.resume": (lambda v: isinstance(v, bool), "true or false"),
     "split": (lambda v: v in {"test", "val"}, "test or val"),

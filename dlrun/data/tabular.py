@@ -142,30 +142,59 @@ def synthetic_regression(
     )  # fmt: skip
 
 
-def _read_csv(path: str, target: str, key: str) -> tuple[np.ndarray, list[str]]:
-    """Return (numeric feature matrix, raw target strings) from a headed CSV."""
+def csv_file(path: str | Path, key: str) -> Path:
+    """`path` as a Path, or a one-line DataError when it is a folder or does not exist."""
     file = Path(path)
+    if file.is_dir():
+        raise DataError(
+            f"{key}={path} is a folder, not a file: give the path of a CSV file with a header row "
+            f"(e.g. {key}={file / 'train.csv'})"
+        )
     if not file.is_file():
         raise DataError(
             f"{key}={path} does not exist: give the path of a CSV file with a header row"
         )
-    with file.open(newline="") as f:
+    return file
+
+
+def _read_csv(
+    path: str, target: str, key: str, features: list[str] | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Return (numeric feature matrix, raw target strings, feature names) from a headed CSV.
+
+    `features` (the training file's feature names) picks the columns by name, so a test file may
+    order its columns differently; without it, every column but `target` is a feature.
+    """
+    with csv_file(path, key).open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise DataError(f"{key}={path} has no data rows")
     columns = list(rows[0].keys())
-    if target not in columns:
-        raise DataError(
-            f"data.target={target!r} is not a column of {path}: choose one of {columns}"
-        )
-    features = [c for c in columns if c != target]
+    if features is None:
+        if target not in columns:
+            raise DataError(
+                f"data.target={target!r} is not a column of {path}: choose one of {columns}"
+            )
+        features = [c for c in columns if c != target]
+    else:
+        _check_same_columns(path, key, columns, [*features, target])
     try:
         x = np.array([[float(r[c]) for c in features] for r in rows], dtype=np.float32)
     except (TypeError, ValueError) as err:
         raise DataError(
             f"{path} has a non-numeric feature value ({err}): encode or drop that column"
         ) from None
-    return x, [r[target] for r in rows]
+    return x, [r[target] for r in rows], features
+
+
+def _check_same_columns(path: str, key: str, columns: list[str], needed: list[str]) -> None:
+    """A test file must hold every training column (features are then matched by name)."""
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise DataError(
+            f"{key}={path} lacks column(s) {missing} that data.path has: give it the same "
+            "columns as the training file (in any order)"
+        )
 
 
 def csv_table(
@@ -181,10 +210,10 @@ def csv_table(
     """The user's own CSV: every column but `target` is a numeric feature."""
     if task not in {"classification", "regression"}:
         raise DataError(f"data.task={task!r} is invalid: use classification or regression")
-    x, y_raw = _read_csv(path, target, "data.path")
-    x_test, y_test_raw = (
-        _read_csv(test_path, target, "data.test_path") if test_path else (None, None)
-    )
+    x, y_raw, features = _read_csv(path, target, "data.path")
+    x_test, y_test_raw = None, None
+    if test_path:  # columns matched by the training header's names, not by position
+        x_test, y_test_raw, _ = _read_csv(test_path, target, "data.test_path", features)
     class_names = None
     if task == "classification":
         class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)

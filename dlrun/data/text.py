@@ -18,9 +18,10 @@ from dlrun.data import ag_news as agn
 from dlrun.data import corpus as cache
 from dlrun.data import labelled_csv
 from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, carve_validation
+from dlrun.data.tabular import csv_file
 from dlrun.data.tokenize import get_tokenizer
 from dlrun.data.vocab import PAD_ID, Vocab, choose
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import ConfigError
 
 log = logging.getLogger("dlrun")
 
@@ -173,11 +174,7 @@ def text_csv(
     columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
     paths = {"train": Path(path)} | ({"test": Path(test_path)} if test_path else {})
     for split, p in paths.items():
-        if not p.is_file():
-            key = "data.path" if split == "train" else "data.test_path"
-            raise DataError(
-                f"{key}={p} does not exist: give the path of a CSV file with a header row"
-            )
+        csv_file(p, "data.path" if split == "train" else "data.test_path")
     settings = {"tokenizer": tokenizer, "lowercase": lowercase}
     key = {**settings, "text_columns": columns, "label_column": label_column,
            "files": {s: cache.file_identity(p) for s, p in paths.items()}}  # fmt: skip

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, ImagesTooSmall
 
 log = logging.getLogger("dlrun")
 
@@ -19,21 +19,34 @@ log = logging.getLogger("dlrun")
 SMALL_IMAGE_MAX = 64
 
 
-def flat_size(features: nn.Module, input_shape: Sequence[int], model: str) -> int:
-    """Width of `features`' flattened output for one input of `input_shape` (C, H, W)."""
+def flat_size(
+    features: nn.Module | Callable[[Tensor], Tensor],
+    input_shape: Sequence[int],
+    model: str,
+    device: str = "cpu",
+) -> int:
+    """Width of `features`' flattened output for one input of `input_shape` (C, H, W).
+
+    device="meta" checks the shapes of a model laid out on the meta device without computing."""
+    was_training = isinstance(features, nn.Module) and features.training
+    if was_training:
+        features.eval()  # batch norm: no update of (pretrained) running statistics
     try:
         with torch.no_grad():
-            return int(features(torch.zeros(1, *input_shape)).flatten(1).shape[1])
+            x = torch.zeros(1, *input_shape, device=device)
+            return int(features(x).flatten(1).shape[1])
     except RuntimeError:
-        raise ConfigError(
-            f"model={model} cannot take {tuple(input_shape)} images (too small for its convolutions "
-            "and pooling): use larger images (data.image_size) or another model"
-        ) from None
+        raise ImagesTooSmall(model, tuple(input_shape)) from None
+    finally:
+        if was_training:
+            features.train()
 
 
 class LeNet(nn.Module):
     """The seeds' MNIST Net: conv 10@5x5 -> pool -> conv 20@5x5 -> Dropout2d -> pool -> fc 50 ->
     fc classes. The fc input (320 on 28x28) is computed from the input shape."""
+
+    dlrun_reads_images = True  # sized from input_shape, but convolves (C, H, W) images
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
@@ -57,6 +70,8 @@ class CNN(nn.Module):
     """The seeds' CIFAR CNN: conv 32@3x3 -> pool -> conv 64@3x3 -> pool -> dropout -> fc `hidden` ->
     dropout -> fc classes. The seed hard-coded a wrong 64*5*5 fc input; here it is computed
     (64*8*8 on 32x32, 64*7*7 on 28x28). Logits for cross-entropy over all classes."""
+
+    dlrun_reads_images = True  # sized from input_shape, but convolves (C, H, W) images
 
     def __init__(
         self,
@@ -181,18 +196,22 @@ def _vgg_init(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-def _adapted(arch: str, num_classes: int, pretrained: bool,
+def _adapted(arch: str, num_classes: int, pretrained: bool, input_shape: tuple[int, int, int],
              adapt: Callable[[nn.Module], None], init: Callable[[nn.Module], None]) -> nn.Module:  # fmt: skip
     """torchvision's `arch` changed in place by `adapt`. Without pretrained weights it is laid
     out on the meta device first, so the ImageNet head that `adapt` may replace (100M parameters
-    for VGG) is never allocated nor initialised; then `init` initialises the final model."""
+    for VGG) is never allocated nor initialised; then `init` initialises the final model.
+    Images too small for its pooling are refused here, not at the first training step."""
+    name = arch.removesuffix("_bn")  # the config option's name (vgg11), for the message
     if pretrained:
         model = _torchvision_model(arch, num_classes, pretrained=True)
         adapt(model)
+        flat_size(model.features, input_shape, name)
         return model
     with torch.device("meta"):
         model = _torchvision_model(arch, num_classes, pretrained=False)
         adapt(model)
+    flat_size(model.features, input_shape, name, device="meta")  # shapes only: no compute
     model = model.to_empty(device="cpu")
     for m in model.modules():  # PyTorch's default init (and fresh batch-norm statistics)...
         if hasattr(m, "reset_parameters"):
@@ -216,7 +235,8 @@ def vgg11(in_channels: int, num_classes: int, image_size: int, pretrained: bool 
             model.avgpool = nn.AdaptiveAvgPool2d(1)
             model.classifier = _small_head(512, 512, num_classes, dropout)
 
-    return _adapted("vgg11_bn", num_classes, pretrained, adapt, _vgg_init)
+    shape = (in_channels, image_size, image_size)
+    return _adapted("vgg11_bn", num_classes, pretrained, shape, adapt, _vgg_init)
 
 
 def alexnet(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
@@ -234,4 +254,5 @@ def alexnet(in_channels: int, num_classes: int, image_size: int, pretrained: boo
         elif in_channels != 3:
             model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2)
 
-    return _adapted("alexnet", num_classes, pretrained, adapt, init=lambda model: None)
+    shape = (in_channels, image_size, image_size)
+    return _adapted("alexnet", num_classes, pretrained, shape, adapt, init=lambda model: None)

@@ -28,6 +28,16 @@ BAD = [
     (["model._target_=os.system"], "is not allowed"),
     (["model.activation=swish"], "model.activation='swish' is unknown"),
     (["model=lstm"], "needs 'vocab_size', which neither the config nor the data provides"),
+    (["scheduler=step", "scheduler.step_size=0"], "scheduler.step_size=0 is invalid"),
+    (["seed=1.5"], "seed=1.5 is invalid: it must be an integer >= 0"),
+    (["seed=-1"], "seed=-1 is invalid"),
+    (["loss=cross_entropy", "loss.label_smoothing=2"], "loss.label_smoothing=2 is invalid"),
+    (["model=mlp", "model.hidden=[0]"], "model.hidden=[0] is invalid"),
+    (["model=cnn", "model.hidden=-5"], "model.hidden=-5 is invalid"),
+    (
+        ["model=resnet18", "debug=smoke"],
+        "model=resnet18 needs images but data=digits gives 64 features: use data.as_images=true",
+    ),
 ]
 
 

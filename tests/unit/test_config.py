@@ -60,3 +60,18 @@ def test_defaults(compose):
     assert cfg.model._target_.endswith("MLP")
     assert cfg.data._target_.endswith("digits")
     assert cfg.loss.name == "auto"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["seed=7"],
+        ["scheduler=step", "scheduler.step_size=1"],
+        ["loss=cross_entropy", "loss.label_smoothing=1"],
+        ["model=mlp", "model.hidden=[]"],
+        ["model=mlp", "model.hidden=[256,128]"],
+        ["model=lstm", "model.hidden=64"],
+    ],
+)
+def test_group_specific_rules_accept_good_values(compose, overrides):
+    validate_config(compose(*overrides))

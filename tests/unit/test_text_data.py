@@ -238,6 +238,7 @@ def test_text_csv_with_a_separate_test_file(tmp_path):
         ({"min_freq": 0}, r"data.min_freq=0 is invalid"),
         ({"max_length": -1}, r"data.max_length=-1 is invalid"),
         ({"test_path": "nowhere.csv"}, r"data.test_path=nowhere.csv does not exist"),
+        ({"test_path": "."}, r"data.test_path=. is a folder, not a file"),
     ],
 )
 def test_text_csv_bad_input(tmp_path, overrides, message):

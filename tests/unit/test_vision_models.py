@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from dlrun import build
+from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import ConfigError
 from dlrun.models.vision import CNN, LeNet
 
@@ -70,3 +71,40 @@ def test_pretrained_without_weights_or_network_is_one_line(compose, tmp_path, mo
         "\n" not in message and "model.pretrained=true needs resnet18's ImageNet weights" in message
     )
     assert str(tmp_path) in message and "model.pretrained=false" in message
+
+
+IMAGE_MODELS = ["lenet", "cnn", "resnet18", "resnet34", "resnet9", "vgg11", "alexnet"]
+FEATURE_MODELS = ["mlp", "linear", "perceptron", "autoencoder", "lstm", "embedding_bag"]
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS + FEATURE_MODELS)
+def test_models_that_read_images_are_known_before_they_are_built(compose, name):
+    assert build.model_reads_images(compose(f"model={name}").model) == (name in IMAGE_MODELS)
+
+
+def tiny_bundle(shape, n=4):
+    def split():
+        return InMemorySplit({"x": torch.zeros(n, *shape), "y": torch.arange(n) % 2})
+
+    return DataBundle(split(), split(), split(), "classification", shape, num_classes=2)
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_model_on_features_is_one_line_naming_the_fix(compose, name):
+    cfg = compose(f"model={name}")  # data=digits: 64 features unless data.as_images=true
+    with pytest.raises(ConfigError) as err:
+        build.build_task(cfg, tiny_bundle((64,)), torch.device("cpu"))
+    message = str(err.value)
+    assert f"model={name} needs images but data=digits gives 64 features" in message
+    assert "use data.as_images=true" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["lenet", "vgg11", "alexnet"])
+def test_too_small_images_get_a_fix_that_fits_the_data(compose, name):
+    with pytest.raises(ConfigError) as err:  # digits as images: a fixed 8x8
+        build.build_task(compose(f"model={name}"), tiny_bundle((1, 8, 8)), torch.device("cpu"))
+    assert f"model={name} cannot take (1, 8, 8) images" in str(err.value)
+    assert "a model made for small images (model=cnn" in str(err.value)
+    folder = compose(f"model={name}", "data=image_folder", "data.path=pics", "data.image_size=12")
+    with pytest.raises(ConfigError, match=r"raise data.image_size \(now 12\)"):
+        build.build_task(folder, tiny_bundle((3, 12, 12)), torch.device("cpu"))

@@ -1,0 +1,62 @@
+"""The user's own CSV table: test-file columns matched by name, one-line refusals."""
+
+import csv
+
+import pytest
+import torch
+
+from dlrun.data.tabular import csv_table
+from dlrun.errors import DataError
+
+COLUMNS = ["a", "b", "c", "label"]
+
+
+def write_table(path, columns, n, seed):
+    """A CSV of `n` rows whose feature values differ per column (a: ~0, b: ~10, c: ~-5)."""
+    g = torch.Generator().manual_seed(seed)
+    centre = {"a": 0.0, "b": 10.0, "c": -5.0}
+    rows = [
+        {**{k: float(centre[k] + torch.randn(1, generator=g)) for k in centre}, "label": i % 2}
+        for i in range(n)
+    ]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in columns} for r in rows)
+    return str(path)
+
+
+def build(path, test_path=None):
+    return csv_table(path, "label", "classification", test_fraction=0.2, split_seed=0,
+                     val_fraction=0.2, seed=0, test_path=test_path)  # fmt: skip
+
+
+def test_test_file_columns_are_matched_by_name(tmp_path):
+    train = write_table(tmp_path / "train.csv", COLUMNS, n=40, seed=0)
+    same = build(train, write_table(tmp_path / "same.csv", COLUMNS, n=10, seed=1))
+    shuffled = ["c", "label", "a", "b"]
+    other = build(train, write_table(tmp_path / "shuffled.csv", shuffled, n=10, seed=1))
+    assert torch.equal(same.test.tensors["x"], other.test.tensors["x"])
+    assert torch.equal(same.test.tensors["y"], other.test.tensors["y"])
+
+
+@pytest.mark.parametrize(
+    "columns,missing",
+    [
+        (["a", "c", "label"], "['b']"),
+        (["c", "a", "b"], "['label']"),
+        (["b", "label"], "['a', 'c']"),
+    ],
+)
+def test_test_file_without_a_training_column_is_one_line(tmp_path, columns, missing):
+    train = write_table(tmp_path / "train.csv", COLUMNS, n=40, seed=0)
+    test = write_table(tmp_path / "test.csv", columns, n=10, seed=1)
+    with pytest.raises(DataError) as err:
+        build(train, test)
+    message = str(err.value)
+    assert f"data.test_path={test} lacks column(s) {missing}" in message and "\n" not in message
+
+
+def test_a_folder_is_not_a_csv_file(tmp_path):
+    with pytest.raises(DataError, match=f"data.path={tmp_path} is a folder, not a file: .*CSV"):
+        build(str(tmp_path))

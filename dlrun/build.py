@@ -161,7 +161,7 @@ def build_data(
     task_needs_images: bool = False,
 ) -> DataBundle:
     """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary),
-    one that takes `task_needs_images` learns whether the model's task wants images (digits)."""
+    one that takes `task_needs_images` learns whether the model wants images (digits)."""
     facts = {
         "seed": seed,
         "checkpoint_state": checkpoint_state,
@@ -180,9 +180,10 @@ def task_name(model_node: DictConfig, data: DataBundle) -> str:
 
 
 def model_needs_images(model_node: DictConfig) -> bool:
-    """Whether the task the model declares (autoencoder, GAN) needs image-shaped data."""
+    """Whether the model needs image-shaped data: it reads images (convolutions) or the task it
+    declares needs them (autoencoder, GAN). Data that can be either (digits) is served as images."""
     declared = getattr(check_target(model_node._target_, "model"), "dlrun_task", None)
-    return declared in TASKS and TASKS[declared].needs_images
+    return (declared in TASKS and TASKS[declared].needs_images) or model_reads_images(model_node)
 
 
 def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:

@@ -102,7 +102,8 @@ def digits(
     """sklearn's bundled 8x8 handwritten digits (1,797 samples, 64 features, 10 classes).
 
     as_images: True = (1, 8, 8) images, False = 64 standardised features, None = images exactly
-    when the model's task needs them (`task_needs_images`, filled in by build.py).
+    when the model needs them (`task_needs_images`, filled in by build.py: an image model, or a
+    task that needs images).
     """
     from sklearn.datasets import load_digits
 

@@ -35,8 +35,12 @@ BAD = [
     (["model=mlp", "model.hidden=[0]"], "model.hidden=[0] is invalid"),
     (["model=cnn", "model.hidden=-5"], "model.hidden=-5 is invalid"),
     (
-        ["model=resnet18", "debug=smoke"],
+        ["model=resnet18", "data=digits", "data.as_images=false", "debug=smoke"],
         "model=resnet18 needs images but data=digits gives 64 features: use data.as_images=true",
+    ),
+    (
+        ["model=resnet18", "data=classification", "debug=smoke"],
+        "model=resnet18 needs images but data=classification gives 10 features: use an image dataset",
     ),
 ]
 

@@ -49,6 +49,14 @@ def test_every_model_trains_on_every_vision_dataset(dlrun, tmp_path, dataset):
         assert cm.shape == (classes, classes) and cm.sum() == N_TEST, m["model"]
 
 
+def test_image_models_train_on_the_default_digits_as_images(dlrun, tmp_path):
+    # data.as_images=null: a model that convolves gets digits as 1x8x8 images without being told
+    dlrun("-m", "model=cnn,resnet18", "debug=smoke")
+    runs = [read_metrics(r) for r in run_dirs(tmp_path)]
+    assert sorted(m["model"] for m in runs) == ["CNN", "resnet18"], runs
+    assert all(m["status"] == "completed" and m["data"] == "digits" for m in runs)
+
+
 def test_lenet_on_mnist_uses_the_shared_cache_and_records_the_confusion_matrix(dlrun, tmp_path):
     cache = tmp_path / "cache"
     write_mnist(cache, n_train=200, n_test=N_TEST)

@@ -43,8 +43,18 @@ def summary_table(record: dict[str, Any], wall_seconds: float) -> str:
         f"by val {monitor})",
         f"  {'metric':<{width}}  {'val':>10}  {'test':>10}",
         *[f"  {n:<{width}}  {_number(val.get(n)):>10}  {_number(test.get(n)):>10}" for n in names],
-        f"  {'wall time':<{width}}  {wall_seconds:.1f} s (training {record.get('train_seconds', 0):.1f} s)",
+        f"  {'wall time':<{width}}  {_wall(wall_seconds, record.get('train_seconds') or 0.0)}",
         f"  {'samples/s':<{width}}  {f'{speed:,.0f}' if speed else '-'}",
         f"  {'run folder':<{width}}  {record.get('run_dir')}",
     ]
     return "\n".join(lines)
+
+
+def _wall(wall_seconds: float, train_seconds: float) -> str:
+    """This process's wall time beside the run's training time (which a resumed run sums over
+    every session, so it can exceed this session's wall time)."""
+    if train_seconds > wall_seconds:
+        return (
+            f"{wall_seconds:.1f} s this session (training {train_seconds:.1f} s over the whole run)"
+        )
+    return f"{wall_seconds:.1f} s (training {train_seconds:.1f} s)"

@@ -152,6 +152,8 @@ def test_model_line_and_summary_table():
     assert lines[2].split() == ["rmse", "0.5", "0.6"]  # the monitored metric first
     assert lines[4].split() == ["r2", "-", "0.9"]
     assert lines[5].split() == ["wall", "time", "3.3", "s", "(training", "1.5", "s)"]
+    resumed = report.summary_table({**record, "train_seconds": 9.0}, 3.31).splitlines()[5]
+    assert "3.3 s this session (training 9.0 s over the whole run)" in resumed
     assert lines[6].split() == ["samples/s", "12,346"] and lines[7].split() == [
         "run",
         "folder",

@@ -14,7 +14,6 @@ import pickle
 import random
 import shutil
 import signal
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlrun.atomic import NEW_FILE_MODE, temp_beside
 from dlrun.errors import DataError
 from dlrun.faults import failpoint
 
@@ -38,7 +38,7 @@ def save_atomic(obj: dict[str, Any], path: Path, copies: tuple[Path, ...] = ()) 
     ones, never writes into them, so a link never changes after it is made.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -60,7 +60,7 @@ def save_atomic(obj: dict[str, Any], path: Path, copies: tuple[Path, ...] = ()) 
 
 def _place_copy(written: Path, target: Path) -> None:
     """Atomically put the bytes of `written` (complete and fsynced) at `target`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = temp_beside(target)
     os.close(fd)
     try:
         os.unlink(tmp)  # os.link needs a free name; mkstemp only reserved a unique one
@@ -101,6 +101,7 @@ def export_safetensors(state_dict: dict[str, torch.Tensor], path: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata={"format": "dlrun"})
+    os.chmod(tmp, NEW_FILE_MODE)  # safetensors creates its files 0600
     os.replace(tmp, path)
 
 

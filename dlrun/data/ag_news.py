@@ -10,10 +10,10 @@ import csv
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from dlrun.atomic import temp_beside
 from dlrun.errors import DataError
 
 log = logging.getLogger("dlrun")
@@ -55,7 +55,7 @@ def _download(split: str, dest: Path) -> None:
     """Fetch one split into a temporary file beside `dest`; rename only once it verifies."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     log.info(f"downloading AG_NEWS {split} from {URLS[split]}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, tmp = temp_beside(dest, ".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(URLS[split], timeout=60) as resp:
             for chunk in iter(lambda: resp.read(1 << 20), b""):

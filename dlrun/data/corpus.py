@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dlrun.atomic import NEW_FILE_MODE, temp_beside
 from dlrun.data.tokenize import Tokenizer
 
 log = logging.getLogger("dlrun")
@@ -90,11 +90,11 @@ def save(corpus: Corpus, path: Path) -> None:
     }
     meta = {"types": json.dumps(corpus.types), "class_names": json.dumps(corpus.class_names)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # a shared cache: mkstemp's 0600 would hide it from other users
+        os.chmod(tmp, NEW_FILE_MODE)  # safetensors creates its files 0600: a shared cache
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

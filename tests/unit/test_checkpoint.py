@@ -39,3 +39,18 @@ def test_epoch_copies_are_pruned_by_number_not_by_name(tmp_path):
         (tmp_path / f"epoch_{epoch:03d}.pt").write_bytes(b"")
     checkpoint.prune_epoch_copies(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_1000.pt", "epoch_1001.pt"]
+
+
+def test_run_files_get_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+
+    from dlrun.artifacts import RunArtifacts
+    from dlrun.atomic import NEW_FILE_MODE
+
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    checkpoint.save_atomic({"w": torch.zeros(2)}, last, copies=(best,))
+    checkpoint.export_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    RunArtifacts(tmp_path).write_metrics({"status": "running"})
+    for name in ("last.pt", "best.pt", "model.safetensors", "metrics.json"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == NEW_FILE_MODE, name  # not mkstemp's 0600
+    assert NEW_FILE_MODE & 0o400

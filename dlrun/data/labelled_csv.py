@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 from dlrun.data import corpus as cache
-from dlrun.data.tabular import _natural_key
+from dlrun.data.tabular import _natural_key, not_utf8
 from dlrun.data.tokenize import Tokenizer
 from dlrun.errors import DataError
 
@@ -19,17 +19,20 @@ def read_rows(
     path: Path, text_columns: list[str], label_column: str, key: str
 ) -> list[tuple[str, str]]:
     """(text columns joined by a space, label) for every row of a CSV with a header row."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        for name, col in [("data.label_column", label_column)] + [
-            ("data.text_columns", c) for c in text_columns
-        ]:
-            if col not in columns:
-                raise DataError(
-                    f"{name}: {col!r} is not a column of {path}: its columns are {columns}"
-                )
-        rows = [(" ".join(r[c] or "" for c in text_columns), r[label_column]) for r in reader]
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            for name, col in [("data.label_column", label_column)] + [
+                ("data.text_columns", c) for c in text_columns
+            ]:
+                if col not in columns:
+                    raise DataError(
+                        f"{name}: {col!r} is not a column of {path}: its columns are {columns}"
+                    )
+            rows = [(" ".join(r[c] or "" for c in text_columns), r[label_column]) for r in reader]
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, key, err) from None
     if not rows:
         raise DataError(f"{key}={path} has no data rows")
     for n, (_, label) in enumerate(rows, start=1):

@@ -158,6 +158,14 @@ def csv_file(path: str | Path, key: str) -> Path:
     return file
 
 
+def not_utf8(path: str | Path, key: str, err: UnicodeDecodeError) -> DataError:
+    """The one-line error for a CSV file in another encoding than UTF-8."""
+    return DataError(
+        f"{key}={path} is not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}): "
+        "save it as UTF-8 (a spreadsheet's 'CSV UTF-8'), e.g. iconv -f latin1 -t utf-8"
+    )
+
+
 def _read_csv(
     path: str, target: str, key: str, features: list[str] | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -166,8 +174,11 @@ def _read_csv(
     `features` (the training file's feature names) picks the columns by name, so a test file may
     order its columns differently; without it, every column but `target` is a feature.
     """
-    with csv_file(path, key).open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        with csv_file(path, key).open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, key, err) from None
     if not rows:
         raise DataError(f"{key}={path} has no data rows")
     columns = list(rows[0].keys())

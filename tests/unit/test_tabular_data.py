@@ -60,3 +60,25 @@ def test_test_file_without_a_training_column_is_one_line(tmp_path, columns, miss
 def test_a_folder_is_not_a_csv_file(tmp_path):
     with pytest.raises(DataError, match=f"data.path={tmp_path} is a folder, not a file: .*CSV"):
         build(str(tmp_path))
+
+
+def test_spreadsheet_utf8_with_a_byte_order_mark_reads_and_latin1_is_one_line(tmp_path):
+    from pathlib import Path
+
+    from dlrun.data.labelled_csv import read_rows
+
+    plain = Path(write_table(tmp_path / "plain.csv", COLUMNS, 40, seed=0))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # what "CSV UTF-8" export writes
+    assert torch.equal(build(str(bom)).train.tensors["x"], build(str(plain)).train.tensors["x"])
+    text = tmp_path / "text.csv"
+    text.write_bytes(b"\xef\xbb\xbftext,label\nnice,pos\n")
+    assert read_rows(text, ["text"], "label", "data.path") == [("nice", "pos")]
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("text,label\ncaf\u00e9,pos\n".encode("latin-1"))
+    for read in (
+        lambda: build(str(latin1)),
+        lambda: read_rows(latin1, ["text"], "label", "data.path"),
+    ):
+        with pytest.raises(DataError, match=r"latin1.csv is not UTF-8 text .* save it as UTF-8"):
+            read()

@@ -286,8 +286,15 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
 def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optimizer]:
     """One optimizer per parameter group of the task; `optimizers.<group>` overrides `optimizer`."""
     overrides = cfg.get("optimizers") or {}
+    groups = task.param_groups()
+    unknown = sorted(set(overrides) - set(groups))
+    if unknown:  # a typo (generatr) or a group this model does not have: never silently ignored
+        raise ConfigError(
+            f"optimizers.{unknown[0]} is not an optimizer group of this {task.name} model: its "
+            f"groups are {sorted(groups)} (model-wide settings go under optimizer.*)"
+        )
     built = {}
-    for group, params in task.param_groups().items():
+    for group, params in groups.items():
         # Resolve first: an override may interpolate the root config (lr: ${optimizer.lr}).
         node = (
             OmegaConf.merge(cfg.optimizer, OmegaConf.to_container(overrides[group], resolve=True))

@@ -25,6 +25,11 @@ BAD = [
     (["model._target_=os.system"], "is not allowed"),
     (["model.activation=swish"], "model.activation='swish' is unknown"),
     (["model=lstm"], "needs 'vocab_size', which neither the config nor the data provides"),
+    (
+        ["model=gan", "+optimizers.generatr.lr=1e-4"],
+        "optimizers.generatr is not an optimizer group of this adversarial model: its groups are "
+        "['discriminator', 'generator']",
+    ),
     (["seed=1.5"], "seed=1.5 is invalid: it must be an integer >= 0"),
     (
         ["model=resnet18", "data=classification", "debug=smoke"],

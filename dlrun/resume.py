@@ -25,6 +25,8 @@ LOCKED_KEYS = (
     "trainer.batch_size",
     "trainer.grad_accum",
 )
+# Data keys that say where the data is, not what it is: they may differ (moved data, another node).
+DATA_LOCATION_KEYS = ("root", "download", "num_workers")
 # Where `resume=auto` looks for unfinished single runs.
 OUTPUTS = Path("outputs")
 
@@ -90,10 +92,12 @@ def _flat_differences(saved: Any, now: Any, prefix: str) -> list[str]:
 
 def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> None:
     """Refuse to continue when the model, data or optimisation set-up changed."""
+    located = tuple(f"data.{k} " for k in DATA_LOCATION_KEYS)
     differences = [
         d
         for key in LOCKED_KEYS
         for d in _flat_differences(_select(saved, key), _select(current, key), key)
+        if not d.startswith(located)
     ]
     _refuse_stretched_schedule(saved, current, differences, checkpoint)
     if differences:

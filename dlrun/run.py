@@ -372,6 +372,11 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         for key in _FROM_CHECKPOINT:
             if key in ckpt["config"]:
                 merged[key] = ckpt["config"][key]
+        # where the data is, when typed (data.root=... for data that moved since training)
+        typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
+        for key in resume.DATA_LOCATION_KEYS:
+            if f"data.{key}" in typed and key in merged.data and key in cfg.data:
+                merged.data[key] = cfg.data[key]
     return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 
 

@@ -70,6 +70,20 @@ def test_lenet_on_mnist_uses_the_shared_cache_and_records_the_confusion_matrix(d
     assert not any(p.name.endswith("ubyte") for p in run.rglob("*"))  # data never in a run folder
 
 
+def test_data_that_moved_is_found_again_by_eval_and_resume(dlrun, tmp_path):
+    args = ["model=cnn", "data=mnist", "debug=smoke", "data.download=false"]
+    write_mnist(tmp_path / "old", n_train=24, n_test=N_TEST)
+    dlrun(*args, f"data.root={tmp_path / 'old'}")
+    (run,) = run_dirs(tmp_path)
+    (tmp_path / "old").rename(tmp_path / "new")
+    moved = f"data.root={tmp_path / 'new'}"
+    dlrun("mode=eval", f"ckpt={run}", *args, moved)  # was: the checkpoint's old root, not found
+    evals = [m for m in map(read_metrics, run_dirs(tmp_path)) if m.get("mode") == "eval"]
+    assert evals and evals[0]["test"] == read_metrics(run)["test"]
+    dlrun(*args, moved, f"resume={run}")  # was refused: data.root differed
+    assert read_metrics(run)["status"] == "completed"
+
+
 def test_cifar_md5_mismatch_is_refused_without_the_test_only_variable(dlrun, tmp_path):
     write_cifar(tmp_path / "data")
     proc = dlrun("model=cnn", "data=cifar10", "data.download=false", expect_fail=True)

@@ -196,6 +196,13 @@ def _read_csv(
         raise DataError(
             f"{path} has a non-numeric feature value ({err}): encode or drop that column"
         ) from None
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):  # float() reads "nan" and "inf": they would turn every loss and metric to nan
+        row, col = bad[0]
+        raise DataError(
+            f"{path} data row {row + 1} has {features[col]}={x[row, col]}: fill or drop the rows "
+            "with missing or infinite values"
+        )
     return x, [r[target] for r in rows], features
 
 
@@ -229,22 +236,44 @@ def csv_table(
     class_names = None
     if task == "classification":
         class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)
+        _refuse_a_continuous_target(target, class_names, len(y_raw))
         index = {name: i for i, name in enumerate(class_names)}
         y = np.array([index[v] for v in y_raw])
         y_test = np.array([index[v] for v in y_test_raw]) if y_test_raw else None
     else:
-        try:
-            y = np.array(y_raw, dtype=np.float32)
-            y_test = np.array(y_test_raw, dtype=np.float32) if y_test_raw else None
-        except ValueError:
-            raise DataError(
-                f"data.target={target!r} has non-numeric values: use data.task=classification"
-            ) from None
+        y, y_test = (
+            _numeric_target(target, values, file) if values else None
+            for values, file in ((y_raw, path), (y_test_raw, test_path))
+        )
     return _bundle_from_arrays(
         x, y, task,
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
         x_test=x_test, y_test=y_test, class_names=class_names,
     )  # fmt: skip
+
+
+def _numeric_target(target: str, values: list[str], path: str | None) -> np.ndarray:
+    """A regression target as floats, or one line naming the first value that is not one."""
+    for row, value in enumerate(values, start=1):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not np.isfinite(number):
+            fix = "fill or drop that row" if number is not None or not (value or "").strip() else (
+                "use data.task=classification for a target of categories")  # fmt: skip
+            raise DataError(f"{path} data row {row} has {target}={value!r}, not a number: {fix}")
+    return np.array(values, dtype=np.float32)
+
+
+def _refuse_a_continuous_target(target: str, class_names: list[str], rows: int) -> None:
+    """A number target with a class per few rows is a regression target given as classes."""
+    numeric = all(_natural_key(c)[0] == 0 for c in class_names)
+    if numeric and len(class_names) > max(50, rows // 2):
+        raise DataError(
+            f"data.target={target!r} has {len(class_names)} distinct numbers in {rows} rows: "
+            "for a continuous target use data.task=regression"
+        )
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:

@@ -82,3 +82,42 @@ def test_spreadsheet_utf8_with_a_byte_order_mark_reads_and_latin1_is_one_line(tm
     ):
         with pytest.raises(DataError, match=r"latin1.csv is not UTF-8 text .* save it as UTF-8"):
             read()
+
+
+def _regression_csv(path, targets, first_feature="0.5"):
+    """Columns a (feature: first_feature, 1.5, 2.5, ...) and y (targets)."""
+    rows = [f"{first_feature if i == 0 else f'{i}.5'},{t}\n" for i, t in enumerate(targets)]
+    path.write_text("a,y\n" + "".join(rows))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "cell,message",
+    [("nan", r"data row 2 has y='nan', not a number: fill or drop"),
+     ("", r"data row 2 has y='', not a number: fill or drop"),
+     ("big", r"data row 2 has y='big', not a number: use data.task=classification")],
+)  # fmt: skip
+def test_regression_target_that_is_not_a_number_is_one_line(tmp_path, cell, message):
+    path = _regression_csv(tmp_path / "r.csv", ["1.5", cell] + [str(i) for i in range(20)])
+    with pytest.raises(DataError, match=message):
+        csv_table(
+            path, "y", "regression", test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0
+        )
+
+
+def test_missing_feature_value_is_one_line(tmp_path):
+    path = _regression_csv(tmp_path / "r.csv", [str(i) for i in range(20)], first_feature="nan")
+    with pytest.raises(DataError, match=r"data row 1 has a=nan: fill or drop"):
+        csv_table(
+            path, "y", "regression", test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0
+        )
+
+
+def test_continuous_target_read_as_classes_suggests_regression(tmp_path):
+    path = _regression_csv(tmp_path / "r.csv", [f"{i * 0.37:.2f}" for i in range(120)])
+    with pytest.raises(
+        DataError, match=r"120 distinct numbers in 120 rows: .* data.task=regression"
+    ):
+        csv_table(
+            path, "y", "classification", test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0
+        )

@@ -150,6 +150,10 @@ class AdversarialTask(Task):
         finally:
             self.model.train(was_training)
 
+    def epoch_images(self) -> dict[str, Tensor]:
+        """The fixed-noise samples in [0, 1], for loggers that show images (TensorBoard)."""
+        return {"samples": (self.generator(self.fixed_noise).float() + 1) / 2}
+
     def epoch_artifacts(self, run_dir: Path, epoch: int) -> list[str]:
         name = f"samples/epoch_{epoch:03d}.png"
         self._write_samples(run_dir / name)

@@ -175,3 +175,17 @@ def test_generative_tasks_choose_their_losses(compose):
     assert isinstance(ae.loss_fn, torch.nn.MSELoss) and isinstance(gan.loss_fn, GANLoss)
     _, smoothed = _task(compose, "model=gan", "loss=gan", "loss.label_smoothing=0.1")
     assert smoothed.loss_fn.real_target == pytest.approx(0.9)
+
+
+def test_gan_offers_its_fixed_noise_samples_to_image_loggers(compose):
+    import torch
+
+    from dlrun import build
+
+    cfg = compose("model=gan")
+    data = build.build_data(cfg.data, seed=0, task_needs_images=True)
+    task = build.build_task(cfg, data, torch.device("cpu"))
+    with torch.no_grad():
+        first, again = task.epoch_images()["samples"], task.epoch_images()["samples"]
+    assert first.shape[1:] == (1, 8, 8) and first.min() >= 0 and first.max() <= 1
+    assert torch.equal(first, again)  # the same noise every epoch: the pictures are comparable

@@ -21,7 +21,7 @@ from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, carve_validation
 from dlrun.data.tabular import csv_file
 from dlrun.data.tokenize import get_tokenizer
 from dlrun.data.vocab import PAD_ID, Vocab, choose
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, DataError
 
 log = logging.getLogger("dlrun")
 
@@ -84,6 +84,8 @@ def assemble(
     for split in (train, val, test):
         split.tensors["x"] = table[split.tensors["x"]]
     names = corpus.class_names
+    if saved and "text" in saved and saved["text"].get("class_names") not in (None, names):
+        names = _relabel(names, saved["text"]["class_names"], (train, val, test))
     log.info(
         f"text: {len(vocab):,} tokens in the vocabulary (from {len(train):,} training documents), "
         f"{len(names)} classes, padded width {train.tensors['x'].shape[1]}"
@@ -98,6 +100,21 @@ def assemble(
                                           "classes": {n: i for i, n in enumerate(names)}}},
         },
     )  # fmt: skip
+
+
+def _relabel(names: list[str], trained: list[str], splits: tuple[InMemorySplit, ...]) -> list[str]:
+    """Give the labels the class numbers the checkpoint's model was trained with (the CSV's own
+    sorted labels may differ: a label renamed or missing since), by name; returns those names."""
+    unknown = [n for n in names if n not in trained]
+    if unknown:
+        raise DataError(
+            f"the data has label(s) {unknown} that the checkpoint's model was not trained on "
+            f"(it knows {trained}): evaluate on data with those labels only"
+        )
+    to_trained = torch.tensor([trained.index(n) for n in names])
+    for split in splits:
+        split.tensors["y"] = to_trained[split.tensors["y"]]
+    return list(trained)
 
 
 def ag_news(

@@ -62,6 +62,15 @@ def test_text_csv_string_labels_write_the_mapping(dlrun, tmp_path):
         "classes": {"business": 0, "sports": 1, "tech": 2, "world": 3},
     }
     assert read_metrics(run)["status"] == "completed"
+    # The CSV loses its "business" rows after training: an eval must keep the trained class
+    # numbers (by name), not renumber sports..world from 0 (which scored garbage silently).
+    lines = (tmp_path / "news.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "news.csv").write_text(
+        "".join(ln for ln in lines if not ln.rstrip().endswith(",business"))
+    )
+    dlrun("mode=eval", f"ckpt={run}")
+    cm = read_metrics(run_dirs(tmp_path)[-1])["test"]["confusion_matrix"]
+    assert len(cm) == 4 and sum(cm[0]) == 0 and all(sum(row) for row in cm[1:])
 
 
 KEYWORD_RUNS = {

@@ -1,24 +1,30 @@
 """Failpoints: test-only fault injection at named places in the real code path.
 
-`DLRUN_FAILPOINTS="name:N[,name:N...]"` makes `failpoint(name)` return True on its N-th call in
-this process (1-based), so a test can crash a checkpoint write half-way, fill the disk, run out of
-memory or poison a batch while everything else runs for real. Unset in normal use: one dict lookup.
+`arm("name:N[,name:N...]")` makes `failpoint(name)` return True on its N-th call in this process
+(1-based), so a test can crash a checkpoint write half-way, fill the disk, run out of memory or
+poison a batch while everything else runs for real. Only Python code can arm them (the tests'
+in-process runner, or `python -m tests.proc`): no environment variable or config key reaches
+them, so nothing a user or a file sets can switch them on. Unarmed: one falsy check per call.
 """
 
 from __future__ import annotations
 
-import os
-
+_targets: dict[str, int] = {}
 _hits: dict[str, int] = {}
-_SPEC = os.environ.get("DLRUN_FAILPOINTS")  # read once: failpoints sit on the per-step path
+
+
+def arm(spec: str | None) -> None:
+    """Arm the failpoints in `spec` ("name:N,..."), or disarm all with None; counts restart."""
+    _targets.clear()
+    _hits.clear()
+    for item in (spec or "").split(","):
+        if ":" in item:
+            name, count = item.split(":", 1)
+            _targets[name.strip()] = int(count)
 
 
 def failpoint(name: str) -> bool:
-    spec = _SPEC
-    if not spec:
-        return False
-    targets = dict(item.split(":", 1) for item in spec.split(",") if ":" in item)
-    if name not in targets:
+    if not _targets or name not in _targets:
         return False
     _hits[name] = _hits.get(name, 0) + 1
-    return _hits[name] == int(targets[name])
+    return _hits[name] == _targets[name]

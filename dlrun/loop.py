@@ -254,9 +254,9 @@ class Trainer:
             if failpoint("poison_batch"):  # test-only: a batch whose inputs are NaN
                 batch = {**batch, "x": batch["x"] * float("nan")}
             if failpoint("train_oom"):  # test-only: what a CUDA allocator raises
-                raise torch.OutOfMemoryError("CUDA out of memory (injected by DLRUN_FAILPOINTS)")
+                raise torch.OutOfMemoryError("CUDA out of memory (injected by a failpoint)")
             if failpoint("train_bug"):  # test-only: an exception dlrun did not foresee
-                raise RuntimeError("injected by DLRUN_FAILPOINTS")
+                raise RuntimeError("injected by a failpoint")
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
                 loss = self._backward_and_step(step, index, last_micro, state)

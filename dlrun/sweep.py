@@ -212,6 +212,11 @@ def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | 
 _OUTCOME: dict[str, Any] = {}  # the parent process's sweep folder and last summary (exit code)
 
 
+def forget_outcome() -> None:
+    """Start a new command with no sweep remembered (several commands in one process)."""
+    _OUTCOME.clear()
+
+
 def finish(sweep_dir: Path, show: bool = True) -> Summary | None:
     """Write the sweep's summary.csv/.md and print the table; remember it for the exit code."""
     if not Path(sweep_dir).is_dir():

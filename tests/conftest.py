@@ -1,4 +1,5 @@
-"""Shared test helpers: run the real `dlrun` command in a subprocess, compose configs in-process."""
+"""Shared test helpers: run the real `dlrun` command (in-process, or in a subprocess where a process
+is the point), compose configs in-process."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+# One torch thread in every test process and every dlrun it starts (read when torch loads, so
+# before any import of it): tests run in parallel workers on few cores, tiny models gain nothing
+# from more, and runs compared bit for bit must use the same thread count in and out of process.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tests.inprocess import run_in_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,21 +28,39 @@ def dlrun_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("HYDRA_FULL_ERROR", None)
-    # One torch thread per dlrun process: tests run in parallel workers on few cores, and tiny
-    # models gain nothing from more.
-    env.setdefault("OMP_NUM_THREADS", "1")
     env.update(extra)
     return env
 
 
+# Failpoints that SIGKILL the process they fire in: never inside the test process.
+KILLING_FAILPOINTS = ("kill_after_batch", "checkpoint_crash")
+
+
 def run_dlrun(
-    *args: str, cwd: Path, timeout: float = 240, **env: str
+    *args: str,
+    cwd: Path,
+    timeout: float = 240,
+    process: bool = False,
+    failpoints: str | None = None,
+    checksums: bool = True,
+    **env: str,
 ) -> subprocess.CompletedProcess:
-    """`python -m dlrun ARGS` in `cwd` (outputs land in cwd/outputs)."""
+    """`dlrun ARGS` in `cwd` (outputs land in cwd/outputs): in this process by default (see
+    tests/inprocess.py), in a subprocess with `process=True` where a process is the point.
+    `failpoints` arms dlrun.faults; `checksums=False` accepts the tests' tiny dataset files."""
+    if not process and not any(name in (failpoints or "") for name in KILLING_FAILPOINTS):
+        return run_in_process(args, cwd, env, failpoints=failpoints, checksums=checksums)
+    switches = [f"--test-failpoints={failpoints}"] if failpoints else []
+    switches += [] if checksums else ["--test-no-checksums"]
+    command = ["tests.proc", *switches] if switches else ["dlrun"]
     return subprocess.run(
-        [sys.executable, "-m", "dlrun", *args],
-        cwd=cwd, env=dlrun_env(**env), capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", *command, *args],
+        cwd=cwd,
+        env=dlrun_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -50,11 +77,11 @@ def read_metrics(run_dir: Path) -> dict:
 
 @pytest.fixture
 def dlrun(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """Run dlrun in a fresh temporary folder; fails the test with its output on a non-zero exit
-    unless `expect_fail=True`."""
+    """Run dlrun in a fresh temporary folder (in-process unless `process=True`, see run_dlrun);
+    fails the test with its output on a non-zero exit unless `expect_fail=True`."""
 
-    def _run(*args: str, expect_fail: bool = False, **env: str) -> subprocess.CompletedProcess:
-        proc = run_dlrun(*args, cwd=tmp_path, **env)
+    def _run(*args: str, expect_fail: bool = False, **options: Any) -> subprocess.CompletedProcess:
+        proc = run_dlrun(*args, cwd=tmp_path, **options)
         if not expect_fail and proc.returncode != 0:
             pytest.fail(
                 f"dlrun {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"

@@ -25,9 +25,9 @@ from dlrun.data.download import last_line, socket_timeout
 from dlrun.errors import ConfigError, DataError
 
 # TEST ONLY: tiny CIFAR files written by the tests cannot match the official MD5 sums that
-# torchvision checks. With this variable set to 1 the loader skips that check; never set it
-# for real data (a truncated download would then be read).
-SKIP_MD5_ENV = "DLRUN_TEST_SKIP_MD5"
+# torchvision checks; the tests set this to False from Python (never an environment variable or a
+# config key, so no user setting or file can switch the check off for real data).
+VERIFY_MD5 = True
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _dataset_class(spec: VisionSet) -> type:
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, spec.torchvision_class)
-    if spec.md5_checked and os.environ.get(SKIP_MD5_ENV) == "1":
+    if spec.md5_checked and not VERIFY_MD5:
         return _without_md5(cls)
     return cls
 

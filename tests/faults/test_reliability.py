@@ -51,7 +51,7 @@ def reference(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("kill_at", random.Random(2026).sample(range(3, 100), 2))
 def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, reference, kill_at):
-    proc = run_dlrun(*EXACT, cwd=tmp_path, DLRUN_FAILPOINTS=f"kill_after_batch:{kill_at}")
+    proc = run_dlrun(*EXACT, cwd=tmp_path, failpoints=f"kill_after_batch:{kill_at}", process=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["status"] == "running"  # killed: nobody wrote a final status
@@ -91,7 +91,7 @@ def test_sigkill_with_gradient_accumulation_then_resume_is_bit_exact(tmp_path):
     reference = tmp_path / "ref"
     reference.mkdir()
     assert run_dlrun(*args, cwd=reference).returncode == 0
-    proc = run_dlrun(*args, cwd=tmp_path, DLRUN_FAILPOINTS="kill_after_batch:13")
+    proc = run_dlrun(*args, cwd=tmp_path, failpoints="kill_after_batch:13", process=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (run,) = run_dirs(tmp_path)
     assert (
@@ -132,7 +132,7 @@ def test_signal_stops_at_a_step_saves_and_says_how_to_resume(tmp_path, sig, code
 def test_signal_during_the_last_validation_still_stops_the_run(tmp_path):
     # the signal lands between the last training step and the end of the run: no step sees it
     proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
-                     DLRUN_FAILPOINTS="sigint_after_validation:2")  # fmt: skip
+                     failpoints="sigint_after_validation:2")  # fmt: skip
     assert proc.returncode == 130, proc.stderr
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["status"] == "interrupted"
@@ -141,10 +141,10 @@ def test_signal_during_the_last_validation_still_stops_the_run(tmp_path):
 
 def test_an_unforeseen_exception_is_recorded_as_failed(tmp_path):
     proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
-                     DLRUN_FAILPOINTS="train_bug:30")  # fmt: skip
+                     failpoints="train_bug:30")  # fmt: skip
     assert proc.returncode != 0
     m = read_metrics(run_dirs(tmp_path)[0])
-    assert m["status"] == "failed" and m["error"] == "RuntimeError: injected by DLRUN_FAILPOINTS"
+    assert m["status"] == "failed" and m["error"] == "RuntimeError: injected by a failpoint"
 
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path):
@@ -161,10 +161,14 @@ def test_crash_in_the_middle_of_a_checkpoint_write_keeps_the_old_file(tmp_path):
     target = tmp_path / "last.pt"
     save_atomic({"format": "dlrun-checkpoint", "w": torch.arange(1000.0)}, target)
     before = target.read_bytes()
-    code = ("import torch; from pathlib import Path; from dlrun.checkpoint import save_atomic; "
-            f"save_atomic({{'w': torch.zeros(100000)}}, Path({str(target)!r}))")  # fmt: skip
-    env = dlrun_env(DLRUN_FAILPOINTS="checkpoint_crash:1")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    code = (
+        "import torch; from pathlib import Path; from dlrun import faults; "
+        "from dlrun.checkpoint import save_atomic; faults.arm('checkpoint_crash:1'); "
+        f"save_atomic({{'w': torch.zeros(100000)}}, Path({str(target)!r}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=dlrun_env(), capture_output=True, timeout=60
+    )
     assert proc.returncode == -signal.SIGKILL
     assert target.read_bytes() == before  # byte-identical
     assert list(tmp_path.glob(".last.pt.*.tmp")), "the torn temporary file should be left beside it"
@@ -196,7 +200,7 @@ def test_run_killed_inside_a_checkpoint_write_resumes(tmp_path):
         "trainer.epochs=4",
         "trainer.progress=false",
         cwd=tmp_path,
-        DLRUN_FAILPOINTS="checkpoint_crash:2",
+        failpoints="checkpoint_crash:2",
     )
     assert proc.returncode == -signal.SIGKILL
     (run,) = run_dirs(tmp_path)
@@ -216,7 +220,7 @@ def test_nan_from_a_poisoned_batch_fails_cleanly_with_finite_weights(tmp_path):
         "trainer.epochs=3",
         "trainer.progress=false",
         cwd=tmp_path,
-        DLRUN_FAILPOINTS="poison_batch:30",
+        failpoints="poison_batch:30",
     )
     assert proc.returncode == 1
     assert (
@@ -234,7 +238,7 @@ def test_nan_from_a_poisoned_batch_fails_cleanly_with_finite_weights(tmp_path):
 
 def test_skip_nonfinite_skips_and_counts(tmp_path):
     proc = run_dlrun("trainer.epochs=2", "trainer.skip_nonfinite=1", "trainer.progress=false", cwd=tmp_path,
-                     DLRUN_FAILPOINTS="poison_batch:5")  # fmt: skip
+                     failpoints="poison_batch:5")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "completed" and m["nonfinite_skipped"] == 1
@@ -243,7 +247,7 @@ def test_skip_nonfinite_skips_and_counts(tmp_path):
 def test_out_of_memory_fails_with_advice_and_keeps_the_checkpoint(tmp_path):
     # No GPU here: a failpoint raises the allocator's OutOfMemoryError inside the training step.
     proc = run_dlrun(
-        "trainer.epochs=3", "trainer.progress=false", cwd=tmp_path, DLRUN_FAILPOINTS="train_oom:30"
+        "trainer.epochs=3", "trainer.progress=false", cwd=tmp_path, failpoints="train_oom:30"
     )
     assert proc.returncode == 1, proc.stderr
     assert "out of memory" in proc.stderr and "trainer.batch_size" in proc.stderr
@@ -257,7 +261,7 @@ def test_full_disk_while_saving_is_a_clear_error_and_the_old_checkpoint_survives
         "trainer.epochs=3",
         "trainer.progress=false",
         cwd=tmp_path,
-        DLRUN_FAILPOINTS="checkpoint_enospc:2",
+        failpoints="checkpoint_enospc:2",
     )
     assert proc.returncode == 1
     assert (
@@ -395,7 +399,9 @@ def test_resume_auto_continues_the_unfinished_run_or_starts_fresh(tmp_path):
     args = ["trainer.epochs=3", "trainer.progress=false", "seed=5"]
     fresh = run_dlrun(*args, "resume=auto", cwd=tmp_path)
     assert fresh.returncode == 0 and len(run_dirs(tmp_path)) == 1  # nothing to resume: a new run
-    killed = run_dlrun(*args, "seed=6", cwd=tmp_path, DLRUN_FAILPOINTS="kill_after_batch:30")
+    killed = run_dlrun(
+        *args, "seed=6", cwd=tmp_path, failpoints="kill_after_batch:30", process=True
+    )
     assert killed.returncode == -signal.SIGKILL
     unfinished = [r for r in run_dirs(tmp_path) if read_metrics(r)["status"] == "running"]
     assert len(unfinished) == 1
@@ -429,7 +435,7 @@ def test_deferred_finite_check_still_never_saves_nonfinite_weights(tmp_path):
     # finite_check_every=4 (what GPUs use by default): no per-step sync, the NaN is caught within
     # 4 steps and before any checkpoint is written.
     proc = run_dlrun("trainer.epochs=3", "trainer.finite_check_every=4", "trainer.progress=false", cwd=tmp_path,
-                     DLRUN_FAILPOINTS="poison_batch:30")  # fmt: skip
+                     failpoints="poison_batch:30")  # fmt: skip
     assert proc.returncode == 1 and "non-finite loss in the 4 steps before epoch 2" in proc.stderr
     run = run_dirs(tmp_path)[0]
     assert read_metrics(run)["status"] == "failed"

@@ -123,7 +123,7 @@ def test_resumed_sweep_continues_a_killed_job_from_its_checkpoint_bit_exactly(tm
         "trainer.progress=false",
     ]
     # 21 batches an epoch: job 0 runs 42, so batch 50 is job 1's 8th, after its checkpoint at 5.
-    killed = run_dlrun(*args, cwd=tmp_path, DLRUN_FAILPOINTS="kill_after_batch:50")
+    killed = run_dlrun(*args, cwd=tmp_path, failpoints="kill_after_batch:50", process=True)
     assert killed.returncode == -signal.SIGKILL
     (sweep,) = sweep_dirs(tmp_path)
     assert read_metrics(sweep / "0")["status"] == "completed"

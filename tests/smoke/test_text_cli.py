@@ -14,7 +14,7 @@ from dlrun.models.text import EmbeddingBagClassifier
 from tests.conftest import read_metrics, run_dirs
 from tests.textdata import KEYWORDS, document, write_ag_news, write_labelled_csv
 
-SKIP = {"DLRUN_TEST_SKIP_CHECKSUM": "1"}  # the tiny files are not the published AG_NEWS
+SKIP = {"checksums": False}  # the tiny files are not the published AG_NEWS
 
 
 @pytest.mark.parametrize("model", ["lstm", "embedding_bag"])

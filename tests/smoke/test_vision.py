@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from dlrun.data.vision import SKIP_MD5_ENV
 from tests.conftest import read_metrics, run_dirs
 from tests.datasets import write_cifar, write_image_folder, write_mnist
 
@@ -39,7 +38,7 @@ def test_every_model_trains_on_every_vision_dataset(dlrun, tmp_path, dataset):
     """The matrix: one multirun per dataset (one process start) over every image model."""
     args = _write(dataset, tmp_path)
     dlrun("-m", f"model={','.join(MODELS)}", f"data={dataset}", "debug=smoke", *TINY, *args,
-          **{SKIP_MD5_ENV: "1"})  # fmt: skip
+          checksums=False)  # fmt: skip
     runs = [read_metrics(r) for r in run_dirs(tmp_path)]
     assert {m["model"] for m in runs} == MODEL_NAMES
     classes = 100 if dataset == "cifar100" else 3 if dataset == "image_folder" else 10
@@ -130,6 +129,6 @@ def test_recipes_compose(compose):
 
 def test_cifar10_speed_recipe_runs_with_bf16_and_channels_last(dlrun, tmp_path):
     args = _write("cifar10", tmp_path)
-    dlrun("experiment=cifar10_speed", "debug=smoke", *args, **{SKIP_MD5_ENV: "1"})
+    dlrun("experiment=cifar10_speed", "debug=smoke", *args, checksums=False)
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "completed" and m["model"] == "ResNet9" and m["precision"] == "bf16"

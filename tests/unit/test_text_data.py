@@ -8,6 +8,7 @@ import http.server
 import logging
 import socket
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def build_ag_news(root: Path, **overrides) -> object:
 
 @pytest.fixture
 def skip_checksum(monkeypatch):
-    monkeypatch.setenv(agn.SKIP_CHECKSUM_ENV, "1")
+    monkeypatch.setattr(agn, "VERIFY_CHECKSUM", False)
 
 
 # --- tokeniser and vocabulary ----------------------------------------------------------------
@@ -144,8 +145,11 @@ def test_offline_download_is_one_line_naming_folder_and_files(tmp_path, monkeypa
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, monkeypatch):
     """A local HTTP server with AG_NEWS-format files (the downloader's real code path)."""
+    # urllib builds its global opener once, with the proxies of that moment: a test that set a
+    # refusing proxy earlier in this process must not leave it behind for this one
+    monkeypatch.setattr(urllib.request, "_opener", None)
     site = write_ag_news(tmp_path / "site", n_train=80, n_test=20)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     handler.log_message = lambda *a: None

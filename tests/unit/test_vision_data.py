@@ -39,7 +39,7 @@ def test_mnist_family_is_held_in_memory_as_uint8(tmp_path, name, fashion):
 
 
 def test_cifar_augments_train_batches_only(tmp_path, monkeypatch):
-    monkeypatch.setenv(vision.SKIP_MD5_ENV, "1")
+    monkeypatch.setattr(vision, "VERIFY_MD5", False)
     write_cifar(tmp_path, n_train=50, n_test=20)
     data = vision.cifar10(str(tmp_path), **ARGS)
     assert data.input_shape == (3, 32, 32) and data.class_names[0] == "airplane"
@@ -51,14 +51,14 @@ def test_cifar_augments_train_batches_only(tmp_path, monkeypatch):
 
 
 def test_cifar100_has_100_fine_classes(tmp_path, monkeypatch):
-    monkeypatch.setenv(vision.SKIP_MD5_ENV, "1")
+    monkeypatch.setattr(vision, "VERIFY_MD5", False)
     write_cifar(tmp_path, n_train=30, n_test=10, cifar100=True)
     data = vision.cifar100(str(tmp_path), **ARGS)
     assert data.num_classes == 100 and len(data.test) == 10
 
 
-def test_cifar_md5_is_checked_unless_the_test_only_variable_is_set(tmp_path, monkeypatch):
-    monkeypatch.delenv(vision.SKIP_MD5_ENV, raising=False)
+def test_cifar_md5_is_checked_unless_the_test_only_switch_is_off(tmp_path, monkeypatch):
+    assert vision.VERIFY_MD5  # the default: checked
     write_cifar(tmp_path)
     with pytest.raises(DataError, match="fail torchvision's MD5 check") as err:
         vision.cifar10(str(tmp_path), **ARGS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import distributed, sweep  # no torch at import
+from dlrun import distributed, sweep, threads  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
@@ -64,12 +64,19 @@ OmegaConf.register_new_resolver(
     use_cache=True,
     replace=True,
 )
-_START = float(os.environ.get("DLRUN_START_TIME") or time.time())
+# When this command started (set again by every main() call, so two runs in one process get
+# their own times); under torchrun rank 0's time, from the environment.
+_started_at = time.time()
+
+
+def command_start_time() -> float:
+    """When this command started (Unix time); under torchrun, rank 0's start."""
+    return float(os.environ.get("DLRUN_START_TIME") or _started_at)
+
+
 OmegaConf.register_new_resolver(
     "dlrun_now",
-    lambda pattern: time.strftime(
-        pattern, time.localtime(float(os.environ.get("DLRUN_START_TIME") or _START))
-    ),
+    lambda pattern: time.strftime(pattern, time.localtime(command_start_time())),
     use_cache=True,
     replace=True,
 )
@@ -106,6 +113,10 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    global _started_at
+    _started_at = time.time()
+    threads.prepare_openmp()  # before anything loads torch: OpenMP reads it once, at load
+    sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
     args = sys.argv[1:]
     if ("--help" in args or "-h" in args) and not any(
         a.startswith("--config-dir") or a == "-cd" for a in args

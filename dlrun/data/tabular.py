@@ -15,6 +15,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
+from dlrun.data.bundled import load_digits
 from dlrun.errors import DataError
 
 
@@ -105,12 +106,10 @@ def digits(
     when the model needs them (`task_needs_images`, filled in by build.py: an image model, or a
     task that needs images).
     """
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
+    x, y = load_digits()
     images = task_needs_images if as_images is None else as_images
     return _bundle_from_arrays(
-        data.data, data.target, "classification",
+        x, y, "classification",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
         image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
     )  # fmt: skip

@@ -1,0 +1,34 @@
+"""scikit-learn's bundled digits table, read straight from the file sklearn ships.
+
+`import sklearn` pulls in scipy.stats (~1.9 s on a 2-core machine) before a single row is read;
+the table itself is a 1,797 x 65 gzipped CSV that numpy reads in milliseconds. The file is found
+without importing sklearn; if a future sklearn moves it, its own loader is used instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+
+def _sklearn_data_file(name: str) -> Path | None:
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / name
+        if path.is_file():
+            return path
+    return None
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): 1,797 flattened 8x8 images with pixels 0..16 (float64), labels 0..9 (int)."""
+    path = _sklearn_data_file("digits.csv.gz")
+    if path is None:
+        from sklearn.datasets import load_digits as sklearn_load_digits
+
+        bunch = sklearn_load_digits()
+        return bunch.data, bunch.target
+    table = np.loadtxt(path, delimiter=",")  # the last column is the label
+    return table[:, :-1], table[:, -1].astype(int)

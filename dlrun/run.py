@@ -14,8 +14,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, distributed, plots, report, resume
+from dlrun import build, checkpoint, distributed, plots, report, resume, threads
 from dlrun.artifacts import RunArtifacts
+from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
@@ -27,7 +28,13 @@ from dlrun.loop import (
     evaluate_split,
     steps_per_epoch,
 )
-from dlrun.runtime import StopFlag, configure_backends, resolve_device, seed_everything
+from dlrun.runtime import (
+    StopFlag,
+    configure_backends,
+    resolve_device,
+    seed_everything,
+    slow_precision_warning,
+)
 from dlrun.tasks.base import Task
 
 log = logging.getLogger("dlrun")
@@ -95,6 +102,8 @@ class Job:
     ) -> None:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
+        workers = cfg.data.get("num_workers") or 0
+        self.threads = threads.apply(threads.plan(cfg.trainer.threads, loader_workers=workers))
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, cfg.trainer.deterministic)
@@ -132,6 +141,7 @@ class Job:
                 "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
                 "precision": self.settings.precision, "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
+                "threads": self.threads,
             }  # fmt: skip
         return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
 
@@ -143,6 +153,9 @@ class TrainingJob(Job):
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
+        warning = slow_precision_warning(self.device, self.settings.precision)
+        if warning:
+            log.warning(warning)
         speed_up(self.task, cfg.trainer)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
@@ -169,6 +182,7 @@ class TrainingJob(Job):
         self.epoch_callbacks.append(self.loggers.on_epoch_end)
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
+        self.startup_seconds: float | None = None
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self, state: LoopState) -> dict[str, Any]:
@@ -231,7 +245,7 @@ class TrainingJob(Job):
             "monitor": {"metric": self.settings.monitor, "mode": self.task.monitor_mode(self.settings.monitor)},
             "best_epoch": state.best_epoch, "epochs_run": state.epoch, "early_stopped": state.early_stopped,
             "nonfinite_skipped": state.nonfinite_skipped, "best_val": state.best_val, "test": test or {},
-            "train_seconds": round(state.train_seconds, 4),
+            "train_seconds": round(state.train_seconds, 4), "startup_seconds": self.startup_seconds,
             "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
             "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
         })  # fmt: skip
@@ -256,6 +270,8 @@ class TrainingJob(Job):
             )
         log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
         log.info(f"run folder {self.artifacts.run_dir}")
+        # from the command's start (Hydra loaded) to the first batch: what a user waits for
+        self.startup_seconds = round(time.time() - command_start_time(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
             try:

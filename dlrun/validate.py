@@ -75,6 +75,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a positive integer, e.g. trainer.log_every_n_steps=50",
     ),
     "trainer.precision": (lambda v: str(v) in {"32", "bf16", "fp16"}, "one of 32, bf16, fp16"),
+    "trainer.threads": (
+        lambda v: v == "auto" or _positive_int(v),
+        "auto or a positive integer, e.g. trainer.threads=1",
+    ),
     "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (
         _fraction,

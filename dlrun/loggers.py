@@ -104,7 +104,7 @@ class TensorBoardLogger(Logger):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise ConfigError(
-                "logger=tensorboard needs the tensorboard package: pip install tensorboard"
+                "logger=tensorboard needs tensorboard: pip install 'dlrun[tensorboard]' (or tensorboard)"
             ) from None
         self.writer = SummaryWriter(log_dir=str(artifacts.run_dir), flush_secs=flush_secs)
         self.last_epoch = 0

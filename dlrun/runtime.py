@@ -95,3 +95,29 @@ class StopFlag:
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)  # type: ignore[arg-type]
+
+
+# CPU instructions that run each low precision natively; without them torch emulates it.
+_NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+
+
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((row for row in f if row.startswith("flags")), None)
+    except OSError:
+        return None
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def slow_precision_warning(device: torch.device, precision: str) -> str | None:
+    """One line when mixed precision would run emulated (slower) on this CPU."""
+    flags = _cpu_flags() if device.type == "cpu" and precision in _NATIVE_CPU_FLAGS else None
+    if flags is None or flags & set(_NATIVE_CPU_FLAGS[precision]):
+        return None
+    return (
+        f"trainer.precision={precision} on a CPU without {' or '.join(_NATIVE_CPU_FLAGS[precision])}"
+        f" is emulated and several times slower than 32 (benchmarks/cpu_precision.py: 3-16x here)"
+        f"; use trainer.precision=32 on this machine"
+    )

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from dlrun.data.augment import ImageBatchTransform
 from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
-from dlrun.data.download import last_line, socket_timeout
+from dlrun.download import last_line, socket_timeout
 from dlrun.errors import ConfigError, DataError
 
 # TEST ONLY: tiny CIFAR files written by the tests cannot match the official MD5 sums that

@@ -116,7 +116,7 @@ def imagenet_weights(arch: str) -> dict[str, Tensor]:
     import torchvision.models as tvm
     from torch.hub import get_dir
 
-    from dlrun.data.download import last_line, socket_timeout
+    from dlrun.download import last_line, socket_timeout
 
     weights = tvm.get_model_weights(arch).DEFAULT
     cache = f"{get_dir()}/checkpoints"

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlrun.data.bundle import Batch, DataBundle
-from dlrun.errors import ConfigError
 from dlrun.picture import Picture
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.images import PixelScale, require_images
@@ -36,8 +35,8 @@ class GANLoss(nn.Module):
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
         if not 0 <= label_smoothing < 1:
-            raise ConfigError(
-                f"loss.label_smoothing={label_smoothing} is invalid: use a value in [0, 1), e.g. 0.1"
+            raise ValueError(
+                f"label_smoothing={label_smoothing} is invalid: use a value in [0, 1), e.g. 0.1"
             )
         self.real_target = 1.0 - label_smoothing
 

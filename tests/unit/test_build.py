@@ -54,6 +54,7 @@ def test_data_decided_value_typed_by_user_is_refused():
         (["model=mlp", "model.activation=swish"], "model", "model.activation='swish' is unknown"),
         (["model=lstm", "model.cell=gru2"], "model", "model.cell='gru2' is unknown"),
         (["loss=gan", "loss.label_smoothing=1.0"], "loss", "loss.label_smoothing=1.0 is invalid"),
+        (["data=text_csv", "data.path=x.csv", "data.min_freq=0"], "data", "data.min_freq=0 is"),
         (
             ["data=image_folder", "data.path=pics", "data.image_size=4"],
             "data",

@@ -1,5 +1,5 @@
-"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/, image grids and
-the checkpoints folder layout.
+"""The only writer of run files: metrics.json, history.csv, steps.csv, plots/, the pictures tasks
+return (image grids) and the checkpoints folder layout.
 
 metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
@@ -15,11 +15,12 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from dlrun.atomic import temp_beside
+
+if TYPE_CHECKING:
+    from dlrun.picture import Picture
 
 SCHEMA_VERSION = 1
 
@@ -114,6 +115,12 @@ class RunArtifacts:
                 writer.writeheader()
             writer.writerow(row)
 
+    def write_picture(self, name: str, picture: Picture) -> Path:
+        """A task's picture as one PNG grid at run_dir/<name>; returns its path."""
+        path = self.run_dir / name
+        write_image_grid(path, picture.images, picture.per_row)
+        return path
+
     def write_plot(self, name: str, png: bytes) -> Path:
         """Write plots/<name> atomically; returns its path."""
         self.plots_dir.mkdir(parents=True, exist_ok=True)
@@ -123,28 +130,22 @@ class RunArtifacts:
 
 
 def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:
-    """Write (N, C, H, W) images with values in [0, 1] (tensor or array) as one PNG grid.
+    """Write (N, C, H, W) images with values in [0, 1] as one PNG grid (torchvision's make_grid).
 
-    C is 1 (grey) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
-    neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px.
+    C is 1 (a grey PNG) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
+    neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px of grey.
     """
-    from PIL import Image  # pillow comes with torchvision and matplotlib
+    import torch
+    from PIL import Image
+    from torchvision.utils import make_grid  # here: runs without pictures never import torchvision
 
-    if hasattr(images, "detach"):
-        images = images.detach().float().cpu().numpy()
-    pixels = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
-    n, channels, height, width = pixels.shape
-    scale = max(1, -(-min_tile // height))
-    pixels = pixels.repeat(scale, axis=2).repeat(scale, axis=3)
-    rows, pad = -(-n // per_row), 2
-    tile_h, tile_w = height * scale + pad, width * scale + pad
-    grid = np.full((channels, rows * tile_h + pad, per_row * tile_w + pad), 0.5, np.float32)
-    for i, image in enumerate(pixels):
-        top, left = pad + (i // per_row) * tile_h, pad + (i % per_row) * tile_w
-        grid[:, top : top + tile_h - pad, left : left + tile_w - pad] = image
-    picture = (grid * 255).round().astype(np.uint8)
-    picture = picture[0] if channels == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    pixels = torch.as_tensor(images).detach().float().cpu().clamp(0, 1)
+    scale = max(1, -(-min_tile // pixels.shape[2]))
+    pixels = pixels.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    grid = make_grid(pixels, nrow=per_row, padding=2, pad_value=0.5)  # grey comes back as RGB
+    grid = grid[:1] if pixels.shape[1] == 1 else grid
+    picture = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(2)  # PIL: (H, W[, 3])
     buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="PNG")
+    Image.fromarray(picture.numpy()).save(buf, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, buf.getvalue())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -151,7 +152,25 @@ def build_object(
         cause = err.__cause__ or err
         if isinstance(cause, DlrunError):  # a builder's own one-line error, unwrapped
             raise cause from None
-        raise ConfigError(f"{key} ({node._target_}) could not be built: {cause}") from None
+        decided = {*accepted, *runtime}
+        raise ConfigError(_not_built(node, key, cause, decided)) from cause  # cause: for callers
+
+
+def _not_built(node: DictConfig, key: str, err: BaseException, decided: set[str]) -> str:
+    """One line for an object that could not be built. A builder's ValueError names its own
+    arguments as `name=value` ("stem='tiny' is invalid"); here they get their config key
+    ("model.stem='tiny' is invalid"), except the arguments the data decides."""
+    message = str(err).strip()
+    if isinstance(err, ValueError):
+        params = inspect.signature(check_target(node._target_, key)).parameters
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        own = [n for n, p in params.items() if p.kind in named and n not in decided]
+        if own:
+            pattern = rf"(?<![\w.])({'|'.join(map(re.escape, own))})="
+            keyed, count = re.subn(pattern, rf"{key}.\1=", message)
+            if count:
+                return keyed
+    return f"{key} ({node._target_}) could not be built: {message}"
 
 
 def build_data(
@@ -278,8 +297,13 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     check_image_inputs(cfg, data)
     try:
         model = build_object(cfg.model, "model", facts)
-    except ImagesTooSmall as err:
-        raise ConfigError(f"{err.problem}: {_larger_images(cfg.data)}") from None
+    except ConfigError as err:
+        if not isinstance(err.__cause__, ImagesTooSmall):
+            raise
+        raise ConfigError(
+            f"model={_option('model', cfg.model)} cannot take {err.__cause__.shape} images (too "
+            f"small for its convolutions and pooling): {_larger_images(cfg.data)}"
+        ) from None
     return task_cls(model.to(device), loss_fn.to(device), data)
 
 

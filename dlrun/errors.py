@@ -18,16 +18,15 @@ class ConfigError(DlrunError):
     """A config value is missing, of the wrong type or out of range."""
 
 
-class ImagesTooSmall(ConfigError):
-    """A model's convolutions and pooling shrink the data's images to nothing.
+class ImagesTooSmall(ValueError):
+    """A model's convolutions and pooling shrink (C, H, W) images of `shape` to nothing.
 
-    The model cannot know how the data's image size is chosen, so build.py words the fix."""
+    A model raises it (a plain ValueError about its input). The model knows neither its config
+    name nor how the data chose the image size, so build.py names both in the one-line error."""
 
-    def __init__(self, model: str, shape: tuple[int, ...]) -> None:
-        self.problem = (
-            f"model={model} cannot take {shape} images (too small for its convolutions and pooling)"
-        )
-        super().__init__(f"{self.problem}: use larger images or another model")
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+        super().__init__(f"{self.shape} images are too small for its convolutions and pooling")
 
 
 class DataError(DlrunError):

@@ -2,14 +2,10 @@
 e.g. `logger=[csv,tensorboard]`. Built from conf/logger/ by build.build_loggers.
 
 Every logger gets the mean training values every `trainer.log_every_n_steps` batches
-(`log_step`), each epoch's history row (`log_epoch`), images a task offers, and at the end the
-run's record from metrics.json (`finish`). history.csv is written by the run itself, whatever
-the loggers.
-
-Images: a task (e.g. a generative one) may define `epoch_images(self) -> dict[str, Tensor]`
-returning, per name, an image batch (N, C, H, W) or one image (C, H, W), float in [0, 1]. It is
-called after each epoch (model in eval mode, no gradients) when a logger shows images. PNG files
-a task writes at the end (`Task.write_artifacts`) are logged too.
+(`log_step`), each epoch's history row (`log_epoch`), the pictures a task returns after an
+epoch (`log_images`, the same ones the run writes as <name>/epoch_NNN.png), and at the end the
+run's record from metrics.json and the PNG files of the task's final pictures (`finish`).
+history.csv is written by the run itself, whatever the loggers.
 """
 
 from __future__ import annotations
@@ -20,11 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-
 from dlrun.artifacts import RunArtifacts
 from dlrun.errors import ConfigError
 from dlrun.loop import LoopState
+from dlrun.picture import Picture
 
 
 def flat_params(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -74,8 +69,8 @@ class Logger:
     def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         """One history row (train_*, val_*, lr, seconds)."""
 
-    def log_images(self, epoch: int, images: dict[str, torch.Tensor]) -> None:
-        """Images a task offers after an epoch (only called when `shows_images`)."""
+    def log_images(self, epoch: int, pictures: dict[str, Picture]) -> None:
+        """The task's pictures after an epoch, by name (only called when `shows_images`)."""
 
     def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
         """The run ended (completed|interrupted|failed); `files` are PNGs the task wrote."""
@@ -119,13 +114,10 @@ class TensorBoardLogger(Logger):
             if key != "epoch" and isinstance(value, int | float):
                 self.writer.add_scalar(epoch_tag(key), value, epoch)
 
-    def log_images(self, epoch: int, images: dict[str, torch.Tensor]) -> None:
-        for name, image in images.items():
-            image = image.detach().float().clamp(0, 1).cpu()
-            if image.dim() == 4:  # a batch: TensorBoard tiles it into one grid
-                self.writer.add_images(f"images/{name}", image, epoch)
-            else:
-                self.writer.add_image(f"images/{name}", image, epoch)
+    def log_images(self, epoch: int, pictures: dict[str, Picture]) -> None:
+        for name, picture in pictures.items():  # a batch: TensorBoard tiles it into one grid
+            images = picture.images.detach().float().clamp(0, 1).cpu()
+            self.writer.add_images(f"images/{name}", images, epoch)
 
     def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
         import numpy as np
@@ -257,8 +249,8 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 class Loggers:
     """The run's loggers as one loop callback (per step and per epoch), closed exactly once."""
 
-    def __init__(self, loggers: list[Logger], task: Any) -> None:
-        self.loggers, self.task = loggers, task
+    def __init__(self, loggers: list[Logger]) -> None:
+        self.loggers = loggers
         self.closed = False
         atexit.register(self.close)  # flush event files even if the run dies of a bug
 
@@ -269,18 +261,12 @@ class Loggers:
     def on_epoch_end(self, state: LoopState, row: dict[str, Any]) -> None:
         for logger in self.loggers:
             logger.log_epoch(row["epoch"], row)
-        viewers = [lg for lg in self.loggers if lg.shows_images]
-        make_images = getattr(self.task, "epoch_images", None)
-        if viewers and callable(make_images):
-            model = self.task.model
-            model.eval()
-            try:
-                with torch.no_grad():
-                    images = make_images()
-            finally:
-                model.train()
-            for logger in viewers:
-                logger.log_images(row["epoch"], images)
+
+    def log_images(self, epoch: int, pictures: dict[str, Picture]) -> None:
+        """The task's pictures after an epoch, to the loggers that show images."""
+        for logger in self.loggers:
+            if logger.shows_images:
+                logger.log_images(epoch, pictures)
 
     def finish(self, status: str, record: dict[str, Any], files: list[Path]) -> None:
         try:

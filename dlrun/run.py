@@ -7,6 +7,7 @@ import contextlib
 import logging
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dlrun.loop import (
     evaluate_split,
     steps_per_epoch,
 )
+from dlrun.picture import Picture
 from dlrun.runtime import (
     StopFlag,
     configure_backends,
@@ -87,6 +89,17 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return peak
 
 
+def drawn(task: Task, draw: Callable[[], dict[str, Picture]]) -> dict[str, Picture]:
+    """A task's pictures, drawn in eval mode without gradients; the model's mode is restored."""
+    was_training = task.model.training
+    task.model.eval()
+    try:
+        with torch.no_grad():
+            return draw()
+    finally:
+        task.model.train(was_training)
+
+
 def _overrides() -> list[str]:
     try:
         return list(HydraConfig.get().overrides.task)
@@ -118,7 +131,7 @@ class Job:
         self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
         self.settings = loop_settings(cfg, self.task, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
+        self.epoch_callbacks: list = []  # the task's pictures, loggers, live plots...
         self.opt: Optimization | None = None
         self._fixed_record: dict[str, Any] | None = None
 
@@ -128,11 +141,6 @@ class Job:
             "total": sum(p.numel() for p in params),
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
-
-    def _task_epoch_artifacts(self, state: LoopState, row: dict[str, Any]) -> None:
-        """The task's per-epoch files (a GAN's samples/epoch_NNN.png)."""
-        for name in self.task.epoch_artifacts(self.artifacts.run_dir, state.epoch):
-            log.debug(f"wrote {self.artifacts.run_dir / name}")
 
     def base_record(self) -> dict[str, Any]:
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
@@ -178,11 +186,23 @@ class TrainingJob(Job):
             if distributed.is_main()
             else []
         )
-        self.loggers = Loggers(loggers, self.task)
-        self.epoch_callbacks.append(self.loggers.on_epoch_end)
+        self.loggers = Loggers(loggers)
+        self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def _epoch_pictures(self, state: LoopState, row: dict[str, Any]) -> None:
+        """The task's pictures after an epoch (a GAN's samples): <name>/epoch_NNN.png, and the
+        same pictures to the loggers that show images."""
+        if not distributed.is_main():
+            return  # under torchrun rank 0 alone writes the run folder
+        pictures = drawn(self.task, self.task.epoch_pictures)
+        for name, picture in pictures.items():
+            path = self.artifacts.write_picture(f"{name}/epoch_{state.epoch:03d}.png", picture)
+            log.debug(f"wrote {path}")
+        if pictures:
+            self.loggers.log_images(state.epoch, pictures)
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self, state: LoopState) -> dict[str, Any]:
@@ -312,14 +332,20 @@ class TrainingJob(Job):
         )
         self.artifacts.write_text("model.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
         self.write_record("completed", state, test)
-        written = self.task.write_artifacts(
-            self.artifacts.run_dir, self.data.test.batches(self.settings.eval_batch_size)
-        )
+        written = self._final_pictures()
         for name in written:
             log.info(f"wrote {self.artifacts.run_dir / name}")
         self._observe_end("completed", state, test, written)
         self._log_summary(state, test)
         return float(state.best_value)
+
+    def _final_pictures(self) -> list[str]:
+        """The task's pictures of the best weights as <name>.png; returns the file names."""
+        batches = self.data.test.batches(self.settings.eval_batch_size)
+        pictures = drawn(self.task, lambda: self.task.final_pictures(batches))
+        for name, picture in pictures.items():
+            self.artifacts.write_picture(f"{name}.png", picture)
+        return [f"{name}.png" for name in pictures]
 
     def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
                      written: list[str] | None = None) -> None:  # fmt: skip

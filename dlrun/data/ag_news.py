@@ -7,13 +7,12 @@ is title and description joined by a space (as torchtext did), its class the ind
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
-import urllib.request
 from pathlib import Path
 
 from dlrun.atomic import temp_beside
+from dlrun.download import socket_timeout
 from dlrun.errors import DataError
 
 log = logging.getLogger("dlrun")
@@ -32,35 +31,32 @@ CLASS_NAMES = ["World", "Sports", "Business", "Sci/Tech"]
 VERIFY_CHECKSUM = True
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify(path: Path, split: str) -> None:
     """Refuse a file that is not the published AG_NEWS split."""
     if not VERIFY_CHECKSUM:
         return
-    got = md5sum(path)
-    if got != MD5[split]:
+    # torchvision here only: a text run reads the files (and imports it) only on a cache miss
+    from torchvision.datasets.utils import calculate_md5, check_integrity
+
+    if not check_integrity(str(path), MD5[split]):
         raise DataError(
-            f"{path} has MD5 {got}, expected {MD5[split]} (AG_NEWS {split}): the file is corrupt "
-            "or not the AG_NEWS release; delete it and run again to download it"
+            f"{path} has MD5 {calculate_md5(str(path))}, expected {MD5[split]} (AG_NEWS {split}): "
+            "the file is corrupt or not the AG_NEWS release; delete it and run again to download it"
         )
 
 
 def _download(split: str, dest: Path) -> None:
     """Fetch one split into a temporary file beside `dest`; rename only once it verifies."""
+    from torchvision.datasets.utils import download_url
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     log.info(f"downloading AG_NEWS {split} from {URLS[split]}")
-    fd, tmp = temp_beside(dest, ".part")
+    fd, tmp = temp_beside(dest, ".part")  # a unique name beside dest...
+    os.close(fd)
+    Path(tmp).unlink()  # ...but no file: download_url would take an existing one as downloaded
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(URLS[split], timeout=60) as resp:
-            for chunk in iter(lambda: resp.read(1 << 20), b""):
-                out.write(chunk)
+        with socket_timeout():
+            download_url(URLS[split], str(dest.parent), Path(tmp).name)
         verify(Path(tmp), split)
         os.replace(tmp, dest)
     finally:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Sampler
 from dlrun.data.augment import ImageBatchTransform
 from dlrun.data.bundle import Batch, DataBundle, carve_validation
 from dlrun.data.vision import check_stats, image_transforms
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import DataError
 
 
 class _IndexSampler(Sampler[int]):
@@ -173,9 +173,9 @@ def image_folder(
     `split_seed`); validation is carved from train by `seed`. Without `mean`/`std`, statistics
     come from up to `stats_samples` training images."""
     if not isinstance(image_size, int) or image_size < 8:
-        raise ConfigError(f"data.image_size={image_size!r} is invalid: use an integer >= 8")
+        raise ValueError(f"image_size={image_size!r} is invalid: use an integer >= 8")
     if not isinstance(num_workers, int) or num_workers < 0:
-        raise ConfigError(f"data.num_workers={num_workers!r} is invalid: use an integer >= 0")
+        raise ValueError(f"num_workers={num_workers!r} is invalid: use an integer >= 0")
     check_stats(mean, std, 3)
     source = FolderSource(_open_folder(path, "data.path", image_size), num_workers)
     classes = list(source.dataset.classes)

@@ -21,7 +21,7 @@ from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, carve_validation
 from dlrun.data.tabular import csv_file
 from dlrun.data.tokenize import get_tokenizer
 from dlrun.data.vocab import PAD_ID, Vocab, choose
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import DataError
 
 log = logging.getLogger("dlrun")
 
@@ -51,13 +51,11 @@ def pad(docs: cache.Docs, max_length: int | None) -> InMemorySplit:
 
 def _check_settings(min_freq: int, max_vocab: int | None, max_length: int | None) -> None:
     if not isinstance(min_freq, int) or min_freq < 1:
-        raise ConfigError(f"data.min_freq={min_freq!r} is invalid: it must be an integer >= 1")
+        raise ValueError(f"min_freq={min_freq!r} is invalid: it must be an integer >= 1")
     if max_vocab is not None and (not isinstance(max_vocab, int) or max_vocab < 3):
-        raise ConfigError(f"data.max_vocab={max_vocab!r} is invalid: use an integer >= 3 or null")
+        raise ValueError(f"max_vocab={max_vocab!r} is invalid: use an integer >= 3 or null")
     if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
-        raise ConfigError(
-            f"data.max_length={max_length!r} is invalid: use a positive integer or null"
-        )
+        raise ValueError(f"max_length={max_length!r} is invalid: use a positive integer or null")
 
 
 def assemble(

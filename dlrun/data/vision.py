@@ -21,8 +21,8 @@ from torch import Tensor
 
 from dlrun.data.augment import ImageBatchTransform
 from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
-from dlrun.data.download import last_line, socket_timeout
-from dlrun.errors import ConfigError, DataError
+from dlrun.download import last_line, socket_timeout
+from dlrun.errors import DataError
 
 # TEST ONLY: tiny CIFAR files written by the tests cannot match the official MD5 sums that
 # torchvision checks; the tests set this to False from Python (never an environment variable or a
@@ -141,11 +141,11 @@ def image_transforms(
 
 
 def check_stats(mean: Sequence[float] | None, std: Sequence[float] | None, channels: int) -> None:
-    for key, values in (("data.mean", mean), ("data.std", std)):
+    for key, values in (("mean", mean), ("std", std)):
         if values is not None and len(values) != channels:
-            raise ConfigError(f"{key}={list(values)} needs one value per channel ({channels})")
+            raise ValueError(f"{key}={list(values)} needs one value per channel ({channels})")
     if std is not None and min(std) <= 0:
-        raise ConfigError(f"data.std={list(std)} must be positive")
+        raise ValueError(f"std={list(std)} must be positive")
 
 
 def _torchvision_bundle(
@@ -164,7 +164,7 @@ def _torchvision_bundle(
     spec, folder = SETS[name], data_root(root)
     check_stats(mean, std, len(spec.mean))
     if limit_train is not None and (not isinstance(limit_train, int) or limit_train < 2):
-        raise ConfigError(f"data.limit_train={limit_train!r} must be an integer >= 2, or null")
+        raise ValueError(f"limit_train={limit_train!r} must be an integer >= 2, or null")
     x, y, classes = load_split(name, folder, True, download)
     x_test, y_test, _ = load_split(name, folder, False, download)
     if limit_train:  # the first N training images (the official order), before the val carve

@@ -31,14 +31,16 @@ def _mlp(widths: Sequence[int], act: str | None, final: nn.Module | None = None,
     return nn.Sequential(*layers)
 
 
-def _check_halvings(input_shape: Sequence[int], halvings: int, model: str) -> tuple[int, int]:
+def _check_halvings(
+    input_shape: Sequence[int], halvings: int, who: str, fix: str
+) -> tuple[int, int]:
     """The feature-map size after `halvings` stride-2 layers; images must divide evenly."""
     _, h, w = input_shape
     step = 2**halvings
     if h % step or w % step:
         raise ValueError(
-            f"model={model} halves the image {halvings} times, so its {h}x{w} size must be "
-            f"divisible by {step}: use model=autoencoder / model=gan for this data"
+            f"{who} halves the image {halvings} times, so its {h}x{w} size must be divisible "
+            f"by {step}: {fix}"
         )
     return h // step, w // step
 
@@ -68,7 +70,8 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, input_shape: Sequence[int], latent_dim: int = 32,
                  channels: Sequence[int] = (32, 64)) -> None:  # fmt: skip
         super().__init__()
-        h, w = _check_halvings(input_shape, len(channels), "conv_autoencoder")
+        fix = "use fewer channels, or the MLP autoencoder for this data"
+        h, w = _check_halvings(input_shape, len(channels), f"channels={list(channels)}", fix)
         widths = [input_shape[0], *channels]
         down: list[nn.Module] = []
         up: list[nn.Module] = []
@@ -122,7 +125,7 @@ class DCGAN(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         c, f = input_shape[0], features
-        h, w = _check_halvings(input_shape, 2, "dcgan")
+        h, w = _check_halvings(input_shape, 2, "DCGAN", "use the MLP GAN for this data")
         self.generator = nn.Sequential(
             nn.Linear(latent_dim, 2 * f * h * w), nn.BatchNorm1d(2 * f * h * w), nn.ReLU(),
             nn.Unflatten(1, (2 * f, h, w)),

@@ -15,9 +15,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ValueError(
-            f"model.activation={name!r} is unknown: choose one of {sorted(ACTIVATIONS)}"
-        )
+        raise ValueError(f"activation={name!r} is unknown: choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 

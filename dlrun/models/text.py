@@ -34,7 +34,7 @@ class RNNClassifier(nn.Module):
     ) -> None:
         super().__init__()
         if cell not in CELLS:
-            raise ValueError(f"model.cell={cell!r} is unknown: choose one of {sorted(CELLS)}")
+            raise ValueError(f"cell={cell!r} is unknown: choose one of {sorted(CELLS)}")
         self.bidirectional = bidirectional
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.rnn = CELLS[cell](
@@ -75,7 +75,7 @@ class EmbeddingBagClassifier(nn.Module):
     ) -> None:
         super().__init__()
         if mode not in {"mean", "sum", "max"}:
-            raise ValueError(f"model.mode={mode!r} is unknown: choose mean, sum or max")
+            raise ValueError(f"mode={mode!r} is unknown: choose mean, sum or max")
         self.bag = nn.EmbeddingBag(vocab_size, embed_dim, mode=mode, padding_idx=padding_idx)
         self.head = nn.Linear(embed_dim, num_classes)
         # The torchtext tutorial's initialisation: uniform embeddings and head, zero bias.

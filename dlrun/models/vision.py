@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlrun.errors import ConfigError, ImagesTooSmall
+from dlrun.errors import ImagesTooSmall
 
 log = logging.getLogger("dlrun")
 
@@ -22,7 +22,6 @@ SMALL_IMAGE_MAX = 64
 def flat_size(
     features: nn.Module | Callable[[Tensor], Tensor],
     input_shape: Sequence[int],
-    model: str,
     device: str = "cpu",
 ) -> int:
     """Width of `features`' flattened output for one input of `input_shape` (C, H, W).
@@ -36,7 +35,7 @@ def flat_size(
             x = torch.zeros(1, *input_shape, device=device)
             return int(features(x).flatten(1).shape[1])
     except RuntimeError:
-        raise ImagesTooSmall(model, tuple(input_shape)) from None
+        raise ImagesTooSmall(tuple(input_shape)) from None
     finally:
         if was_training:
             features.train()
@@ -53,7 +52,7 @@ class LeNet(nn.Module):
         self.conv1 = nn.Conv2d(input_shape[0], 10, kernel_size=5)
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
         self.conv2_drop = nn.Dropout2d(dropout)
-        self.fc1 = nn.Linear(flat_size(self.features, input_shape, "lenet"), 50)
+        self.fc1 = nn.Linear(flat_size(self.features, input_shape), 50)
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(50, num_classes)
 
@@ -90,7 +89,7 @@ class CNN(nn.Module):
         )  # fmt: skip
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
-            nn.Linear(flat_size(self.features, input_shape, "cnn"), hidden),
+            nn.Linear(flat_size(self.features, input_shape), hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
@@ -105,18 +104,18 @@ class CNN(nn.Module):
 
 def _small_stem(stem: str, image_size: int) -> bool:
     if stem not in {"auto", "small", "imagenet"}:
-        raise ConfigError(f"model.stem={stem!r} is invalid: use auto, small or imagenet")
+        raise ValueError(f"stem={stem!r} is invalid: use auto, small or imagenet")
     return stem == "small" or (stem == "auto" and image_size <= SMALL_IMAGE_MAX)
 
 
 def imagenet_weights(arch: str) -> dict[str, Tensor]:
     """torchvision's default ImageNet weights for `arch`, from torch's hub cache or downloaded.
 
-    Without them (offline and not cached) this is a one-line ConfigError, never a hang."""
+    Without them (offline and not cached) this is a one-line ValueError, never a hang."""
     import torchvision.models as tvm
     from torch.hub import get_dir
 
-    from dlrun.data.download import last_line, socket_timeout
+    from dlrun.download import last_line, socket_timeout
 
     weights = tvm.get_model_weights(arch).DEFAULT
     cache = f"{get_dir()}/checkpoints"
@@ -125,10 +124,10 @@ def imagenet_weights(arch: str) -> dict[str, Tensor]:
             return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as err:
         file = weights.url.rsplit("/", 1)[-1]
-        raise ConfigError(
-            f"model.pretrained=true needs {arch}'s ImageNet weights {file}, which are not in {cache} "
-            f"and could not be downloaded ({last_line(err)}): copy the file there (or set TORCH_HOME), "
-            "or use model.pretrained=false"
+        raise ValueError(
+            f"pretrained=true needs {arch}'s ImageNet weights {file}, which are not in {cache} "
+            f"and could not be downloaded ({last_line(err)}): copy the file there (or set "
+            "TORCH_HOME), or use pretrained=false"
         ) from None
 
 
@@ -202,16 +201,15 @@ def _adapted(arch: str, num_classes: int, pretrained: bool, input_shape: tuple[i
     out on the meta device first, so the ImageNet head that `adapt` may replace (100M parameters
     for VGG) is never allocated nor initialised; then `init` initialises the final model.
     Images too small for its pooling are refused here, not at the first training step."""
-    name = arch.removesuffix("_bn")  # the config option's name (vgg11), for the message
     if pretrained:
         model = _torchvision_model(arch, num_classes, pretrained=True)
         adapt(model)
-        flat_size(model.features, input_shape, name)
+        flat_size(model.features, input_shape)
         return model
     with torch.device("meta"):
         model = _torchvision_model(arch, num_classes, pretrained=False)
         adapt(model)
-    flat_size(model.features, input_shape, name, device="meta")  # shapes only: no compute
+    flat_size(model.features, input_shape, device="meta")  # shapes only: no compute
     model = model.to_empty(device="cpu")
     for m in model.modules():  # PyTorch's default init (and fresh batch-norm statistics)...
         if hasattr(m, "reset_parameters"):

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlrun.artifacts import write_image_grid
 from dlrun.data.bundle import Batch, DataBundle
-from dlrun.errors import ConfigError
+from dlrun.picture import Picture
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.images import PixelScale, require_images
 from dlrun.tasks.metrics import frechet_distance, pool_for_fd
@@ -37,8 +35,8 @@ class GANLoss(nn.Module):
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
         if not 0 <= label_smoothing < 1:
-            raise ConfigError(
-                f"loss.label_smoothing={label_smoothing} is invalid: use a value in [0, 1), e.g. 0.1"
+            raise ValueError(
+                f"label_smoothing={label_smoothing} is invalid: use a value in [0, 1), e.g. 0.1"
             )
         self.real_target = 1.0 - label_smoothing
 
@@ -141,24 +139,12 @@ class AdversarialTask(Task):
             "generator_loss": float(self.loss_fn.generator_loss(fl)),
         }
 
-    @torch.no_grad()
-    def _write_samples(self, path: Path) -> None:
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            write_image_grid(path, (self.generator(self.fixed_noise).float() + 1) / 2, PER_ROW)
-        finally:
-            self.model.train(was_training)
+    def _samples(self) -> Picture:
+        """The fixed-noise samples in [0, 1]: the same noise every epoch, so pictures compare."""
+        return Picture((self.generator(self.fixed_noise).float() + 1) / 2, PER_ROW)
 
-    def epoch_images(self) -> dict[str, Tensor]:
-        """The fixed-noise samples in [0, 1], for loggers that show images (TensorBoard)."""
-        return {"samples": (self.generator(self.fixed_noise).float() + 1) / 2}
+    def epoch_pictures(self) -> dict[str, Picture]:
+        return {"samples": self._samples()}  # samples/epoch_NNN.png, TensorBoard's images
 
-    def epoch_artifacts(self, run_dir: Path, epoch: int) -> list[str]:
-        name = f"samples/epoch_{epoch:03d}.png"
-        self._write_samples(run_dir / name)
-        return [name]
-
-    def write_artifacts(self, run_dir: Path, test_batches: Iterable[Batch]) -> list[str]:
-        self._write_samples(run_dir / "samples.png")
-        return ["samples.png"]
+    def final_pictures(self, test_batches: Iterable[Batch]) -> dict[str, Picture]:
+        return {"samples": self._samples()}  # samples.png, from the best generator

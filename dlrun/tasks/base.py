@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from dlrun.data.bundle import Batch, DataBundle
 from dlrun.errors import ConfigError
+from dlrun.picture import Picture
 
 # Direction of improvement for every metric name a task may report.
 METRIC_MODES: dict[str, str] = {
@@ -98,10 +98,12 @@ class Task:
             )
         return METRIC_MODES.get(metric, "min")
 
-    def write_artifacts(self, run_dir: Path, test_batches: Iterable[Batch]) -> list[str]:
-        """Task-specific files written at the end of a run (images, ...); returns their names."""
-        return []
+    # --- pictures: the run calls these in eval mode without gradients, writes what they return
+    def epoch_pictures(self) -> dict[str, Picture]:
+        """Pictures after each epoch by name (a GAN's "samples"): the run writes
+        <name>/epoch_NNN.png and shows the same pictures to loggers that show images."""
+        return {}
 
-    def epoch_artifacts(self, run_dir: Path, epoch: int) -> list[str]:
-        """Task-specific files written after each epoch (e.g. a GAN's samples); their names."""
-        return []
+    def final_pictures(self, test_batches: Iterable[Batch]) -> dict[str, Picture]:
+        """Pictures of the best weights at the end of a run by name: the run writes <name>.png."""
+        return {}

@@ -48,6 +48,40 @@ def test_data_decided_value_typed_by_user_is_refused():
         build.build_object(node, "model", {"in_features": 64, "out_features": 10})
 
 
+@pytest.mark.parametrize(
+    "overrides,key,message",
+    [
+        (["model=mlp", "model.activation=swish"], "model", "model.activation='swish' is unknown"),
+        (["model=lstm", "model.cell=gru2"], "model", "model.cell='gru2' is unknown"),
+        (["loss=gan", "loss.label_smoothing=1.0"], "loss", "loss.label_smoothing=1.0 is invalid"),
+        (["data=text_csv", "data.path=x.csv", "data.min_freq=0"], "data", "data.min_freq=0 is"),
+        (
+            ["data=image_folder", "data.path=pics", "data.image_size=4"],
+            "data",
+            "data.image_size=4 is invalid: use an integer >= 8",
+        ),
+    ],
+)
+def test_a_builders_value_error_gets_the_config_key(compose, overrides, key, message):
+    """Models, losses and data builders word errors about their own arguments (`cell='gru2'`);
+    build names the config key the user typed (`model.cell='gru2'`)."""
+    cfg = compose(*overrides)
+    facts = {"seed": 0, "in_features": 64, "out_features": 10, "vocab_size": 9, "num_classes": 2}
+    with pytest.raises(ConfigError) as err:
+        build.build_object(cfg[key], key, facts)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_value_error_not_about_an_argument_names_the_target():
+    # DCGAN halves its input twice: a 30 px side does not divide (the data decides the shape)
+    node = OmegaConf.create({"_target_": "dlrun.models.generative.DCGAN"})
+    with pytest.raises(ConfigError) as err:
+        build.build_object(node, "model", {"input_shape": (1, 30, 30)})
+    assert str(err.value).startswith(
+        "model (dlrun.models.generative.DCGAN) could not be built: DCGAN halves the image 2 times"
+    )
+
+
 def test_shapes_come_from_the_data(compose):
     cfg = compose("model=mlp", "model.hidden=[16]")
     data = build.build_data(cfg.data, seed=0)

@@ -15,6 +15,8 @@ from dlrun.data.bundle import DataBundle, InMemorySplit
 from dlrun.errors import ConfigError
 from dlrun.loggers import Loggers, TensorBoardLogger, epoch_tag, flat_params
 from dlrun.loop import LoopState, _StepLog
+from dlrun.picture import Picture
+from dlrun.run import drawn
 from dlrun.tasks.regression import RegressionTask
 from dlrun.validate import validate_config
 from tests.smoke.test_observe import assert_png_shows_something
@@ -86,11 +88,11 @@ def test_flat_params_and_tags():
 
 
 class ImageTask(RegressionTask):
-    """A task offering images, as a generative task would."""
+    """A task returning pictures, as a generative task does."""
 
-    def epoch_images(self) -> dict[str, torch.Tensor]:
+    def epoch_pictures(self) -> dict[str, Picture]:
         assert not self.model.training and not torch.is_grad_enabled()
-        return {"samples": torch.rand(4, 3, 8, 8), "mean": torch.rand(1, 8, 8)}
+        return {"samples": Picture(torch.rand(4, 3, 8, 8)), "mean": Picture(torch.rand(1, 1, 8, 8))}
 
 
 def test_tensorboard_logs_task_images_and_png_files(tmp_path: Path):
@@ -101,8 +103,9 @@ def test_tensorboard_logs_task_images_and_png_files(tmp_path: Path):
     task = ImageTask(nn.Linear(2, 1), nn.MSELoss(), data)
     png = tmp_path / "grid.png"
     Image.fromarray((np.random.rand(16, 16, 3) * 255).astype("uint8")).save(png)
-    loggers = Loggers([TensorBoardLogger(RunArtifacts(tmp_path), {"seed": 0})], task)
+    loggers = Loggers([TensorBoardLogger(RunArtifacts(tmp_path), {"seed": 0})])
     loggers.on_epoch_end(LoopState(epoch=1), {"epoch": 1, "train_loss": 0.5, "lr": 0.1})
+    loggers.log_images(1, drawn(task, task.epoch_pictures))  # what the run does after an epoch
     assert task.model.training  # handed back in train mode
     loggers.finish("completed", {"test": {"loss": 0.4}, "best_val": {"loss": 0.5}}, [png])
     events = EventAccumulator(str(tmp_path))
@@ -161,19 +164,16 @@ def test_model_line_and_summary_table():
     ]
 
 
-def test_closed_loggers_release_the_task():
-    """A sweep runs many jobs in one process: a finished job's model must not stay alive."""
+def test_closed_loggers_are_released():
+    """A sweep runs many jobs in one process: a finished job's loggers (and their files and
+    connections) must not stay alive through their atexit hook."""
     import gc
     import weakref
 
-    split = InMemorySplit({"x": torch.zeros(2, 2), "y": torch.zeros(2, 1)})
-    task = RegressionTask(
-        nn.Linear(2, 1), nn.MSELoss(), DataBundle(split, split, split, "regression", (2,))
-    )
-    loggers = Loggers([], task)
-    alive = weakref.ref(task)
+    loggers = Loggers([])
+    alive = weakref.ref(loggers)
     loggers.finish("completed", {}, [])
-    del loggers, task
+    del loggers
     gc.collect()
     assert alive() is None
 

@@ -47,7 +47,7 @@ def test_embedding_bag_is_the_mean_over_real_tokens():
 
 
 def test_bad_cell_is_refused():
-    with pytest.raises(ValueError, match="model.cell='transformer' is unknown"):
+    with pytest.raises(ValueError, match="^cell='transformer' is unknown"):
         RNNClassifier(**FACTS, cell="transformer")
 
 

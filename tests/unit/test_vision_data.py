@@ -5,7 +5,7 @@ import torch
 
 from dlrun.data import folder, vision
 from dlrun.data.bundle import InMemorySplit
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import DataError
 from tests.datasets import write_cifar, write_image_folder, write_mnist
 
 ARGS = {"download": False, "val_fraction": 0.25, "seed": 0}
@@ -69,7 +69,7 @@ def test_limit_train_keeps_the_first_images(tmp_path):
     write_mnist(tmp_path, n_train=40, n_test=12)
     data = vision.mnist(str(tmp_path), **{**ARGS, "val_fraction": 0.1}, limit_train=20)
     assert len(data.train) + len(data.val) == 20
-    with pytest.raises(ConfigError, match="data.limit_train"):
+    with pytest.raises(ValueError, match="^limit_train=0 must be"):  # build adds "data."
         vision.mnist(str(tmp_path), **ARGS, limit_train=0)
 
 

@@ -6,7 +6,7 @@ from torch import nn
 
 from dlrun import build
 from dlrun.data.bundle import DataBundle, InMemorySplit
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, ImagesTooSmall
 from dlrun.models.vision import CNN, LeNet
 
 MODELS = ["lenet", "cnn", "mlp", "resnet18", "resnet34", "vgg11", "alexnet"]
@@ -49,8 +49,8 @@ def test_resnet_stem_follows_the_image_size(compose):
 
 
 def test_too_small_images_are_refused_in_one_line():
-    with pytest.raises(ConfigError, match="model=lenet cannot take"):
-        LeNet((1, 8, 8), 10)
+    with pytest.raises(ImagesTooSmall, match=r"^\(1, 8, 8\) images are too small"):
+        LeNet((1, 8, 8), 10)  # a plain ValueError: build names the model and the fix
 
 
 def test_bad_stem_is_refused(compose):

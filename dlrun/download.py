@@ -1,7 +1,8 @@
 """Bounded downloads: torchvision fetches datasets and weights with urllib and no timeout.
 
 Offline machines fail at once (no name resolution); the timeout bounds a stalled connection so a
-run ends with a one-line error instead of hanging.
+run ends with a one-line error instead of hanging. Shared by data (datasets, AG_NEWS) and models
+(pretrained weights), so it sits beside both rather than inside either.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class TrainingJob(Job):
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
             "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
-            "data_state": self.data.facts.get("checkpoint_state", {}),
+            "data_state": self.data.checkpoint_state(),
         }  # fmt: skip
 
     def load_state(self, ckpt: dict[str, Any]) -> LoopState:
@@ -409,9 +409,13 @@ def run_job(cfg: DictConfig) -> float | None:
         )
         if cfg.resume == "auto" and not resume_from.is_file():
             resume_from = None  # nothing unfinished to continue: a fresh run
+    saved = None
     if resume_from is not None:
         _refuse_an_older_checkpoint(resume_from)
-    job = TrainingJob(cfg, artifacts)
-    if resume_from is not None:
-        resume.check_same_setup(checkpoint.load(resume_from)["config"], job.config, resume_from)
+        saved = checkpoint.load(resume_from)
+    # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
+    # vocabulary), not refitted ones.
+    job = TrainingJob(cfg, artifacts, saved.get("data_state") if saved else None)
+    if saved is not None:
+        resume.check_same_setup(saved["config"], job.config, resume_from)
     return job.train(resume_from)

@@ -122,3 +122,49 @@ def test_a_target_with_one_class_is_refused(tmp_path):
         DataError, match=r"t.csv: target column 'price' has one class only \('yes'\)"
     ):
         table(path)
+
+
+def _with_gaps(tmp_path):
+    """Rows 1-40: x numeric with a gap at data row 5, colour text with a gap at row 7."""
+    rows = [[f"{i}", ["red", "red", "blue"][i % 3], f"{i % 2}"] for i in range(40)]
+    rows[4][0], rows[6][1] = "", "NA"
+    return write_csv(tmp_path / "g.csv", ["x", "colour", "price"], rows)
+
+
+def test_a_missing_value_is_refused_naming_file_row_and_column(tmp_path):
+    path = _with_gaps(tmp_path)
+    with pytest.raises(DataError, match=r"g.csv data row 5 has x='': .* data.impute=mean\|median"):
+        table(path)
+
+
+@pytest.mark.parametrize("how", ["mean", "median", "most_frequent"])
+def test_impute_fills_gaps_with_training_statistics(tmp_path, how):
+    path = _with_gaps(tmp_path)
+    bundle = table(path, impute=how)
+    prep = bundle.preprocessing
+    assert prep.fill["colour"] == "red"  # categories: the most frequent one, whatever `how`
+    # the training split's own values (a filled gap there adds the fill itself)
+    train = bundle.train.tensors["x"][:, 0].double() * prep.std[0] + prep.mean[0]
+    everything = np.array([float(r[0]) for r in _rows(path) if r[0]])
+    if how == "mean":
+        assert prep.fill["x"] == pytest.approx(float(train.mean()), abs=1e-4)
+        assert prep.fill["x"] != pytest.approx(everything.mean(), abs=1e-3)  # not the whole file
+    else:
+        assert prep.fill["x"] in np.round(train.numpy(), 3).tolist() + [np.median(train.numpy())]
+    filled = prep.transform([{"x": "", "colour": "NA"}])
+    assert torch.equal(filled, prep.transform([{"x": prep.fill["x"], "colour": "red"}]))
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
+def test_a_numeric_column_named_in_categorical_is_one_hot(tmp_path):
+    rows = [[f"{1000 + i % 4}", f"{i * 0.5}", f"{i % 2}"] for i in range(40)]
+    path = write_csv(tmp_path / "z.csv", ["zip", "size", "price"], rows)
+    prep = table(path, categorical=["zip"]).preprocessing
+    assert prep.categories == {"zip": ["1000", "1001", "1002", "1003"]} and prep.width == 6
+    assert "zip" not in table(path).preprocessing.categories
+    with pytest.raises(DataError, match=r"data.categorical: \['nope'\] is not a feature column"):
+        table(path, categorical=["nope"])

@@ -104,6 +104,12 @@ class DataBundle:
     # batches are read; the run record counts them.
     skipped: list[str] = field(default_factory=list)
 
+    def train_class_counts(self) -> Tensor:
+        """Samples per class in the training split (int64, num_classes long)."""
+        labels = getattr(self.train, "labels", None)
+        y = labels() if callable(labels) else self.train.tensors["y"]
+        return torch.bincount(y.cpu().long().flatten(), minlength=self.num_classes or 0)
+
     def checkpoint_state(self) -> dict[str, Any]:
         """What a checkpoint saves of the data (plain values): the text vocabulary, a table's
         preprocessing under "table". A builder taking `checkpoint_state` gets it back."""

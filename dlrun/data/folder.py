@@ -80,6 +80,11 @@ class FolderSplit:
             self.source, [self.indices[i] for i in index.tolist()], self.transform, self.device
         )
 
+    def labels(self) -> Tensor:
+        """The class of each image of this split (no image is read)."""
+        targets = self.source.dataset.targets
+        return torch.tensor([targets[i] for i in self.indices], dtype=torch.long)
+
     def with_transform(self, transform: ImageBatchTransform) -> FolderSplit:
         return FolderSplit(self.source, self.indices, transform, self.device)
 

@@ -43,6 +43,27 @@ class ClassificationTask(Task):
         width = 1 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else data.num_classes
         return {"out_features": width, "num_classes": width}
 
+    @classmethod
+    def class_weight_kwargs(cls, weights: Any, loss_cls: type, data: DataBundle) -> dict[str, Any]:
+        """loss.class_weights: `auto` = n / (classes * n_c) from the training split (sklearn's
+        "balanced"), or one number per class. BCE gets them as pos_weight = w1 / w0."""
+        n_classes = data.num_classes or 2
+        if weights == "auto":
+            counts = data.train_class_counts().double()
+            w = counts.sum() / (n_classes * counts.clamp(min=1))
+            w[counts == 0] = 1.0  # a class absent from training: its weight never applies
+        else:
+            w = torch.tensor([float(v) for v in weights], dtype=torch.float64)
+            if len(w) != n_classes:
+                raise ConfigError(
+                    f"loss.class_weights has {len(w)} values but the data has {n_classes} "
+                    f"classes {data.class_names}: give one per class, or auto"
+                )
+        w = w.float()
+        if issubclass(loss_cls, nn.BCEWithLogitsLoss):
+            return {"pos_weight": (w[1] / w[0]).reshape(1)}
+        return {"weight": w}
+
     def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
         if self.binary_logit:
             return self.loss_fn(logits.squeeze(1), y.float())

@@ -207,5 +207,5 @@ def image_folder(
         train=train.with_transform(train_tf), val=val.with_transform(eval_tf),
         test=test.with_transform(eval_tf), task="classification",
         input_shape=(3, image_size, image_size), num_classes=len(classes), class_names=classes,
-        facts={"normalization": {"mean": list(mean), "std": list(std)}},
+        facts={"normalization": {"mean": list(mean), "std": list(std)}, "source": f"data.path={path}"},
     )  # fmt: skip

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dlrun.data.bundle import Batch, DataBundle
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, DataError
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.metrics import classification_metrics
 
@@ -28,6 +28,16 @@ class ClassificationTask(Task):
         self.last_predictions: tuple[Tensor, Tensor] | None = (
             None  # (preds, targets) of the last eval
         )
+
+    @classmethod
+    def check_data(cls, data: DataBundle) -> None:
+        """One class has nothing to learn: it would "complete" with accuracy 1.0."""
+        if data.num_classes is not None and data.num_classes < 2:
+            source = data.facts.get("source", "the data")
+            raise DataError(
+                f"{source} has one class only ({data.class_names}): a classifier needs two or "
+                "more (image_folder: one sub-folder of images per class)"
+            )
 
     @classmethod
     def check_loss(cls, loss_fn: nn.Module, data: DataBundle) -> None:

@@ -25,6 +25,7 @@ from dlrun.loop import (
     Optimization,
     Trainer,
     evaluate_split,
+    samples_per_epoch,
     steps_per_epoch,
 )
 from dlrun.runtime import StopFlag, configure_backends, resolve_device, seed_everything
@@ -52,8 +53,25 @@ def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSett
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
         progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
         skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
-        log_every_n_steps=t.log_every_n_steps,
+        log_every_n_steps=t.log_every_n_steps, drop_last=t.get("drop_last", "auto"),
     )  # fmt: skip
+
+
+def last_batch_choice(n_train: int, s: LoopSettings) -> dict[str, Any]:
+    """What trainer.drop_last does to this training split, logged and kept in metrics.json."""
+    used = samples_per_epoch(n_train, s.batch_size, s.drop_last)
+    if used == 0:
+        raise ConfigError(
+            f"trainer.drop_last={s.drop_last} drops every batch: the training split has {n_train} "
+            f"samples, fewer than trainer.batch_size={s.batch_size}; lower the batch size"
+        )
+    if used < n_train:
+        log.info(
+            f"trainer.drop_last={s.drop_last}: the last training batch of each epoch would hold "
+            f"{n_train - used} sample(s) ({n_train} % {s.batch_size}); it is dropped, a different "
+            "sample each epoch (a one-sample batch breaks BatchNorm)"
+        )
+    return {"drop_last": s.drop_last, "dropped_per_epoch": n_train - used}
 
 
 def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
@@ -144,6 +162,7 @@ class TrainingJob(Job):
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
         speed_up(self.task, cfg.trainer)
+        self.last_batch = last_batch_choice(len(self.data.train), self.settings)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
         import torch._dynamo  # noqa: F401
@@ -234,6 +253,7 @@ class TrainingJob(Job):
             "train_seconds": round(state.train_seconds, 4),
             "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
             "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
+            "last_batch": self.last_batch, "skipped_files": len(self.data.skipped),
         })  # fmt: skip
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:

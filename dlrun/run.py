@@ -4,8 +4,10 @@ folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate i
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import resource
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,8 @@ class Job:
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
                 "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
-                "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
+                "data": self.cfg.data._target_.rsplit(".", 1)[-1],
+                "data_path": self.cfg.data.get("path"), "device": str(self.device),
                 "precision": self.settings.precision, "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
             }  # fmt: skip
@@ -231,10 +234,11 @@ class TrainingJob(Job):
                 checkpoint.prune_epoch_copies(self.artifacts.checkpoint_dir, keep_k)
             self.artifacts.write_history(state.history)
             self.write_record("running", state)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:  # torch.save's own writer raises RuntimeError
             raise DlrunError(
-                f"cannot write {last} ({err.strerror or err}): free disk space or "
-                "set hydra.run.dir to a writable folder; the previous checkpoint is intact",
+                f"cannot write {last} ({_write_failure(err, last.parent)}): free disk space or "
+                "set hydra.run.dir to a writable folder; "
+                + ("the previous checkpoint is intact" if last.exists() else "no checkpoint yet"),
                 exit_code=1,
             ) from None
 
@@ -415,8 +419,37 @@ def _refuse_an_older_checkpoint(file: Path) -> None:
         )
 
 
+def _write_failure(err: Exception, folder: Path) -> str:
+    """Why a write failed, in words: torch.save's writer reports a full disk as a RuntimeError
+    about zip positions ("unexpected pos 46016 vs 45908"), so say what is free on that disk."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    try:
+        free = f"{shutil.disk_usage(folder).free // 1024:,} KiB free there"
+    except OSError:
+        free = "its disk cannot be read"
+    return f"torch.save failed: {str(err).splitlines()[0][:80]}; the disk may be full, {free}"
+
+
+# A write that fails for lack of room (or a read-only disk): one line, never a traceback.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
 def run_job(cfg: DictConfig) -> float | None:
     """Run one configured job in Hydra's output folder; returns the monitored val metric."""
+    try:
+        return _run_job(cfg)
+    except OSError as err:
+        if err.errno not in _DISK_ERRORS:
+            raise
+        raise DlrunError(
+            f"cannot write {err.filename or 'a file'} ({err.strerror}): free disk space or set "
+            "hydra.run.dir to another disk",
+            exit_code=1,
+        ) from None
+
+
+def _run_job(cfg: DictConfig) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)

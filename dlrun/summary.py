@@ -42,6 +42,8 @@ class Row:
     run_dir: str = ""
     error: str | None = None
     val_f1: float | None = None  # classification: macro-F1 at the best epoch, beside accuracy
+    model: str = ""
+    data: str = ""  # the dataset, with its file for the user's own data: csv_table (h.csv)
 
     @property
     def seed(self) -> str | None:
@@ -99,7 +101,14 @@ def row_from_record(record: dict[str, Any], job: str) -> Row:
         run_dir=str(record.get("run_dir", "")),
         error=str(error).splitlines()[0] if error else None,
         val_f1=_number(best_val.get("f1_macro")) if metric != "f1_macro" else None,
+        model=str(record.get("model") or ""), data=_data_label(record),
     )  # fmt: skip
+
+
+def _data_label(record: dict[str, Any]) -> str:
+    path = record.get("data_path")
+    name = str(record.get("data") or "")
+    return f"{name} ({Path(str(path)).name})" if path else name
 
 
 def collect(root: Path) -> list[Row]:
@@ -148,11 +157,12 @@ def seed_groups(rows: list[Row]) -> list[SeedGroup]:
 
 
 def best_rows(rows: list[Row]) -> list[Row]:
-    """The best completed run for each monitored metric."""
-    best: dict[str, Row] = {}
+    """The best completed run for each data set and monitored metric."""
+    best: dict[tuple[str, str], Row] = {}
     for row in sort_rows(rows):
-        if row.status == "completed" and row.val is not None and row.monitor not in best:
-            best[row.monitor or ""] = row
+        key = (row.data, row.monitor or "")
+        if row.status == "completed" and row.val is not None and key not in best:
+            best[key] = row
     return list(best.values())
 
 
@@ -206,12 +216,15 @@ def _runs_table(rows: list[Row]) -> list[str]:
     names = _test_names(rows)
     monitors = sorted({f"{r.monitor} ({r.mode})" for r in rows if r.monitor})
     f1 = any(r.val_f1 is not None for r in rows)
-    header = ["#", "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
+    # runs of several models or data sets: say which is which
+    which = [k for k in ("model", "data") if len({getattr(r, k) for r in rows}) > 1]
+    header = ["#", *which, "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
               *(["val f1_macro"] if f1 else []),
               *[f"test {n}" for n in names], "epochs", "seconds", "folder"]  # fmt: skip
     lines = [
         [
             str(i),
+            *[getattr(r, k) for k in which],
             f"`{_shown(r.overrides)}`",
             r.status,
             _fmt(r.val),
@@ -247,17 +260,21 @@ def to_markdown(rows: list[Row], title: str) -> str:
     counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
     out = [f"# Sweep summary: {title}", "",
            f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()), ""]  # fmt: skip
+    datasets = len({r.data for r in rows}) > 1
     for row in best_rows(rows):
-        out.append(f"**Best** (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
+        on = f" on {row.data}" if datasets else ""
+        out.append(f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
                    f"`{_shown(row.overrides)}` in `{row.job}`")  # fmt: skip
-    out += ["", "## Runs (best first)", "", *_runs_table(rows)]
+    finished = [r for r in rows if r.status in ("completed", "running")]
+    if finished:  # failed and interrupted runs have their own section below
+        out += ["", "## Runs (best first)", "", *_runs_table(finished)]
     groups = seed_groups(rows)
     if groups:
         out += ["", "## Seeds: mean ± sample std over runs that differ only by seed", ""]
         out += _groups_table(groups)
-    failed = [r for r in rows if r.status != "completed"]
+    failed = [r for r in rows if r.status not in ("completed", "running")]
     if failed:
-        out += ["", "## Not completed", ""]
+        out += ["", "## Failed or interrupted", ""]
         out += [f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
                 for r in failed]  # fmt: skip
     return "\n".join(out) + "\n"

@@ -244,12 +244,13 @@ class TrainingJob(Job):
 
     # --- the record --------------------------------------------------------------------------
     def write_record(
-        self, status: str, state: LoopState, test: dict | None = None, error: str | None = None
-    ) -> None:
+        self, status: str, state: LoopState, test: dict | None = None, error: str | None = None,
+        in_place_if_full: bool = False,
+    ) -> None:  # fmt: skip
         if not distributed.is_main():
             return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
-        self.artifacts.write_metrics({
+        self.artifacts.write_metrics(in_place_if_full=in_place_if_full, record={
             "status": status, "error": error, **self.base_record(),
             "monitor": {"metric": self.settings.monitor, "mode": self.task.monitor_mode(self.settings.monitor)},
             "best_epoch": state.best_epoch, "epochs_run": state.epoch, "early_stopped": state.early_stopped,
@@ -261,9 +262,10 @@ class TrainingJob(Job):
         })  # fmt: skip
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
-        # The disk that failed the checkpoint may fail this too; the error is printed anyway.
+        # The disk that failed the checkpoint may fail this too: the record is then rewritten in
+        # place (no room for a new file), or at worst the error is only printed.
         with contextlib.suppress(OSError):
-            self.write_record(status, state, error=error)
+            self.write_record(status, state, error=error, in_place_if_full=True)
 
     # --- the run -----------------------------------------------------------------------------
     def train(self, resume_from: Path | None = None) -> float:

@@ -43,6 +43,14 @@ def test_a_full_disk_at_the_first_checkpoint_is_one_line_and_a_failed_record(dlr
     assert m["status"] == "failed" and any(f in m["error"] for f in full)
 
 
+def test_a_disk_full_from_the_start_still_records_the_failure(dlrun, small_disk):
+    disk = small_disk(24)  # room for Hydra's files and the first metrics.json only
+    proc = dlrun("trainer.epochs=1", f"hydra.run.dir={disk}/run", *SHORT, expect_fail=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.startswith("dlrun: error: cannot write") and proc.stderr.count("\n") == 1
+    assert read_metrics(disk / "run")["status"] == "failed"  # rewritten in place
+
+
 def test_a_full_disk_later_keeps_the_previous_checkpoint(dlrun, small_disk):
     disk = small_disk(300)  # one checkpoint fits, not a second beside it
     proc = dlrun("trainer.epochs=3", f"hydra.run.dir={disk}/run", *SHORT, expect_fail=True)

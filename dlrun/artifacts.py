@@ -5,7 +5,8 @@ metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
   monitor {metric, mode}, best_epoch, epochs_run, best_val {metric: value}, test {metric: value},
   train_seconds, samples_per_second, device, precision, parameters {total, trainable},
-  checkpoints {best, last}, run_dir, overrides
+  checkpoints {best, last}, run_dir, overrides, last_batch {drop_last, dropped_per_epoch},
+  skipped_files, data_path
 """
 
 from __future__ import annotations

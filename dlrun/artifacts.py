@@ -5,12 +5,14 @@ metrics.json schema (version 1) - stable keys, documented in the README:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
   monitor {metric, mode}, best_epoch, epochs_run, best_val {metric: value}, test {metric: value},
   train_seconds, samples_per_second, device, precision, parameters {total, trainable},
-  checkpoints {best, last}, run_dir, overrides
+  checkpoints {best, last}, run_dir, overrides, last_batch {drop_last, dropped_per_epoch},
+  skipped_files, data_path
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -57,12 +59,19 @@ class RunArtifacts:
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.run_dir))
 
-    def write_metrics(self, record: dict[str, Any]) -> None:
+    def write_metrics(self, record: dict[str, Any], in_place_if_full: bool = False) -> None:
+        """Atomically; with `in_place_if_full`, a full disk (no room for the temporary file)
+        rewrites the existing file in place instead, so a failure is still recorded."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(
-            self.metrics_path,
-            json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2) + "\n",
-        )
+        text = json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2) + "\n"
+        try:
+            _write_atomic(self.metrics_path, text)
+        except OSError as err:
+            if not (in_place_if_full and err.errno == errno.ENOSPC and self.metrics_path.is_file()):
+                raise
+            with self.metrics_path.open("r+") as f:  # reuses the file's own blocks
+                f.write(text)
+                f.truncate()
 
     def read_metrics(self) -> dict[str, Any] | None:
         if not self.metrics_path.is_file():

@@ -93,10 +93,39 @@ def _is_multirun() -> bool:
 def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
-    validate_config(cfg)
-    from dlrun.run import run_job  # imports torch: only once a job really runs
+    try:
+        validate_config(cfg)
+        from dlrun.run import run_job  # imports torch: only once a job really runs
 
-    return run_job(cfg)
+        return run_job(cfg)
+    except DlrunError as err:
+        if not isinstance(err, Interrupted) and not _is_multirun():  # sweeps record their own
+            _record_failure(cfg, err)
+        raise
+
+
+def _record_failure(cfg: DictConfig, err: DlrunError) -> None:
+    """A run that stopped on a config or data error leaves metrics.json (status failed, the
+    error) in its folder, which Hydra made before the job started; a record the job itself wrote
+    (a resumed run's, or a failure during training) is kept as it is."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlrun.artifacts import RunArtifacts
+
+    hc = HydraConfig.get()
+    artifacts = RunArtifacts(Path(hc.runtime.output_dir))
+    if artifacts.metrics_path.exists():
+        return
+    try:
+        data = OmegaConf.select(cfg, "data._target_", default="") or ""
+        model = OmegaConf.select(cfg, "model._target_", default="") or ""
+        artifacts.write_metrics({
+            "status": "failed", "error": str(err), "model": model.rsplit(".", 1)[-1],
+            "data": data.rsplit(".", 1)[-1], "run_dir": str(artifacts.run_dir),
+            "overrides": list(hc.overrides.task),
+        })  # fmt: skip
+    except Exception:  # noqa: BLE001 (a full disk: the error line is printed anyway)
+        log.debug("could not write the failure record", exc_info=True)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")

@@ -4,8 +4,10 @@ folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate i
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import resource
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +29,7 @@ from dlrun.loop import (
     Optimization,
     Trainer,
     evaluate_split,
+    samples_per_epoch,
     steps_per_epoch,
 )
 from dlrun.picture import Picture
@@ -61,8 +64,25 @@ def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSett
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
         progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
         skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
-        log_every_n_steps=t.log_every_n_steps,
+        log_every_n_steps=t.log_every_n_steps, drop_last=t.get("drop_last", "auto"),
     )  # fmt: skip
+
+
+def last_batch_choice(n_train: int, s: LoopSettings) -> dict[str, Any]:
+    """What trainer.drop_last does to this training split, logged and kept in metrics.json."""
+    used = samples_per_epoch(n_train, s.batch_size, s.drop_last)
+    if used == 0:
+        raise ConfigError(
+            f"trainer.drop_last={s.drop_last} drops every batch: the training split has {n_train} "
+            f"samples, fewer than trainer.batch_size={s.batch_size}; lower the batch size"
+        )
+    if used < n_train:
+        log.info(
+            f"trainer.drop_last={s.drop_last}: the last training batch of each epoch would hold "
+            f"{n_train - used} sample(s) ({n_train} % {s.batch_size}); it is dropped, a different "
+            "sample each epoch (a one-sample batch breaks BatchNorm)"
+        )
+    return {"drop_last": s.drop_last, "dropped_per_epoch": n_train - used}
 
 
 def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
@@ -146,7 +166,8 @@ class Job:
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
                 "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
-                "data": self.cfg.data._target_.rsplit(".", 1)[-1], "device": str(self.device),
+                "data": self.cfg.data._target_.rsplit(".", 1)[-1],
+                "data_path": self.cfg.data.get("path"), "device": str(self.device),
                 "precision": self.settings.precision, "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
                 "threads": self.threads,
@@ -165,6 +186,7 @@ class TrainingJob(Job):
         if warning:
             log.warning(warning)
         speed_up(self.task, cfg.trainer)
+        self.last_batch = last_batch_choice(len(self.data.train), self.settings)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
         import torch._dynamo  # noqa: F401
@@ -213,7 +235,7 @@ class TrainingJob(Job):
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
             "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
-            "data_state": self.data.facts.get("checkpoint_state", {}),
+            "data_state": self.data.checkpoint_state(),
         }  # fmt: skip
 
     def load_state(self, ckpt: dict[str, Any]) -> LoopState:
@@ -246,21 +268,23 @@ class TrainingJob(Job):
                 checkpoint.prune_epoch_copies(self.artifacts.checkpoint_dir, keep_k)
             self.artifacts.write_history(state.history)
             self.write_record("running", state)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:  # torch.save's own writer raises RuntimeError
             raise DlrunError(
-                f"cannot write {last} ({err.strerror or err}): free disk space or "
-                "set hydra.run.dir to a writable folder; the previous checkpoint is intact",
+                f"cannot write {last} ({_write_failure(err, last.parent)}): free disk space or "
+                "set hydra.run.dir to a writable folder; "
+                + ("the previous checkpoint is intact" if last.exists() else "no checkpoint yet"),
                 exit_code=1,
             ) from None
 
     # --- the record --------------------------------------------------------------------------
     def write_record(
-        self, status: str, state: LoopState, test: dict | None = None, error: str | None = None
-    ) -> None:
+        self, status: str, state: LoopState, test: dict | None = None, error: str | None = None,
+        in_place_if_full: bool = False,
+    ) -> None:  # fmt: skip
         if not distributed.is_main():
             return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
-        self.artifacts.write_metrics({
+        self.artifacts.write_metrics(in_place_if_full=in_place_if_full, record={
             "status": status, "error": error, **self.base_record(),
             "monitor": {"metric": self.settings.monitor, "mode": self.task.monitor_mode(self.settings.monitor)},
             "best_epoch": state.best_epoch, "epochs_run": state.epoch, "early_stopped": state.early_stopped,
@@ -268,12 +292,14 @@ class TrainingJob(Job):
             "train_seconds": round(state.train_seconds, 4), "startup_seconds": self.startup_seconds,
             "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
             "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
+            "last_batch": self.last_batch, "skipped_files": len(self.data.skipped),
         })  # fmt: skip
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
-        # The disk that failed the checkpoint may fail this too; the error is printed anyway.
+        # The disk that failed the checkpoint may fail this too: the record is then rewritten in
+        # place (no room for a new file), or at worst the error is only printed.
         with contextlib.suppress(OSError):
-            self.write_record(status, state, error=error)
+            self.write_record(status, state, error=error, in_place_if_full=True)
 
     # --- the run -----------------------------------------------------------------------------
     def train(self, resume_from: Path | None = None) -> float:
@@ -437,8 +463,37 @@ def _refuse_an_older_checkpoint(file: Path) -> None:
         )
 
 
+def _write_failure(err: Exception, folder: Path) -> str:
+    """Why a write failed, in words: torch.save's writer reports a full disk as a RuntimeError
+    about zip positions ("unexpected pos 46016 vs 45908"), so say what is free on that disk."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    try:
+        free = f"{shutil.disk_usage(folder).free // 1024:,} KiB free there"
+    except OSError:
+        free = "its disk cannot be read"
+    return f"torch.save failed: {str(err).splitlines()[0][:80]}; the disk may be full, {free}"
+
+
+# A write that fails for lack of room (or a read-only disk): one line, never a traceback.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
 def run_job(cfg: DictConfig) -> float | None:
     """Run one configured job in Hydra's output folder; returns the monitored val metric."""
+    try:
+        return _run_job(cfg)
+    except OSError as err:
+        if err.errno not in _DISK_ERRORS:
+            raise
+        raise DlrunError(
+            f"cannot write {err.filename or 'a file'} ({err.strerror}): free disk space or set "
+            "hydra.run.dir to another disk",
+            exit_code=1,
+        ) from None
+
+
+def _run_job(cfg: DictConfig) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
@@ -451,9 +506,13 @@ def run_job(cfg: DictConfig) -> float | None:
         )
         if cfg.resume == "auto" and not resume_from.is_file():
             resume_from = None  # nothing unfinished to continue: a fresh run
+    saved = None
     if resume_from is not None:
         _refuse_an_older_checkpoint(resume_from)
-    job = TrainingJob(cfg, artifacts)
-    if resume_from is not None:
-        resume.check_same_setup(checkpoint.load(resume_from)["config"], job.config, resume_from)
+        saved = checkpoint.load(resume_from)
+    # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
+    # vocabulary), not refitted ones.
+    job = TrainingJob(cfg, artifacts, saved.get("data_state") if saved else None)
+    if saved is not None:
+        resume.check_same_setup(saved["config"], job.config, resume_from)
     return job.train(resume_from)

@@ -41,6 +41,9 @@ class Row:
     seconds: float | None = None
     run_dir: str = ""
     error: str | None = None
+    val_f1: float | None = None  # classification: macro-F1 at the best epoch, beside accuracy
+    model: str = ""
+    data: str = ""  # the dataset, with its file for the user's own data: csv_table (h.csv)
 
     @property
     def seed(self) -> str | None:
@@ -97,7 +100,15 @@ def row_from_record(record: dict[str, Any], job: str) -> Row:
         epochs=record.get("epochs_run"), seconds=_number(record.get("train_seconds")),
         run_dir=str(record.get("run_dir", "")),
         error=str(error).splitlines()[0] if error else None,
+        val_f1=_number(best_val.get("f1_macro")) if metric != "f1_macro" else None,
+        model=str(record.get("model") or ""), data=_data_label(record),
     )  # fmt: skip
+
+
+def _data_label(record: dict[str, Any]) -> str:
+    path = record.get("data_path")
+    name = str(record.get("data") or "")
+    return f"{name} ({Path(str(path)).name})" if path else name
 
 
 def collect(root: Path) -> list[Row]:
@@ -146,20 +157,25 @@ def seed_groups(rows: list[Row]) -> list[SeedGroup]:
 
 
 def best_rows(rows: list[Row]) -> list[Row]:
-    """The best completed run for each monitored metric."""
-    best: dict[str, Row] = {}
+    """The best completed run for each data set and monitored metric."""
+    best: dict[tuple[str, str], Row] = {}
     for row in sort_rows(rows):
-        if row.status == "completed" and row.val is not None and row.monitor not in best:
-            best[row.monitor or ""] = row
+        key = (row.data, row.monitor or "")
+        if row.status == "completed" and row.val is not None and key not in best:
+            best[key] = row
     return list(best.values())
 
 
 # --- rendering ------------------------------------------------------------------------------
+# Shown first, in this order, where a run has them: macro-F1 beside accuracy (imbalanced classes).
+_FIRST = ("accuracy", "f1_macro")
+
+
 def _test_names(rows: list[Row]) -> list[str]:
     names: list[str] = []
     for row in rows:
         names += [k for k in row.test if k not in names]
-    return names
+    return [n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST]
 
 
 def _fmt(value: float | None) -> str:
@@ -180,10 +196,12 @@ def to_csv(rows: list[Row]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["rank", "job", "status", "overrides", "monitor", "mode", "val",
-                     *[f"test_{n}" for n in names], "epochs", "seconds", "run_dir", "error"])  # fmt: skip
+                     "val_f1_macro", *[f"test_{n}" for n in names], "epochs", "seconds",
+                     "run_dir", "error"])  # fmt: skip
     for rank, row in enumerate(rows, 1):
         writer.writerow([rank, row.job, row.status, _shown(row.overrides), row.monitor or "",
-                         row.mode or "", _fmt(row.val), *[_fmt(row.test.get(n)) for n in names],
+                         row.mode or "", _fmt(row.val), _fmt(row.val_f1),
+                         *[_fmt(row.test.get(n)) for n in names],
                          row.epochs if row.epochs is not None else "", _fmt(row.seconds),
                          row.run_dir, row.error or ""])  # fmt: skip
     return buf.getvalue()
@@ -197,14 +215,20 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 def _runs_table(rows: list[Row]) -> list[str]:
     names = _test_names(rows)
     monitors = sorted({f"{r.monitor} ({r.mode})" for r in rows if r.monitor})
-    header = ["#", "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
+    f1 = any(r.val_f1 is not None for r in rows)
+    # runs of several models or data sets: say which is which
+    which = [k for k in ("model", "data") if len({getattr(r, k) for r in rows}) > 1]
+    header = ["#", *which, "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
+              *(["val f1_macro"] if f1 else []),
               *[f"test {n}" for n in names], "epochs", "seconds", "folder"]  # fmt: skip
     lines = [
         [
             str(i),
+            *[getattr(r, k) for k in which],
             f"`{_shown(r.overrides)}`",
             r.status,
             _fmt(r.val),
+            *([_fmt(r.val_f1)] if f1 else []),
             *[_fmt(r.test.get(n)) for n in names],
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.2f}",
@@ -236,17 +260,21 @@ def to_markdown(rows: list[Row], title: str) -> str:
     counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
     out = [f"# Sweep summary: {title}", "",
            f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()), ""]  # fmt: skip
+    datasets = len({r.data for r in rows}) > 1
     for row in best_rows(rows):
-        out.append(f"**Best** (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
+        on = f" on {row.data}" if datasets else ""
+        out.append(f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
                    f"`{_shown(row.overrides)}` in `{row.job}`")  # fmt: skip
-    out += ["", "## Runs (best first)", "", *_runs_table(rows)]
+    finished = [r for r in rows if r.status in ("completed", "running")]
+    if finished:  # failed and interrupted runs have their own section below
+        out += ["", "## Runs (best first)", "", *_runs_table(finished)]
     groups = seed_groups(rows)
     if groups:
         out += ["", "## Seeds: mean ± sample std over runs that differ only by seed", ""]
         out += _groups_table(groups)
-    failed = [r for r in rows if r.status != "completed"]
+    failed = [r for r in rows if r.status not in ("completed", "running")]
     if failed:
-        out += ["", "## Not completed", ""]
+        out += ["", "## Failed or interrupted", ""]
         out += [f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
                 for r in failed]  # fmt: skip
     return "\n".join(out) + "\n"

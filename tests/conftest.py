@@ -104,3 +104,49 @@ def compose() -> Callable[..., object]:
             return hydra_compose(config_name="config", overrides=list(overrides))
 
     return _compose
+
+
+# --- real file-system conditions: a full disk, a read-only folder ---------------------------
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Callable[[int], Path]:
+    """small_disk(kib): a real tmpfs of that size, mounted under tmp_path (skips where mounting is
+    not allowed, e.g. without root); unmounted after the test."""
+    mounted: list[Path] = []
+
+    def _make(kib: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if not _mount("-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)):
+            pytest.skip("cannot mount a small tmpfs here (needs root)")
+        mounted.append(folder)
+        return folder
+
+    yield _make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def read_only() -> Callable[[Path], Path]:
+    """read_only(folder): the same files, read-only for this process: a read-only bind mount as
+    root (who ignores permission bits), else chmod; undone after the test."""
+    undo: list[Callable[[], object]] = []
+
+    def _make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(0o755))
+            return folder
+        if not (_mount("--bind", str(folder), str(folder))
+                and _mount("-o", "remount,ro,bind", str(folder))):  # fmt: skip
+            pytest.skip("cannot make a read-only bind mount here")
+        undo.append(lambda: subprocess.run(["umount", "-l", str(folder)], capture_output=True))
+        return folder
+
+    yield _make
+    for step in undo:
+        step()

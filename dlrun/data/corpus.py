@@ -124,13 +124,33 @@ def load(path: Path) -> Corpus | None:
 def cached(
     folder: Path, name: str, settings: dict[str, Any], build: Callable[[], Corpus]
 ) -> Corpus:
-    """Load the corpus for `settings` from the cache, or `build` it and cache it."""
-    path = cache_file(folder, name, settings)
-    corpus = load(path)
-    if corpus is not None:
-        log.info(f"text: loaded tokenised {name} from cache {path}")
-        return corpus
+    """Load the corpus for `settings` from the cache, or `build` it and cache it.
+
+    A data folder that cannot be written (read-only, full) caches in the user's cache folder
+    instead (user_cache()); a run never fails for want of a cache."""
+    path, fallback = cache_file(folder, name, settings), cache_file(user_cache(), name, settings)
+    for candidate in (path, fallback):
+        corpus = load(candidate)
+        if corpus is not None:
+            log.info(f"text: loaded tokenised {name} from cache {candidate}")
+            return corpus
     corpus = build()
-    save(corpus, path)
-    log.info(f"text: tokenised {name} ({len(corpus.types):,} distinct tokens); cached in {path}")
+    for candidate in (path, fallback):
+        try:
+            save(corpus, candidate)
+        except OSError as err:
+            log.info(f"text: cannot cache in {candidate.parent} ({err.strerror or err})")
+            continue
+        log.info(
+            f"text: tokenised {name} ({len(corpus.types):,} distinct tokens); cached in {candidate}"
+        )
+        return corpus
+    log.warning(f"text: tokenised {name} is not cached (no writable cache folder)")
     return corpus
+
+
+def user_cache() -> Path:
+    """The per-user cache folder for a read-only data.root: $XDG_CACHE_HOME/dlrun/text_cache
+    (~/.cache/dlrun/text_cache by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dlrun" / "text_cache"

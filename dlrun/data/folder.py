@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlrun.data.augment import ImageBatchTransform
 from dlrun.data.bundle import Batch, DataBundle, carve_validation
+from dlrun.data.split import holdout
 from dlrun.data.vision import check_stats, image_transforms
 from dlrun.errors import DataError
 
@@ -177,21 +178,14 @@ def _open_folder(path: str, key: str, image_size: int) -> object:
 def _split_test(
     targets: list[int], test_fraction: float, split_seed: int
 ) -> tuple[list[int], list[int]]:
-    """(train, test) indices, stratified by class where every class has at least two images."""
-    from sklearn.model_selection import train_test_split
-
-    counts = torch.bincount(torch.tensor(targets))
-    stratify = targets if int(counts[counts > 0].min()) >= 2 else None
-    index = list(range(len(targets)))
-    try:
-        train, test = train_test_split(
-            index, test_size=test_fraction, random_state=split_seed, stratify=stratify
-        )
-    except ValueError as err:
+    """(train, test) indices, stratified by class (dlrun.data.split)."""
+    train, test = holdout(len(targets), test_fraction, split_seed, torch.tensor(targets))
+    if len(train) == 0:
         raise DataError(
-            f"data.test_fraction={test_fraction} cannot split {len(index)} images: {err}"
-        ) from None
-    return sorted(train), sorted(test)
+            f"data.test_fraction={test_fraction} leaves no training image out of {len(targets)}: "
+            "lower it, or give a test folder with data.test_path"
+        )
+    return train.tolist(), test.tolist()
 
 
 def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[float], list[float]]:

@@ -62,12 +62,11 @@ def _bundle_from_arrays(
     image: tuple[tuple[int, int, int], float] | None = None,
 ) -> DataBundle:
     """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead."""
-    from sklearn.model_selection import train_test_split
-
     classify = task == "classification"
-    x, x_test, y, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=split_seed, stratify=y if classify else None
+    kept, held = holdout(
+        len(x), test_fraction, split_seed, torch.as_tensor(y) if classify else None
     )
+    x, x_test, y, y_test = x[kept.numpy()], x[held.numpy()], y[kept.numpy()], y[held.numpy()]
     labels = torch.as_tensor(y) if classify else None
     train_index, val_index = _carve(torch.arange(len(x)), val_fraction, seed, labels)
     yt, y_test = torch.as_tensor(y), torch.as_tensor(y_test)

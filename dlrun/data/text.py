@@ -18,6 +18,7 @@ from dlrun.data import ag_news as agn
 from dlrun.data import corpus as cache
 from dlrun.data import labelled_csv
 from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, carve_validation
+from dlrun.data.split import holdout
 from dlrun.data.tabular import csv_file
 from dlrun.data.tokenize import get_tokenizer
 from dlrun.data.vocab import PAD_ID, Vocab, choose
@@ -152,18 +153,10 @@ def ag_news(
 def _holdout(
     split: InMemorySplit, fraction: float, split_seed: int
 ) -> tuple[InMemorySplit, InMemorySplit]:
-    """(train, test) by `fraction` of the rows, stratified by class where the classes allow it."""
-    from sklearn.model_selection import train_test_split
-
-    y = split.tensors["y"].numpy()
-    rows = torch.arange(len(y)).numpy()
-    try:
-        train_idx, test_idx = train_test_split(
-            rows, test_size=fraction, random_state=split_seed, stratify=y
-        )
-    except ValueError:  # a class with one row, or fewer test rows than classes
-        train_idx, test_idx = train_test_split(rows, test_size=fraction, random_state=split_seed)
-    return split.subset(torch.as_tensor(train_idx)), split.subset(torch.as_tensor(test_idx))
+    """(train, test) by `fraction` of the rows, stratified by class (dlrun.data.split)."""
+    labels = split.tensors["y"]
+    train_idx, test_idx = holdout(len(labels), fraction, split_seed, labels.cpu())
+    return split.subset(train_idx), split.subset(test_idx)
 
 
 def text_csv(

@@ -103,8 +103,8 @@ def test_image_grid_png_has_the_expected_size_and_pixels(tmp_path):
 
 
 def test_digits_image_view_is_the_pixels_scaled_to_0_1():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from dlrun.data.bundled import load_digits
+    from dlrun.data.split import holdout
 
     bundle = digits(0.2, 0, 0.1, seed=0, task_needs_images=True)
     assert bundle.input_shape == (1, 8, 8) and bundle.num_classes == 10
@@ -113,10 +113,8 @@ def test_digits_image_view_is_the_pixels_scaled_to_0_1():
     train_x = bundle.train.tensors["x"]
     assert train_x.mean().abs() < 1e-5 and (train_x.std() - 1).abs() < 1e-3  # normalised
     pixels = bundle.test.tensors["x"] * std.view(1, -1, 1, 1) + mean
-    d = load_digits()
-    _, x_test, _, _ = train_test_split(
-        d.data, d.target, test_size=0.2, random_state=0, stratify=d.target
-    )
+    x, y = load_digits()
+    x_test = x[holdout(len(x), 0.2, 0, torch.as_tensor(y))[1].numpy()]
     expected = torch.tensor(x_test / 16, dtype=torch.float32).view(-1, 1, 8, 8)
     assert torch.allclose(pixels, expected, atol=1e-5)
 

@@ -85,6 +85,27 @@ class RunArtifacts:
         _write_atomic(path, text)
         return path
 
+    def write_model_yaml(
+        self, config: dict[str, Any], preprocessing: dict[str, Any], name: str = "model.yaml"
+    ) -> Path:
+        """The config that builds the model, then `preprocessing:` (what a prediction needs).
+        The preprocessing is dumped by PyYAML, not OmegaConf: a vocabulary token such as '???'
+        or '${x}' must stay text."""
+        import yaml
+        from omegaconf import OmegaConf
+
+        body = OmegaConf.to_yaml(OmegaConf.create(config))
+        return self.write_text(
+            name,
+            body
+            + yaml.safe_dump(
+                {"preprocessing": preprocessing},
+                sort_keys=False,
+                allow_unicode=True,
+                default_flow_style=None,
+            ),
+        )
+
     def write_json(self, name: str, content: Any) -> None:
         """A small JSON file the data or task asks for (e.g. labels.json: class name -> index)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +135,31 @@ class RunArtifacts:
                 writer.writeheader()
             writer.writerow(row)
 
+    def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order."""
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        return self.write_text(name, buf.getvalue())
+
+    def write_png(self, name: str, image: Any) -> Path:
+        """One (C, H, W) image with values in [0, 1] as a PNG at its own size."""
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, _png(np.asarray(image, dtype=np.float32)))
+        return path
+
+    def write_bytes(self, name: str, content: bytes) -> Path:
+        """A binary file of the run (an exported model.onnx / model.torchscript.pt)."""
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, content)
+        return path
+
     def write_plot(self, name: str, png: bytes) -> Path:
         """Write plots/<name> atomically; returns its path."""
         self.plots_dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +174,6 @@ def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) 
     C is 1 (grey) or 3 (RGB). Small images are enlarged by whole-pixel repetition (nearest
     neighbour) so each tile is at least `min_tile` pixels high; tiles are separated by 2 px.
     """
-    from PIL import Image  # pillow comes with torchvision and matplotlib
-
     if hasattr(images, "detach"):
         images = images.detach().float().cpu().numpy()
     pixels = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
@@ -142,9 +186,16 @@ def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) 
     for i, image in enumerate(pixels):
         top, left = pad + (i // per_row) * tile_h, pad + (i % per_row) * tile_w
         grid[:, top : top + tile_h - pad, left : left + tile_w - pad] = image
-    picture = (grid * 255).round().astype(np.uint8)
-    picture = picture[0] if channels == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, _png(grid))
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """(C, H, W) values in [0, 1], C = 1 or 3, as PNG bytes."""
+    from PIL import Image
+
+    picture = (np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8)
+    picture = picture[0] if len(picture) == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
     buf = io.BytesIO()
     Image.fromarray(picture).save(buf, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, buf.getvalue())
+    return buf.getvalue()

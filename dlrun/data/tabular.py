@@ -18,13 +18,23 @@ from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
 from dlrun.errors import DataError
 
 
-def _standardise(*splits: InMemorySplit) -> None:
-    """Scale every split's x with the first split's per-feature mean/std (in place)."""
+def scale_features(x: torch.Tensor, stats: dict) -> torch.Tensor:
+    """(x - mean) / std with the training split's statistics (`stats` as saved for prediction:
+    {"mean": [...], "std": [...]}, float32 values, so new rows are scaled bit for bit alike)."""
+    mean = torch.tensor(stats["mean"], dtype=torch.float32, device=x.device)
+    std = torch.tensor(stats["std"], dtype=torch.float32, device=x.device)
+    return (x.float() - mean) / std
+
+
+def _standardise(*splits: InMemorySplit) -> dict[str, list[float]]:
+    """Scale every split's x with the first split's per-feature mean/std (in place); returns them."""
     x = splits[0].tensors["x"]
     mean, std = x.mean(0), x.std(0)
     std[std == 0] = 1.0  # constant features (digits' blank corners) stay at 0
+    stats = {"mean": mean.tolist(), "std": std.tolist()}
     for split in splits:
-        split.tensors["x"] = (split.tensors["x"] - mean) / std
+        split.tensors["x"] = scale_features(split.tensors["x"], stats)
+    return stats
 
 
 def _normalise_images(*splits: InMemorySplit) -> dict[str, list[float]]:
@@ -52,6 +62,7 @@ def _bundle_from_arrays(
     y_test: np.ndarray | None = None,
     class_names: list[str] | None = None,
     image: tuple[tuple[int, int, int], float] | None = None,
+    columns: tuple[list[str], str | None] | None = None,
 ) -> DataBundle:
     """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead."""
     classify = task == "classification"
@@ -71,7 +82,14 @@ def _bundle_from_arrays(
     test = to_split(x_test, y_test)
     facts = {}
     if image is None:
-        _standardise(train, val, test)
+        # What a prediction on new rows needs (dlrun/predict): the columns by name and their
+        # scaling. Kept apart until the typed table preprocessing (issue 18) replaces it.
+        names, target = columns or ([f"x{i}" for i in range(x.shape[1])], None)
+        facts["table"] = {
+            "features": list(names),
+            "target": target,
+            **_standardise(train, val, test),
+        }
     else:
         shape, pixel_max = image
         for split in (train, val, test):
@@ -113,6 +131,7 @@ def digits(
         data.data, data.target, "classification",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
         image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
+        columns=(list(data.feature_names), "target"),
     )  # fmt: skip
 
 
@@ -248,7 +267,7 @@ def csv_table(
     return _bundle_from_arrays(
         x, y, task,
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
-        x_test=x_test, y_test=y_test, class_names=class_names,
+        x_test=x_test, y_test=y_test, class_names=class_names, columns=(features, target),
     )  # fmt: skip
 
 

@@ -41,7 +41,7 @@ class ReconstructionTask(Task):
     def check_data(cls, data: DataBundle) -> None:
         require_images(cls.name, data)
 
-    def _reconstruct(self, out: Tensor) -> Tensor:
+    def reconstruct(self, out: Tensor) -> Tensor:
         """Model output -> [0, 1] pixels."""
         return torch.sigmoid(out) if self.logits else out.clamp(0, 1)
 
@@ -55,7 +55,7 @@ class ReconstructionTask(Task):
         for batch in batches:
             out = self.model(batch["x"]).float()
             target = self.scale.to_pixels(batch["x"])
-            sq_err = sq_err + (self._reconstruct(out) - target).pow(2).sum()  # stays on device
+            sq_err = sq_err + (self.reconstruct(out) - target).pow(2).sum()  # stays on device
             loss_sum = loss_sum + self.loss_fn(out, target) * len(out)
             pixels, samples = pixels + target.numel(), samples + len(out)
         mse = float(sq_err) / pixels
@@ -70,7 +70,7 @@ class ReconstructionTask(Task):
         """reconstructions.png: rows of test images, each above the row of their reconstructions."""
         self.model.eval()
         x = torch.cat([b["x"] for b in _first(test_batches, GRID_IMAGES)])[:GRID_IMAGES]
-        shown = pair_rows(self.scale.to_pixels(x), self._reconstruct(self.model(x)), PER_ROW)
+        shown = pair_rows(self.scale.to_pixels(x), self.reconstruct(self.model(x)), PER_ROW)
         write_image_grid(run_dir / "reconstructions.png", shown, PER_ROW)
         return ["reconstructions.png"]
 

@@ -251,7 +251,7 @@ class Predictor:
                 )
             )
         if isinstance(data, np.ndarray | Tensor):
-            x = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
+            x = torch.as_tensor(np.array(data)) if isinstance(data, np.ndarray) else data
             x = readers.array_layout(x, self.prep)
             ids = [str(i) for i in range(len(x))]
             return self._from_chunk("index", readers.Chunk(ids, {"x": x}), self.split({"x": x}))

@@ -41,7 +41,7 @@ LOSS_TARGETS = {
 }
 
 # Keys dlrun reads itself; they are not constructor arguments.
-_DLRUN_KEYS = {"interval", "name"}
+_DLRUN_KEYS = {"interval", "name", "class_weights"}
 
 
 def _locate(path: str) -> Any:
@@ -186,14 +186,19 @@ def model_needs_images(model_node: DictConfig) -> bool:
     return (declared in TASKS and TASKS[declared].needs_images) or model_reads_images(model_node)
 
 
-def build_loss(node: DictConfig, task_cls: type[Task]) -> nn.Module:
+def build_loss(node: DictConfig, task_cls: type[Task], data: DataBundle | None = None) -> nn.Module:
+    weights = node.get("class_weights")
     if node.get("name") == "auto":
         node = OmegaConf.create({"_target_": LOSS_TARGETS[task_cls.default_loss]})
     if "_target_" not in node:
         raise ConfigError(
             "loss has no _target_: pick one with loss=cross_entropy|mse|... or loss=auto"
         )
-    return build_object(node, "loss")
+    if weights is None or data is None:
+        return build_object(node, "loss")
+    # loss.class_weights=auto|[...]: a weight per class, from the training split's counts
+    target = check_target(node._target_, "loss")
+    return build_object(node, "loss", **task_cls.class_weight_kwargs(weights, target, data))
 
 
 def check_model_inputs(model_node: DictConfig, data: DataBundle) -> None:
@@ -271,7 +276,7 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
         raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
     task_cls = TASKS[name]
     task_cls.check_data(data)
-    loss_fn = build_loss(cfg.loss, task_cls)
+    loss_fn = build_loss(cfg.loss, task_cls, data)
     task_cls.check_loss(loss_fn, data)
     facts = {**data.model_facts(), **task_cls.output_facts(loss_fn, data)}
     check_model_inputs(cfg.model, data)

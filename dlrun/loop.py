@@ -52,6 +52,9 @@ class LoopSettings:
     # 1: check each loss before its step; N: keep the flag on the device, read it every N steps
     finite_check_every: int = 1
     log_every_n_steps: int = 50
+    # "auto": drop the last training batch when it would hold one sample (BatchNorm cannot
+    # train on one); True: drop any incomplete last batch; False: keep it
+    drop_last: str | bool = "auto"
 
 
 @dataclass
@@ -149,9 +152,18 @@ def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> Tensor:
     return torch.randperm(n, generator=gen).to(device, non_blocking=True)
 
 
+def samples_per_epoch(n_train: int, batch_size: int, drop_last: str | bool) -> int:
+    """Training samples used per epoch: all, less an incomplete last batch that is dropped
+    (trainer.drop_last). The order is reshuffled every epoch, so no sample is always left out."""
+    rest = n_train % batch_size
+    if rest and (drop_last is True or (drop_last == "auto" and rest == 1)):
+        return n_train - rest
+    return n_train
+
+
 def steps_per_epoch(n_train: int, s: LoopSettings) -> int:
     """Optimizer steps per epoch (used to size per-step schedules such as one-cycle)."""
-    batches = num_batches(n_train, s.batch_size)
+    batches = num_batches(samples_per_epoch(n_train, s.batch_size, s.drop_last), s.batch_size)
     if s.limit_train_batches:
         batches = min(batches, s.limit_train_batches)
     return math.ceil(batches / s.grad_accum)
@@ -234,6 +246,7 @@ class Trainer:
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
         s, split = self.s, self.data.train
         order = epoch_order(len(split), s.seed, state.epoch, self.device)
+        order = order[: samples_per_epoch(len(order), s.batch_size, s.drop_last)]
         order, batch_size = distributed.shard_order(order, s.batch_size)  # as is without torchrun
         total = num_batches(len(order), batch_size)
         if s.limit_train_batches:

@@ -26,6 +26,7 @@ from dlrun.loop import (
     Optimization,
     Trainer,
     evaluate_split,
+    samples_per_epoch,
     steps_per_epoch,
 )
 from dlrun.predict.preprocessing import describe
@@ -54,8 +55,25 @@ def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSett
         limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
         progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
         skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
-        log_every_n_steps=t.log_every_n_steps,
+        log_every_n_steps=t.log_every_n_steps, drop_last=t.get("drop_last", "auto"),
     )  # fmt: skip
+
+
+def last_batch_choice(n_train: int, s: LoopSettings) -> dict[str, Any]:
+    """What trainer.drop_last does to this training split, logged and kept in metrics.json."""
+    used = samples_per_epoch(n_train, s.batch_size, s.drop_last)
+    if used == 0:
+        raise ConfigError(
+            f"trainer.drop_last={s.drop_last} drops every batch: the training split has {n_train} "
+            f"samples, fewer than trainer.batch_size={s.batch_size}; lower the batch size"
+        )
+    if used < n_train:
+        log.info(
+            f"trainer.drop_last={s.drop_last}: the last training batch of each epoch would hold "
+            f"{n_train - used} sample(s) ({n_train} % {s.batch_size}); it is dropped, a different "
+            "sample each epoch (a one-sample batch breaks BatchNorm)"
+        )
+    return {"drop_last": s.drop_last, "dropped_per_epoch": n_train - used}
 
 
 def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
@@ -148,6 +166,7 @@ class TrainingJob(Job):
     ) -> None:
         super().__init__(cfg, artifacts, data_state)
         speed_up(self.task, cfg.trainer)
+        self.last_batch = last_batch_choice(len(self.data.train), self.settings)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
         import torch._dynamo  # noqa: F401
@@ -181,7 +200,7 @@ class TrainingJob(Job):
             "model": distributed.unwrap(self.task.model).state_dict(),
             **self._optimizer_state(),
             "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
-            "data_state": self.data.facts.get("checkpoint_state", {}),
+            "data_state": self.data.checkpoint_state(),
             "preprocessing": self.preprocessing,
         }  # fmt: skip
 
@@ -254,6 +273,7 @@ class TrainingJob(Job):
             "train_seconds": round(state.train_seconds, 4),
             "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
             "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
+            "last_batch": self.last_batch, "skipped_files": len(self.data.skipped),
         })  # fmt: skip
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
@@ -472,9 +492,13 @@ def run_job(cfg: DictConfig) -> float | None:
         )
         if cfg.resume == "auto" and not resume_from.is_file():
             resume_from = None  # nothing unfinished to continue: a fresh run
+    saved = None
     if resume_from is not None:
         _refuse_an_older_checkpoint(resume_from)
-    job = TrainingJob(cfg, artifacts)
-    if resume_from is not None:
-        resume.check_same_setup(checkpoint.load(resume_from)["config"], job.config, resume_from)
+        saved = checkpoint.load(resume_from)
+    # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
+    # vocabulary), not refitted ones.
+    job = TrainingJob(cfg, artifacts, saved.get("data_state") if saved else None)
+    if saved is not None:
+        resume.check_same_setup(saved["config"], job.config, resume_from)
     return job.train(resume_from)

@@ -41,6 +41,7 @@ class Row:
     seconds: float | None = None
     run_dir: str = ""
     error: str | None = None
+    val_f1: float | None = None  # classification: macro-F1 at the best epoch, beside accuracy
 
     @property
     def seed(self) -> str | None:
@@ -97,6 +98,7 @@ def row_from_record(record: dict[str, Any], job: str) -> Row:
         epochs=record.get("epochs_run"), seconds=_number(record.get("train_seconds")),
         run_dir=str(record.get("run_dir", "")),
         error=str(error).splitlines()[0] if error else None,
+        val_f1=_number(best_val.get("f1_macro")) if metric != "f1_macro" else None,
     )  # fmt: skip
 
 
@@ -155,11 +157,15 @@ def best_rows(rows: list[Row]) -> list[Row]:
 
 
 # --- rendering ------------------------------------------------------------------------------
+# Shown first, in this order, where a run has them: macro-F1 beside accuracy (imbalanced classes).
+_FIRST = ("accuracy", "f1_macro")
+
+
 def _test_names(rows: list[Row]) -> list[str]:
     names: list[str] = []
     for row in rows:
         names += [k for k in row.test if k not in names]
-    return names
+    return [n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST]
 
 
 def _fmt(value: float | None) -> str:
@@ -180,10 +186,12 @@ def to_csv(rows: list[Row]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["rank", "job", "status", "overrides", "monitor", "mode", "val",
-                     *[f"test_{n}" for n in names], "epochs", "seconds", "run_dir", "error"])  # fmt: skip
+                     "val_f1_macro", *[f"test_{n}" for n in names], "epochs", "seconds",
+                     "run_dir", "error"])  # fmt: skip
     for rank, row in enumerate(rows, 1):
         writer.writerow([rank, row.job, row.status, _shown(row.overrides), row.monitor or "",
-                         row.mode or "", _fmt(row.val), *[_fmt(row.test.get(n)) for n in names],
+                         row.mode or "", _fmt(row.val), _fmt(row.val_f1),
+                         *[_fmt(row.test.get(n)) for n in names],
                          row.epochs if row.epochs is not None else "", _fmt(row.seconds),
                          row.run_dir, row.error or ""])  # fmt: skip
     return buf.getvalue()
@@ -197,7 +205,9 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
 def _runs_table(rows: list[Row]) -> list[str]:
     names = _test_names(rows)
     monitors = sorted({f"{r.monitor} ({r.mode})" for r in rows if r.monitor})
+    f1 = any(r.val_f1 is not None for r in rows)
     header = ["#", "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
+              *(["val f1_macro"] if f1 else []),
               *[f"test {n}" for n in names], "epochs", "seconds", "folder"]  # fmt: skip
     lines = [
         [
@@ -205,6 +215,7 @@ def _runs_table(rows: list[Row]) -> list[str]:
             f"`{_shown(r.overrides)}`",
             r.status,
             _fmt(r.val),
+            *([_fmt(r.val_f1)] if f1 else []),
             *[_fmt(r.test.get(n)) for n in names],
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.2f}",

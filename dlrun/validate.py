@@ -86,6 +86,31 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _fraction,
         "a fraction strictly between 0 and 1, e.g. data.test_fraction=0.2",
     ),
+    "data.task": (
+        lambda v: v in {"auto", "classification", "regression"},
+        "auto, classification or regression",
+    ),
+    "data.impute": (
+        lambda v: v in {None, "mean", "median", "most_frequent"},
+        "null, mean, median or most_frequent",
+    ),
+    "data.stratify": (lambda v: isinstance(v, bool), "true or false"),
+    "data.skip_bad": (lambda v: isinstance(v, bool), "true or false"),
+    "trainer.drop_last": (
+        lambda v: v == "auto" or isinstance(v, bool),
+        "auto (drop a last batch of one sample), true or false",
+    ),
+    "loss.class_weights": (
+        lambda v: (
+            v is None
+            or v == "auto"
+            or (
+                (OmegaConf.is_list(v) or isinstance(v, list))
+                and all(_positive_number(w) for w in v)
+            )
+        ),
+        "null, auto (inverse class frequency) or a list of positive numbers, one per class",
+    ),
     "mode": (lambda v: v in MODES, "train, eval, predict or export"),
     "topk": (_positive_int, "a positive integer, e.g. topk=3"),
     "samples": (_positive_int, "a positive integer (images a GAN generates), e.g. samples=16"),

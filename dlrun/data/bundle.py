@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from dlrun.data.table_prep import TablePreprocessing
 from dlrun.errors import ConfigError
 
 Batch = dict[str, Tensor]
@@ -96,6 +97,26 @@ class DataBundle:
     class_names: list[str] | None = None
     # Extra model facts the data decides (e.g. vocab_size, padding_idx) and state to checkpoint.
     facts: dict[str, Any] = field(default_factory=dict)
+    # Saved with the model for prediction: a table's fitted preprocessing (feature statistics,
+    # categories, imputation values, target scaling, class names), fitted on the train split.
+    preprocessing: TablePreprocessing | None = None
+    # Files the data skipped as unreadable (image_folder with data.skip_bad=true), filled as
+    # batches are read; the run record counts them.
+    skipped: list[str] = field(default_factory=list)
+
+    def train_class_counts(self) -> Tensor:
+        """Samples per class in the training split (int64, num_classes long)."""
+        labels = getattr(self.train, "labels", None)
+        y = labels() if callable(labels) else self.train.tensors["y"]
+        return torch.bincount(y.cpu().long().flatten(), minlength=self.num_classes or 0)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What a checkpoint saves of the data (plain values): the text vocabulary, a table's
+        preprocessing under "table". A builder taking `checkpoint_state` gets it back."""
+        state = dict(self.facts.get("checkpoint_state", {}))
+        if self.preprocessing is not None:
+            state["table"] = self.preprocessing.to_state()
+        return state
 
     def model_facts(self) -> dict[str, Any]:
         """Values the data decides, offered to model constructors by parameter name."""

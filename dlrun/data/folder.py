@@ -8,17 +8,21 @@ order, so runs stay reproducible and resumable.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlrun.data.augment import ImageBatchTransform
 from dlrun.data.bundle import Batch, DataBundle, carve_validation
 from dlrun.data.vision import check_stats, image_transforms
 from dlrun.errors import ConfigError, DataError
+
+log = logging.getLogger("dlrun")
 
 
 class _IndexSampler(Sampler[int]):
@@ -35,19 +39,55 @@ class _IndexSampler(Sampler[int]):
         return len(self.indices)
 
 
+class _Readable(Dataset):
+    """An ImageFolder whose unreadable files come back as (blank image, class, reason) instead of
+    an exception in a worker process (which DataLoader turns into a multi-line traceback)."""
+
+    def __init__(self, dataset: Any, image_size: int) -> None:
+        self.dataset, self.image_size = dataset, image_size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int, str]:
+        try:
+            x, y = self.dataset[index]
+            return x, y, ""
+        except (OSError, ValueError, SyntaxError) as err:  # PIL: truncated, not an image...
+            blank = torch.zeros(3, self.image_size, self.image_size, dtype=torch.uint8)
+            return blank, self.dataset.targets[index], str(err).splitlines()[0] or "unreadable"
+
+
 class FolderSource:
     """One ImageFolder and its DataLoaders, shared by the splits cut from it, so worker processes
-    start once per batch size and are kept between epochs."""
+    start once per batch size and are kept between epochs. An unreadable image is a one-line
+    DataError naming it, or (skip_bad) is left out of its batch and added to `skipped`."""
 
-    def __init__(self, dataset: object, num_workers: int) -> None:
+    def __init__(self, dataset: Any, num_workers: int, image_size: int = 64,
+                 skip_bad: bool = False, skipped: list[str] | None = None) -> None:  # fmt: skip
         self.dataset, self.num_workers = dataset, num_workers
+        self.readable = _Readable(dataset, image_size)
+        self.skip_bad = skip_bad
+        self.skipped = skipped if skipped is not None else []
         self._loaders: dict[tuple[int, bool], tuple[DataLoader, _IndexSampler]] = {}
+
+    def unreadable(self, index: int, reason: str) -> None:
+        """Refuse (or, with skip_bad, count and log once) the image at `index`."""
+        file = self.dataset.samples[index][0]
+        if not self.skip_bad:
+            raise DataError(
+                f"{file} cannot be read as an image ({reason}): delete or replace it, or set "
+                "data.skip_bad=true to skip unreadable images"
+            )
+        if file not in self.skipped:
+            self.skipped.append(file)
+            log.warning(f"skipped unreadable image {file} ({reason}); {len(self.skipped)} so far")
 
     def loader(self, batch_size: int, indices: list[int], pin: bool) -> DataLoader:
         if (batch_size, pin) not in self._loaders:
             sampler = _IndexSampler()
             loader = DataLoader(
-                self.dataset, batch_size=batch_size, sampler=sampler,
+                self.readable, batch_size=batch_size, sampler=sampler,
                 num_workers=self.num_workers, pin_memory=pin,
                 persistent_workers=self.num_workers > 0,
                 # Its own generator: starting an iterator draws a worker seed, which must not
@@ -80,6 +120,11 @@ class FolderSplit:
             self.source, [self.indices[i] for i in index.tolist()], self.transform, self.device
         )
 
+    def labels(self) -> Tensor:
+        """The class of each image of this split (no image is read)."""
+        targets = self.source.dataset.targets
+        return torch.tensor([targets[i] for i in self.indices], dtype=torch.long)
+
     def with_transform(self, transform: ImageBatchTransform) -> FolderSplit:
         return FolderSplit(self.source, self.indices, transform, self.device)
 
@@ -92,7 +137,17 @@ class FolderSplit:
         if not wanted:
             return
         cuda = self.device.type == "cuda"
-        for x, y in self.source.loader(batch_size, wanted, pin=cuda):
+        done = 0
+        for x, y, errors in self.source.loader(batch_size, wanted, pin=cuda):
+            if any(errors):  # unreadable files: refused, or left out of the batch (skip_bad)
+                for i, reason in enumerate(errors):
+                    if reason:
+                        self.source.unreadable(wanted[done + i], reason)
+                ok = torch.tensor([not e for e in errors])
+                x, y = x[ok], y[ok]
+            done += len(errors)
+            if not len(y):
+                continue
             batch = {
                 "x": x.to(self.device, non_blocking=cuda),
                 "y": y.to(self.device, non_blocking=cuda),
@@ -150,6 +205,8 @@ def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[floa
     for batch in split.subset(pick).batches(64):
         x = batch["x"].double().div_(255).transpose(0, 1).flatten(1)  # (C, pixels)
         total, squares, count = total + x.sum(1), squares + (x * x).sum(1), count + x.shape[1]
+    if not count:
+        raise DataError("no training image could be read: check data.path")
     mean = total / count
     std = (squares / count - mean * mean).clamp(min=1e-12).sqrt()
     return mean.tolist(), std.tolist()
@@ -170,6 +227,7 @@ def image_folder(
     mean: list[float] | None = None,
     std: list[float] | None = None,
     stats_samples: int = 500,
+    skip_bad: bool = False,
 ) -> DataBundle:
     """Your own pictures: `path`/<class>/<image>, resized to image_size x image_size RGB.
 
@@ -181,12 +239,13 @@ def image_folder(
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError(f"data.num_workers={num_workers!r} is invalid: use an integer >= 0")
     check_stats(mean, std, 3)
-    source = FolderSource(_open_folder(path, "data.path", image_size), num_workers)
+    skipped: list[str] = []  # unreadable files left out (skip_bad), shared by every split
+    source = FolderSource(_open_folder(path, "data.path", image_size), num_workers, image_size,
+                          skip_bad, skipped)  # fmt: skip
     classes = list(source.dataset.classes)
     if test_path:
-        test_source = FolderSource(
-            _open_folder(test_path, "data.test_path", image_size), num_workers
-        )
+        test_source = FolderSource(_open_folder(test_path, "data.test_path", image_size),
+                                   num_workers, image_size, skip_bad, skipped)  # fmt: skip
         if list(test_source.dataset.classes) != classes:
             raise DataError(f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
                             f"but data.path has {classes}: give both the same class folders")  # fmt: skip
@@ -206,5 +265,6 @@ def image_folder(
         train=train.with_transform(train_tf), val=val.with_transform(eval_tf),
         test=test.with_transform(eval_tf), task="classification",
         input_shape=(3, image_size, image_size), num_classes=len(classes), class_names=classes,
-        facts={"normalization": {"mean": list(mean), "std": list(std)}},
+        facts={"normalization": {"mean": list(mean), "std": list(std)}, "source": f"data.path={path}"},
+        skipped=skipped,
     )  # fmt: skip

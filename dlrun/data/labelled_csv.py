@@ -6,11 +6,11 @@ strings alphabetically) over the train and test files together.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from dlrun.data import corpus as cache
-from dlrun.data.tabular import _natural_key, not_utf8
+from dlrun.data.csv_read import read_table
+from dlrun.data.target import natural_key as _natural_key
 from dlrun.data.tokenize import Tokenizer
 from dlrun.errors import DataError
 
@@ -19,24 +19,15 @@ def read_rows(
     path: Path, text_columns: list[str], label_column: str, key: str
 ) -> list[tuple[str, str]]:
     """(text columns joined by a space, label) for every row of a CSV with a header row."""
-    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            for name, col in [("data.label_column", label_column)] + [
-                ("data.text_columns", c) for c in text_columns
-            ]:
-                if col not in columns:
-                    raise DataError(
-                        f"{name}: {col!r} is not a column of {path}: its columns are {columns}"
-                    )
-            rows = [(" ".join(r[c] or "" for c in text_columns), r[label_column]) for r in reader]
-    except UnicodeDecodeError as err:
-        raise not_utf8(path, key, err) from None
-    if not rows:
-        raise DataError(f"{key}={path} has no data rows")
+    columns, table = read_table(path, key)  # strict: duplicate names, ragged rows are refused
+    for name, col in [("data.label_column", label_column)] + [
+        ("data.text_columns", c) for c in text_columns
+    ]:
+        if col not in columns:
+            raise DataError(f"{name}: {col!r} is not a column of {path}: its columns are {columns}")
+    rows = [(" ".join(r[c] for c in text_columns), r[label_column]) for r in table]
     for n, (_, label) in enumerate(rows, start=1):
-        if label is None or not label.strip():
+        if not label.strip():
             raise DataError(
                 f"{path} data row {n} has an empty {label_column!r}: fill or drop that row"
             )
@@ -56,7 +47,8 @@ def corpus(
     class_names = sorted({label for rows in raw.values() for _, label in rows}, key=_natural_key)
     if len(class_names) < 2:
         raise DataError(
-            f"data.label_column={label_column!r} has one value only ({class_names}): a classifier needs two or more"
+            f"{paths['train']}: data.label_column={label_column!r} has one class only "
+            f"({class_names}): a classifier needs two or more; check data.label_column"
         )
     index = {name: i for i, name in enumerate(class_names)}
     rows = {split: [(text, index[label]) for text, label in r] for split, r in raw.items()}

@@ -1,40 +1,40 @@
 """Tabular datasets: sklearn's digits and synthetic makers, and the user's own CSV.
 
-Features are standardised with statistics of the training split only (never val/test). Digits can
-also be served as 1x8x8 images (pixels scaled to [0, 1], then normalised with the train split's
-mean/std, recorded in facts["normalization"] as vision data does), for the generative models.
+Features are standardised with statistics of the training split only (never val/test), and so
+are regression targets (metrics are reported back in the target's units); the fitted
+preprocessing is `DataBundle.preprocessing` (dlrun/data/table_prep.py), saved in checkpoints.
+Digits can also be served as 1x8x8 images (pixels scaled to [0, 1], then normalised with the
+train split's mean/std, recorded in facts["normalization"] as vision data does), for the
+generative models.
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+import logging
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from torch import Tensor
 
-from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
-from dlrun.errors import DataError
+from dlrun.data.bundle import DataBundle, InMemorySplit
+from dlrun.data.csv_read import csv_file, not_utf8, read_table
+from dlrun.data.split import holdout
+from dlrun.data.table_prep import TablePreprocessing
+from dlrun.data.target import (
+    class_indices,
+    class_names,
+    detect_task,
+    natural_key,
+    numeric_target,
+    refuse_missing,
+)
+from dlrun.errors import ConfigError, DataError
 
+log = logging.getLogger("dlrun")
 
-def scale_features(x: torch.Tensor, stats: dict) -> torch.Tensor:
-    """(x - mean) / std with the training split's statistics (`stats` as saved for prediction:
-    {"mean": [...], "std": [...]}, float32 values, so new rows are scaled bit for bit alike)."""
-    mean = torch.tensor(stats["mean"], dtype=torch.float32, device=x.device)
-    std = torch.tensor(stats["std"], dtype=torch.float32, device=x.device)
-    return (x.float() - mean) / std
-
-
-def _standardise(*splits: InMemorySplit) -> dict[str, list[float]]:
-    """Scale every split's x with the first split's per-feature mean/std (in place); returns them."""
-    x = splits[0].tensors["x"]
-    mean, std = x.mean(0), x.std(0)
-    std[std == 0] = 1.0  # constant features (digits' blank corners) stay at 0
-    stats = {"mean": mean.tolist(), "std": std.tolist()}
-    for split in splits:
-        split.tensors["x"] = scale_features(split.tensors["x"], stats)
-    return stats
+# Older names, imported by the text data modules.
+_natural_key = natural_key
+__all__ = ["csv_file", "not_utf8", "csv_table", "digits"]
 
 
 def _normalise_images(*splits: InMemorySplit) -> dict[str, list[float]]:
@@ -58,55 +58,40 @@ def _bundle_from_arrays(
     split_seed: int,
     val_fraction: float,
     seed: int,
-    x_test: np.ndarray | None = None,
-    y_test: np.ndarray | None = None,
-    class_names: list[str] | None = None,
     image: tuple[tuple[int, int, int], float] | None = None,
-    columns: tuple[list[str], str | None] | None = None,
+    names: list[str] | None = None,
 ) -> DataBundle:
-    """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead."""
+    """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead;
+    `names` are the feature columns' names (a CSV of new rows for prediction is read by them)."""
+    from sklearn.model_selection import train_test_split
+
     classify = task == "classification"
-    if x_test is None:
-        stratify = y if classify else None
-        x, x_test, y, y_test = train_test_split(
-            x, y, test_size=test_fraction, random_state=split_seed, stratify=stratify
-        )
-
-    def to_split(xs: np.ndarray, ys: np.ndarray) -> InMemorySplit:
-        yt = torch.as_tensor(ys, dtype=torch.long if classify else torch.float32)
-        if not classify and yt.ndim == 1:
-            yt = yt[:, None]
-        return InMemorySplit({"x": torch.as_tensor(xs, dtype=torch.float32), "y": yt})
-
-    train, val = carve_validation(to_split(x, y), val_fraction, seed)
-    test = to_split(x_test, y_test)
-    facts = {}
-    if image is None:
-        # What a prediction on new rows needs (dlrun/predict): the columns by name and their
-        # scaling. Kept apart until the typed table preprocessing (issue 18) replaces it.
-        names, target = columns or ([f"x{i}" for i in range(x.shape[1])], None)
-        facts["table"] = {
-            "features": list(names),
-            "target": target,
-            **_standardise(train, val, test),
-        }
-    else:
-        shape, pixel_max = image
-        for split in (train, val, test):
-            split.tensors["x"] = split.tensors["x"].reshape(-1, *shape) / pixel_max
-        facts["normalization"] = _normalise_images(train, val, test)
-    num_classes = int(max(y.max(), y_test.max())) + 1 if classify else None
-    return DataBundle(
-        train=train,
-        val=val,
-        test=test,
-        task=task,
-        input_shape=tuple(image[0]) if image else (x.shape[1],),
-        num_classes=num_classes,
-        num_targets=1 if classify or y.ndim == 1 else y.shape[1],
-        class_names=class_names or ([str(i) for i in range(num_classes)] if classify else None),
-        facts=facts,
+    x, x_test, y, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=split_seed, stratify=y if classify else None
     )
+    labels = torch.as_tensor(y) if classify else None
+    train_index, val_index = _carve(torch.arange(len(x)), val_fraction, seed, labels)
+    yt, y_test = torch.as_tensor(y), torch.as_tensor(y_test)
+    if image is not None:
+        shape, pixel_max = image
+        splits = [InMemorySplit({"x": torch.as_tensor(a, dtype=torch.float32).reshape(-1, *shape)
+                                 / pixel_max, "y": b}) for a, b in  # fmt: skip
+                  ((x[train_index], yt[train_index]), (x[val_index], yt[val_index]),
+                   (x_test, y_test))]  # fmt: skip
+        normalization = _normalise_images(*splits)
+        n = int(max(y.max(), y_test.max())) + 1
+        return DataBundle(*splits, task=task, input_shape=tuple(shape), num_classes=n,
+                          class_names=[str(i) for i in range(n)],
+                          facts={"normalization": normalization})  # fmt: skip
+    prep = TablePreprocessing.fit_array(x[train_index.numpy()], names)
+    prep.task = task
+    if classify:
+        prep.class_names = [str(i) for i in range(int(max(y.max(), y_test.max())) + 1)]
+    else:
+        prep.fit_target(yt[train_index].float().reshape(len(train_index), -1))
+    xs, x_test = prep.transform_array(x), prep.transform_array(x_test)
+    return _table_bundle(prep, (xs[train_index], yt[train_index]),
+                         (xs[val_index], yt[val_index]), (x_test, y_test))  # fmt: skip
 
 
 def digits(
@@ -131,7 +116,7 @@ def digits(
         data.data, data.target, "classification",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
         image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
-        columns=(list(data.feature_names), "target"),
+        names=list(data.feature_names),
     )  # fmt: skip
 
 
@@ -151,56 +136,26 @@ def synthetic_classification(
 def synthetic_regression(
     test_fraction: float, split_seed: int, val_fraction: float, seed: int, **make_kwargs: object
 ) -> DataBundle:
-    """sklearn.datasets.make_regression; targets are standardised like the features."""
+    """sklearn.datasets.make_regression; targets are scaled with the training split's mean/std
+    for training, and metrics are reported in their own units."""
     from sklearn.datasets import make_regression
 
     x, y = make_regression(random_state=split_seed, **make_kwargs)
-    y = (y - y.mean(0)) / y.std(0)  # unit-scale targets so default learning rates work
     return _bundle_from_arrays(
         x, y, "regression",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
     )  # fmt: skip
 
 
-def csv_file(path: str | Path, key: str) -> Path:
-    """`path` as a Path, or a one-line DataError when it is a folder or does not exist."""
-    file = Path(path)
-    if file.is_dir():
-        raise DataError(
-            f"{key}={path} is a folder, not a file: give the path of a CSV file with a header row "
-            f"(e.g. {key}={file / 'train.csv'})"
-        )
-    if not file.is_file():
-        raise DataError(
-            f"{key}={path} does not exist: give the path of a CSV file with a header row"
-        )
-    return file
-
-
-def not_utf8(path: str | Path, key: str, err: UnicodeDecodeError) -> DataError:
-    """The one-line error for a CSV file in another encoding than UTF-8."""
-    return DataError(
-        f"{key}={path} is not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}): "
-        "save it as UTF-8 (a spreadsheet's 'CSV UTF-8'), e.g. iconv -f latin1 -t utf-8"
-    )
-
-
 def _read_csv(
     path: str, target: str, key: str, features: list[str] | None = None
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """Return (numeric feature matrix, raw target strings, feature names) from a headed CSV.
+) -> tuple[list[dict[str, str]], list[str], list[str]]:
+    """(rows, raw target strings, feature names) from a headed CSV, read strictly.
 
     `features` (the training file's feature names) picks the columns by name, so a test file may
     order its columns differently; without it, every column but `target` is a feature.
     """
-    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
-        with csv_file(path, key).open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except UnicodeDecodeError as err:
-        raise not_utf8(path, key, err) from None
-    if not rows:
-        raise DataError(f"{key}={path} has no data rows")
-    columns = list(rows[0].keys())
+    columns, rows = read_table(path, key)
     if features is None:
         if target not in columns:
             raise DataError(
@@ -209,20 +164,7 @@ def _read_csv(
         features = [c for c in columns if c != target]
     else:
         _check_same_columns(path, key, columns, [*features, target])
-    try:
-        x = np.array([[float(r[c]) for c in features] for r in rows], dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise DataError(
-            f"{path} has a non-numeric feature value ({err}): encode or drop that column"
-        ) from None
-    bad = np.argwhere(~np.isfinite(x))
-    if len(bad):  # float() reads "nan" and "inf": they would turn every loss and metric to nan
-        row, col = bad[0]
-        raise DataError(
-            f"{path} data row {row + 1} has {features[col]}={x[row, col]}: fill or drop the rows "
-            "with missing or infinite values"
-        )
-    return x, [r[target] for r in rows], features
+    return rows, [r[target] for r in rows], features
 
 
 def _check_same_columns(path: str, key: str, columns: list[str], needed: list[str]) -> None:
@@ -235,6 +177,29 @@ def _check_same_columns(path: str, key: str, columns: list[str], needed: list[st
         )
 
 
+def _check_categorical(categorical: list[str], features: list[str], target: str) -> list[str]:
+    categorical = [categorical] if isinstance(categorical, str) else list(categorical or [])
+    unknown = [c for c in categorical if c not in features]
+    if unknown:
+        what = "the target" if unknown == [target] else "not a feature column"
+        raise DataError(f"data.categorical: {unknown} is {what}: choose among {features}")
+    return categorical
+
+
+def _encode_target(
+    task: str, target: str, files: list[tuple[list[str], str]], saved: TablePreprocessing | None
+) -> tuple[list[np.ndarray], list[str] | None]:
+    """Each file's targets as class numbers or floats, and the class names (classification)."""
+    if task == "regression":
+        return [numeric_target(target, values, path) for values, path in files], None
+    for values, path in files:
+        refuse_missing(target, values, path)
+    names = (saved.class_names if saved else None) or class_names(
+        target, [v for values, _ in files for v in values], files[0][1]
+    )
+    return [class_indices(values, names, path) for values, path in files], names
+
+
 def csv_table(
     path: str,
     target: str,
@@ -244,60 +209,82 @@ def csv_table(
     val_fraction: float,
     seed: int,
     test_path: str | None = None,
+    categorical: list[str] | None = None,
+    impute: str | None = None,
+    stratify: bool = True,
+    checkpoint_state: dict | None = None,
 ) -> DataBundle:
-    """The user's own CSV: every column but `target` is a numeric feature."""
-    if task not in {"classification", "regression"}:
-        raise DataError(f"data.task={task!r} is invalid: use classification or regression")
-    x, y_raw, features = _read_csv(path, target, "data.path")
-    x_test, y_test_raw = None, None
+    """The user's own CSV: every column but `target` is a feature (numbers, or categories).
+
+    The preprocessing (scaling, categories, imputation, target scaling) is fitted on the training
+    split, or taken from `checkpoint_state` (eval/resume) so data is encoded as training did."""
+    saved = None
+    if checkpoint_state and "table" in checkpoint_state:
+        saved = TablePreprocessing.from_state(checkpoint_state["table"])
+    rows, y_raw, features = _read_csv(path, target, "data.path", saved and saved.features)
+    categorical = _check_categorical(categorical, features, target)
+    test_rows, y_test_raw = [], []
     if test_path:  # columns matched by the training header's names, not by position
-        x_test, y_test_raw, _ = _read_csv(test_path, target, "data.test_path", features)
-    class_names = None
-    if task == "classification":
-        class_names = sorted(set(y_raw) | set(y_test_raw or []), key=_natural_key)
-        _refuse_a_continuous_target(target, class_names, len(y_raw))
-        index = {name: i for i, name in enumerate(class_names)}
-        y = np.array([index[v] for v in y_raw])
-        y_test = np.array([index[v] for v in y_test_raw]) if y_test_raw else None
+        test_rows, y_test_raw, _ = _read_csv(test_path, target, "data.test_path", features)
+    task = saved.task if saved else detect_task(task, target, y_raw + y_test_raw)
+    files = [(y_raw, path)] + ([(y_test_raw, test_path)] if test_path else [])
+    ys, names = _encode_target(task, target, files, saved)
+    labels = torch.as_tensor(ys[0]) if task == "classification" and stratify else None
+    index = torch.arange(len(rows))
+    if test_path:
+        test_index = None
     else:
-        y, y_test = (
-            _numeric_target(target, values, file) if values else None
-            for values, file in ((y_raw, path), (y_test_raw, test_path))
+        index, test_index = holdout(len(rows), test_fraction, split_seed, labels)
+    train_index, val_index = _carve(index, val_fraction, seed, labels)
+    prep = saved or _fit(rows, train_index, features, categorical, impute, task, target, names)
+    y = torch.as_tensor(ys[0])
+    if task == "regression" and saved is None:
+        prep.fit_target(y[train_index])
+    x = prep.transform(rows, path)
+    x_test, y_test = (
+        (prep.transform(test_rows, test_path), torch.as_tensor(ys[1]))
+        if test_path
+        else (x[test_index], y[test_index])
+    )
+    return _table_bundle(prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]),
+                         (x_test, y_test))  # fmt: skip
+
+
+def _carve(
+    index: Tensor, fraction: float, seed: int, labels: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """(train, val) out of `index`, decided by the run's seed, stratified when `labels` is given."""
+    n = len(index)
+    if max(1, int(round(n * fraction))) >= n:
+        raise ConfigError(
+            f"data.val_fraction={fraction} leaves no training samples out of {n}: lower it"
         )
-    return _bundle_from_arrays(
-        x, y, task,
-        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
-        x_test=x_test, y_test=y_test, class_names=class_names, columns=(features, target),
+    keep, held = holdout(n, fraction, seed, None if labels is None else labels[index])
+    return index[keep], index[held]
+
+
+def _fit(rows: list[dict[str, str]], train_index: Tensor, features: list[str],
+         categorical: list[str], impute: str | None, task: str, target: str,
+         names: list[str] | None) -> TablePreprocessing:  # fmt: skip
+    prep = TablePreprocessing.fit([rows[i] for i in train_index.tolist()], features, categorical,
+                                  impute)  # fmt: skip
+    prep.task, prep.target, prep.class_names = task, target, names
+    if prep.categories:
+        shown = ", ".join(f"{c} ({len(v)})" for c, v in prep.categories.items())
+        log.info(f"data: one-hot categorical column(s) {shown} (+1 unknown slot each)")
+    return prep
+
+
+def _table_bundle(prep: TablePreprocessing, *splits: tuple[Tensor, Tensor]) -> DataBundle:
+    """The bundle of a table whose rows are already encoded; regression targets are scaled."""
+    classify = prep.task == "classification"
+    parts = []
+    for x, y in splits:
+        y = y.long() if classify else prep.scale_target(y.float().reshape(len(y), -1))
+        parts.append(InMemorySplit({"x": x, "y": y}))
+    return DataBundle(
+        train=parts[0], val=parts[1], test=parts[2], task=prep.task, input_shape=(prep.width,),
+        num_classes=len(prep.class_names) if classify else None,
+        num_targets=1 if classify else parts[0].tensors["y"].shape[1],
+        class_names=prep.class_names, preprocessing=prep,
     )  # fmt: skip
-
-
-def _numeric_target(target: str, values: list[str], path: str | None) -> np.ndarray:
-    """A regression target as floats, or one line naming the first value that is not one."""
-    for row, value in enumerate(values, start=1):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or not np.isfinite(number):
-            fix = "fill or drop that row" if number is not None or not (value or "").strip() else (
-                "use data.task=classification for a target of categories")  # fmt: skip
-            raise DataError(f"{path} data row {row} has {target}={value!r}, not a number: {fix}")
-    return np.array(values, dtype=np.float32)
-
-
-def _refuse_a_continuous_target(target: str, class_names: list[str], rows: int) -> None:
-    """A number target with a class per few rows is a regression target given as classes."""
-    numeric = all(_natural_key(c)[0] == 0 for c in class_names)
-    if numeric and len(class_names) > max(50, rows // 2):
-        raise DataError(
-            f"data.target={target!r} has {len(class_names)} distinct numbers in {rows} rows: "
-            "for a continuous target use data.task=regression"
-        )
-
-
-def _natural_key(label: str) -> tuple[int, float | str]:
-    """Sort numeric labels numerically ('2' before '10'), others alphabetically."""
-    try:
-        return (0, float(label))
-    except ValueError:
-        return (1, label)

@@ -8,7 +8,6 @@ is refused in one line naming it, or, with on_error="skip", left out and listed 
 
 from __future__ import annotations
 
-import csv
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlrun.data.tabular import csv_file, not_utf8
+from dlrun.data.csv_read import csv_file, not_utf8
+from dlrun.data.table_prep import TablePreprocessing
 from dlrun.errors import DataError
 
 IDX_IMAGES_MAGIC = b"\x00\x00\x08\x03"  # MNIST-format image files: uint8, 3 dimensions
@@ -46,7 +46,7 @@ class Inputs:
     skipped: list[str] = field(default_factory=list)
 
 
-class _Errors:
+class ErrorPolicy:
     """on_error=fail raises at the first bad sample; skip records it and goes on."""
 
     def __init__(self, on_error: str, skipped: list[str]) -> None:
@@ -63,17 +63,10 @@ class _Errors:
 
 # --- tables --------------------------------------------------------------------------------
 def read_csv_rows(path: Path, key: str = "input") -> tuple[list[str], list[dict[str, str]]]:
-    """(header, rows) of a headed CSV file, UTF-8 (with or without a byte-order mark)."""
-    try:
-        with csv_file(path, key).open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = list(reader.fieldnames or [])
-    except UnicodeDecodeError as err:
-        raise not_utf8(path, key, err) from None
-    if not rows:
-        raise DataError(f"{key}={path} has no data rows")
-    return columns, rows
+    """(header, rows) of a headed CSV file, read as strictly as training reads its files."""
+    from dlrun.data.csv_read import read_table as read_csv
+
+    return read_csv(path, key)
 
 
 def _require_columns(path: Path, columns: list[str], needed: list[str], what: str) -> None:
@@ -85,44 +78,45 @@ def _require_columns(path: Path, columns: list[str], needed: list[str], what: st
         )
 
 
-def read_table(path: Path, table: dict[str, Any], on_error: str) -> Inputs:
-    """Feature columns matched by name; the target (when present) and other columns carried."""
+def read_table(path: Path, prep: TablePreprocessing, on_error: str) -> Inputs:
+    """Feature columns matched by name and encoded by the training run's fitted preprocessing;
+    the target (when present) and every other column carried through."""
     columns, rows = read_csv_rows(path)
-    features = list(table["features"])
-    _require_columns(path, columns, features, "feature")
+    _require_columns(path, columns, prep.features, "feature")
     inputs = Inputs("row", iter(()), len(rows))
-    errors = _Errors(on_error, inputs.skipped)
-    kept, values = [], []
-    for n, row in enumerate(rows, start=1):
-        try:
-            x = [float(row[c]) for c in features]
-        except (TypeError, ValueError):
-            bad = next(c for c in features if not _is_float(row[c]))
-            errors(f"{path} data row {n}", f"{bad}={row[bad]!r} is not a number")
-            continue
-        if not np.isfinite(x).all():
-            bad = features[int(np.argmin(np.isfinite(x)))]
-            errors(f"{path} data row {n}", f"{bad}={row[bad]!r} is missing or infinite")
-            continue
-        kept.append(n)
-        values.append(x)
-    target = table.get("target")
+    numbers, x = encode_rows(prep, rows, str(path), ErrorPolicy(on_error, inputs.skipped))
+    kept = [rows[n - 1] for n in numbers]
     chunk = Chunk(
-        ids=[str(n) for n in kept],
-        tensors={"x": torch.tensor(values, dtype=torch.float32).reshape(-1, len(features))},
-        targets=[rows[n - 1][target] for n in kept] if target in columns else None,
-        extra={c: [rows[n - 1][c] or "" for n in kept] for c in columns if c not in features},
+        ids=[str(n) for n in numbers],
+        tensors={"x": x},
+        targets=[r[prep.target] for r in kept] if prep.target in columns else None,
+        extra={c: [r[c] for r in kept] for c in columns if c not in prep.features},
     )
     inputs.chunks = iter([chunk])
     return inputs
 
 
-def _is_float(value: Any) -> bool:
+def encode_rows(
+    prep: TablePreprocessing, rows: list[dict[str, Any]], source: str, errors: ErrorPolicy
+) -> tuple[list[int], Tensor]:
+    """(1-based numbers of the rows kept, their encoded features). All rows at once; when one
+    is refused and errors are skipped, row by row to find and leave out the bad ones."""
     try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+        return list(range(1, len(rows) + 1)), prep.transform(rows, source)
+    except DataError as err:
+        if errors.fail:
+            raise DataError(
+                f"{err}; or pass predict.on_error=skip to leave such rows out"
+            ) from None
+    kept, parts = [], []
+    for n, row in enumerate(rows, start=1):
+        try:
+            parts.append(prep.transform([row], source))
+        except DataError as err:
+            errors.skipped.append(str(err).replace(" data row 1 ", f" data row {n} "))
+            continue
+        kept.append(n)
+    return kept, torch.cat(parts) if parts else torch.zeros(0, prep.width)
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -203,7 +197,7 @@ def _image_files(
 
     resize = resize_transform(*images["size"])
     inputs = Inputs("path", iter(()), len(files))
-    errors = _Errors(on_error, inputs.skipped)
+    errors = ErrorPolicy(on_error, inputs.skipped)
 
     def load(file: Path) -> Tensor | None:
         try:
@@ -318,14 +312,6 @@ def array_layout(x: Tensor, prep: dict[str, Any]) -> Tensor:
     """An array from Python as training's raw layout: feature rows (N, F) of a table, or images
     (N, C, H, W) / (N, H, W[, C]) at the training size, uint8 0-255 or floats in [0, 1]."""
     shape = tuple(prep["input_shape"])
-    if prep["kind"] == "table":
-        x = x.float().reshape(len(x), -1) if x.ndim > 1 else x.float()[None]
-        if x.shape[1] != shape[0]:
-            raise DataError(
-                f"the array has {x.shape[1]} features per row; the model takes "
-                f"{shape[0]} ({', '.join(prep['table'].get('features', []))})"
-            )
-        return x
     if prep["kind"] != "images":
         raise DataError("a text model takes documents: give a list of strings or a text file")
     if x.ndim == 3 and shape[0] == 1:

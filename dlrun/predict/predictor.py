@@ -90,6 +90,15 @@ class Predictor:
         self.class_names: list[str] | None = prep.get("class_names")
         self.kind: str = prep["kind"]
         self.config: dict[str, Any] = {}  # the training run's config (set by load)
+        self.table = None  # a table's fitted preprocessing (dlrun/data/table_prep.py)
+        if self.kind == "table":
+            from dlrun.data.table_prep import TablePreprocessing
+
+            if not prep.get("table"):
+                raise DataError(
+                    "this table model saved no preprocessing for new rows: train it again"
+                )
+            self.table = TablePreprocessing.from_state(prep["table"])
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Predictor:
@@ -123,12 +132,7 @@ class Predictor:
 
             images = self.prep["images"]
             return InMemorySplit(tensors, ImageBatchTransform(images["mean"], images["std"]))
-        if self.kind == "table":
-            from dlrun.data.tabular import scale_features
-
-            x = scale_features(tensors["x"], self.prep["table"])
-            return InMemorySplit({**tensors, "x": x})
-        return InMemorySplit(tensors)
+        return InMemorySplit(tensors)  # table rows and token ids are encoded when read
 
     def encode_text(self, docs: Sequence[str]) -> InMemorySplit:
         """Documents -> padded token ids, exactly as training encoded its rows."""
@@ -187,11 +191,8 @@ class Predictor:
         return {"probabilities": torch.softmax(out, 1)}
 
     def _target_units(self, out: Tensor) -> Tensor:
-        table = self.prep.get("table") or {}
-        if table.get("target_std") is None:
-            return out
-        std = torch.tensor(table["target_std"], device=out.device)
-        return out * std + torch.tensor(table["target_mean"], device=out.device)
+        """Regression outputs (standardised targets) in the target's own units."""
+        return self.table.unscale_target(out) if self.table is not None else out
 
     def _collect(
         self, chunks: Iterable[tuple[readers.Chunk, InMemorySplit]], total: int
@@ -250,9 +251,11 @@ class Predictor:
                     [Path(d) for d in data], self.prep, on_error, self.batch_size
                 )
             )
+        if self.table is not None and isinstance(data, list | tuple) and data:
+            return self._table_rows(list(data), on_error)
         if isinstance(data, np.ndarray | Tensor):
             x = torch.as_tensor(np.array(data)) if isinstance(data, np.ndarray) else data
-            x = readers.array_layout(x, self.prep)
+            x = self._table_array(x) if self.table else readers.array_layout(x, self.prep)
             ids = [str(i) for i in range(len(x))]
             return self._from_chunk("index", readers.Chunk(ids, {"x": x}), self.split({"x": x}))
         raise DataError(
@@ -260,12 +263,34 @@ class Predictor:
             "list of strings"
         )
 
+    def _table_array(self, x: Tensor) -> Tensor:
+        """Raw numeric feature rows (N, features) in the training columns' order, encoded."""
+        x = x.reshape(len(x), -1) if x.ndim > 1 else x[None]
+        if x.shape[1] != len(self.table.features) or self.table.categories:
+            raise DataError(
+                f"an array of {x.shape[1]} columns cannot be encoded for this model: it takes the "
+                f"columns {self.table.features}; give rows as dicts or a CSV file instead"
+            )
+        return self.table.transform_array(x.double().cpu().numpy())
+
+    def _table_rows(self, rows: list[Any], on_error: str) -> Predictions:
+        """Rows as dicts (column -> value), like a CSV's rows."""
+        if not all(isinstance(r, dict) for r in rows):
+            raise DataError("give table rows as dicts of column -> value, an array or a CSV path")
+        skipped: list[str] = []
+        errors = readers.ErrorPolicy(on_error, skipped)
+        numbers, x = readers.encode_rows(self.table, rows, "the rows", errors)
+        chunk = readers.Chunk([str(n) for n in numbers], {"x": x})
+        pred = self._from_chunk("row", chunk, InMemorySplit({"x": x}))
+        pred.skipped = skipped
+        return pred
+
     def predict_path(self, path: Path, on_error: str = "fail") -> Predictions:
         if self.kind == "text":
             id_name, docs, chunk = readers.read_text(path, self.prep["text"])
             return self._from_chunk(id_name, chunk, self.encode_text(docs))
         if self.kind == "table":
-            return self._from_inputs(readers.read_table(path, self.prep["table"], on_error))
+            return self._from_inputs(readers.read_table(path, self.table, on_error))
         return self._from_inputs(
             readers.read_images(
                 path, self.prep["images"], self.class_names, on_error, self.batch_size

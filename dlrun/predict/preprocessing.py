@@ -6,7 +6,8 @@ It holds values only (names, numbers, the vocabulary), never code or import path
     version, task (what the model does), data_task, kind (table | images | text), input_shape, num_classes, num_targets,
     class_names, facts (what the model was sized from: vocab_size, padding_idx, normalization...),
     images {channels, size, mean, std}      pixels are read as uint8, resized, then normalised
-    table  {features, mean, std, target, target_mean, target_std}
+    table  TablePreprocessing.to_state() (dlrun/data/table_prep.py): features, mean, std,
+           categories, imputation, target scaling, class names
     text   {text_columns, tokenizer, lowercase, max_length, vocab}
 """
 
@@ -50,7 +51,8 @@ def describe(data: DataBundle, task: str, data_config: dict[str, Any]) -> dict[s
             "std": list(norm["std"]),
         }
     else:
-        prep["kind"], prep["table"] = "table", dict(data.facts.get("table") or {})
+        table = data.preprocessing
+        prep["kind"], prep["table"] = "table", table.to_state() if table is not None else None
     return prep
 
 

@@ -68,6 +68,13 @@ class Task:
         """Model constructor values that depend on the task (e.g. out_features)."""
         return {}
 
+    @classmethod
+    def class_weight_kwargs(cls, weights: Any, loss_cls: type, data: DataBundle) -> dict[str, Any]:
+        """The loss constructor's arguments for `loss.class_weights` (classification only)."""
+        raise ConfigError(
+            f"loss.class_weights is for classification, not a {cls.name} task: remove it"
+        )
+
     def param_groups(self) -> dict[str, Iterable[nn.Parameter]]:
         """Optimizer name -> the parameters it updates."""
         return {"model": self.model.parameters()}

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dlrun.data.bundle import Batch, DataBundle
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, DataError
 from dlrun.tasks.base import Step, Task
 from dlrun.tasks.metrics import classification_metrics
 
@@ -30,6 +30,16 @@ class ClassificationTask(Task):
         )
 
     @classmethod
+    def check_data(cls, data: DataBundle) -> None:
+        """One class has nothing to learn: it would "complete" with accuracy 1.0."""
+        if data.num_classes is not None and data.num_classes < 2:
+            source = data.facts.get("source", "the data")
+            raise DataError(
+                f"{source} has one class only ({data.class_names}): a classifier needs two or "
+                "more (image_folder: one sub-folder of images per class)"
+            )
+
+    @classmethod
     def check_loss(cls, loss_fn: nn.Module, data: DataBundle) -> None:
         super().check_loss(loss_fn, data)
         if isinstance(loss_fn, nn.BCEWithLogitsLoss) and data.num_classes != 2:
@@ -42,6 +52,27 @@ class ClassificationTask(Task):
     def output_facts(cls, loss_fn: nn.Module, data: DataBundle) -> dict[str, Any]:
         width = 1 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else data.num_classes
         return {"out_features": width, "num_classes": width}
+
+    @classmethod
+    def class_weight_kwargs(cls, weights: Any, loss_cls: type, data: DataBundle) -> dict[str, Any]:
+        """loss.class_weights: `auto` = n / (classes * n_c) from the training split (sklearn's
+        "balanced"), or one number per class. BCE gets them as pos_weight = w1 / w0."""
+        n_classes = data.num_classes or 2
+        if weights == "auto":
+            counts = data.train_class_counts().double()
+            w = counts.sum() / (n_classes * counts.clamp(min=1))
+            w[counts == 0] = 1.0  # a class absent from training: its weight never applies
+        else:
+            w = torch.tensor([float(v) for v in weights], dtype=torch.float64)
+            if len(w) != n_classes:
+                raise ConfigError(
+                    f"loss.class_weights has {len(w)} values but the data has {n_classes} "
+                    f"classes {data.class_names}: give one per class, or auto"
+                )
+        w = w.float()
+        if issubclass(loss_cls, nn.BCEWithLogitsLoss):
+            return {"pos_weight": (w[1] / w[0]).reshape(1)}
+        return {"weight": w}
 
     def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
         if self.binary_logit:

@@ -38,8 +38,14 @@ class RegressionTask(Task):
             loss_sum = loss_sum + self.loss_fn(out, batch["y"]) * len(out)
             preds.append(out)
             targets.append(batch["y"])
-        pred, target = torch.cat(preds), torch.cat(targets)
+        # The model learns standardised targets; metrics and predictions are in target units.
+        pred, target = (self.to_target_units(torch.cat(t)) for t in (preds, targets))
         self.last_predictions = (pred.cpu(), target.cpu())
         metrics: dict[str, Any] = regression_metrics(pred, target)
-        metrics["loss"] = float(loss_sum) / len(target)
+        metrics["loss"] = float(loss_sum) / len(target)  # the training objective's scale
         return metrics
+
+    def to_target_units(self, values: Tensor) -> Tensor:
+        """Standardised model outputs (or targets) -> the target's own units."""
+        prep = self.data.preprocessing
+        return prep.unscale_target(values.float()) if prep is not None else values

@@ -135,13 +135,13 @@ def test_a_csv_without_a_training_column_is_refused_in_one_line(dlrun, tmp_path)
     assert "lacks the feature column(s) ['pixel_3_4']" in proc.stderr
     assert "Traceback" not in proc.stderr
 
-    rows[4]["pixel_0_2"] = "n/a"  # an unreadable row: refused by default, skipped on request
+    rows[4]["pixel_0_2"] = "abc"  # an unreadable row: refused by default, skipped on request
     with (tmp_path / "bad.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     proc = dlrun("mode=predict", f"ckpt={run}", f"input={tmp_path / 'bad.csv'}", expect_fail=True)
-    assert "data row 5: pixel_0_2='n/a' is not a number" in proc.stderr
+    assert "data row 5 has pixel_0_2='abc', not a number" in proc.stderr
     _, kept = predict(
         dlrun, tmp_path, f"ckpt={run}", f"input={tmp_path / 'bad.csv'}", "predict.on_error=skip"
     )

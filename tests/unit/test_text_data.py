@@ -249,7 +249,7 @@ def test_text_csv_bad_input(tmp_path, overrides, message):
 def test_text_csv_needs_two_classes_and_labels(tmp_path):
     path = tmp_path / "one.csv"
     path.write_text("text,label\nhello there,a\nbye now,a\n")
-    with pytest.raises(DataError, match="has one value only"):
+    with pytest.raises(DataError, match=r"one.csv: data.label_column=.label. has one class only"):
         build_csv(path, text_columns=["text"], label_column="label")
     path.write_text("text,label\nhello there,a\nbye now,\n")
     with pytest.raises(DataError, match="data row 2 has an empty 'label'"):

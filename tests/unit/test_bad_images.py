@@ -1,0 +1,50 @@
+"""An unreadable image in image_folder: one line naming the file (in the statistics pass and in
+training alike), or skipped and counted with data.skip_bad=true."""
+
+import pytest
+
+from dlrun.data import folder
+from dlrun.errors import DataError
+from tests.datasets import write_image_folder
+
+
+def pictures(tmp_path):
+    root = write_image_folder(tmp_path / "pics", ["a", "b"], per_class=8, size=12)
+    (root / "a" / "3.png").write_bytes(b"this is not a png")
+    png = (root / "b" / "5.png").read_bytes()
+    (root / "b" / "5.png").write_bytes(png[: len(png) // 2])  # truncated half-way
+    return root
+
+
+def build(root, workers=0, **kw):
+    return folder.image_folder(str(root), val_fraction=0.2, seed=0, image_size=16,
+                               num_workers=workers, augment=False, **kw)  # fmt: skip
+
+
+def read_everything(data):
+    return sum(len(b["y"]) for split in (data.train, data.val, data.test) for b in split.batches(4))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_image_is_one_line_naming_the_file(tmp_path, workers):
+    root = pictures(tmp_path)
+    with pytest.raises(DataError) as err:
+        read_everything(build(root, workers))  # the statistics pass, or a batch later
+    message = str(err.value)
+    assert "\n" not in message and "data.skip_bad=true" in message
+    assert message.startswith((str(root / "a" / "3.png"), str(root / "b" / "5.png")))
+    assert "cannot be read as an image" in message
+
+
+def test_an_unreadable_image_during_training_names_the_file(tmp_path):
+    root = pictures(tmp_path)  # statistics given: the first read of the images is a batch
+    data = build(root, mean=[0.5] * 3, std=[0.25] * 3)
+    with pytest.raises(DataError, match=r"pics/(a/3|b/5).png cannot be read as an image"):
+        read_everything(data)
+
+
+def test_skip_bad_skips_and_counts_unreadable_images(tmp_path):
+    root = pictures(tmp_path)
+    data = build(root, skip_bad=True)
+    assert read_everything(data) == 14  # 16 files, 2 unreadable
+    assert sorted(data.skipped) == [str(root / "a" / "3.png"), str(root / "b" / "5.png")]

@@ -157,5 +157,6 @@ def _report(pred: Predictions, csv_path: Path, accuracy: float | None) -> None:
         if accuracy is not None
         else ""
     )
-    log.info(f"predicted {len(pred.ids)} inputs{known}")
+    did = "generated" if pred.id_name == "sample" else "predicted"
+    log.info(f"{did} {len(pred.ids)} {'images' if did == 'generated' else 'inputs'}{known}")
     log.info(f"wrote {csv_path}")

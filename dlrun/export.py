@@ -135,6 +135,7 @@ def export_run(
     config: dict[str, Any],
     artifacts: RunArtifacts,
     formats: list[str],
+    checked_on: str = "test inputs",
 ) -> list[str]:
     """Write each format into the run folder (model.yaml is written beside); their names."""
     device = next(model.parameters()).device
@@ -173,6 +174,7 @@ def run_export(cfg: DictConfig, artifacts: RunArtifacts) -> None:
         predictor.config,
         artifacts,
         [cfg.format],
+        f"{CHECK_SAMPLES} random inputs" if split is not None else "random noise",
     )
 
 

@@ -145,9 +145,9 @@ def export_run(
             content, diff = export_model(model, task, split, prep, fmt)
             path = artifacts.write_bytes(FORMATS[fmt], content)
             checked = (
-                f"max difference {diff:.1e} on test inputs"
+                f"max difference {diff:.1e} on {checked_on}"
                 if diff is not None
-                else ("not checked: pip install onnxruntime")
+                else "not checked: pip install onnxruntime"
             )
             log.info(f"exported {path} ({checked})")
             written.append(artifacts.relative(path))

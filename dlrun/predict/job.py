@@ -22,14 +22,15 @@ def _values(row: Any) -> list[str]:
     return [f"{float(v):.6g}" for v in row]
 
 
-def test_rows(pred: Predictions) -> list[dict[str, Any]]:
+def rows_for_test_split(pred: Predictions) -> list[dict[str, Any]]:
     """predictions_test.csv: id, true label, predicted label, one probability per class
     (classification); true and predicted values (regression); the MSE of each reconstruction."""
     rows: list[dict[str, Any]] = []
+    labels = pred.labels
     for i, sample in enumerate(pred.ids):
         row: dict[str, Any] = {pred.id_name: sample}
         if pred.probabilities is not None:
-            row["true"], row["predicted"] = pred.targets[i], pred.labels[i]
+            row["true"], row["predicted"] = pred.targets[i], labels[i]
             names = pred.class_names or []
             row.update(
                 {f"p_{n}": f"{p:.6g}" for n, p in zip(names, pred.probabilities[i], strict=True)}
@@ -46,6 +47,7 @@ def prediction_rows(pred: Predictions, topk: int) -> list[dict[str, Any]]:
     """predictions.csv: id, the input's other columns, the true label when known, then the
     predicted class, its probability and the top-k (classification) or the value(s)."""
     top = pred.topk(topk) if pred.probabilities is not None else None
+    labels = pred.labels
     rows = []
     for i, sample in enumerate(pred.ids):
         row: dict[str, Any] = {pred.id_name: sample}
@@ -53,7 +55,9 @@ def prediction_rows(pred: Predictions, topk: int) -> list[dict[str, Any]]:
         if pred.targets is not None:
             row["true"] = pred.targets[i]
         if top is not None:
-            row["predicted"], row["probability"] = top[i][0][0], f"{top[i][0][1]:.6g}"
+            chosen = (pred.class_names or []).index(labels[i])
+            row["predicted"] = labels[i]
+            row["probability"] = f"{pred.probabilities[i, chosen]:.6g}"
             for j, (name, p) in enumerate(top[i], start=1):
                 row[f"top{j}"], row[f"top{j}_probability"] = name, f"{p:.6g}"
         elif pred.values is not None:
@@ -98,7 +102,7 @@ def write_test_predictions(
     device = next(task.model.parameters()).device
     predictor = Predictor(task, prep, device, precision, batch_size)
     ids, id_name = split_ids(data.test)
-    rows = test_rows(predictor.predict_split(data.test, ids, id_name))
+    rows = rows_for_test_split(predictor.predict_split(data.test, ids, id_name))
     return artifacts.relative(artifacts.write_csv("predictions_test.csv", rows))
 
 

@@ -37,6 +37,7 @@ class Predictions:
     id_name: str = "row"
     class_names: list[str] | None = None
     probabilities: np.ndarray | None = None  # (N, classes): classification
+    index: np.ndarray | None = None  # (N,) the predicted class numbers
     values: np.ndarray | None = None  # (N, targets), in the target's own units: regression
     images: np.ndarray | None = None  # (N, C, H, W) in [0, 1]: reconstructions, GAN samples
     errors: np.ndarray | None = None  # (N,) per-image MSE of a reconstruction
@@ -48,7 +49,8 @@ class Predictions:
     def labels(self) -> list[str]:
         """The predicted class names (classification) or values as text (regression)."""
         if self.probabilities is not None and self.class_names:
-            return [self.class_names[i] for i in self.probabilities.argmax(1)]
+            index = self.index if self.index is not None else self.probabilities.argmax(1)
+            return [self.class_names[int(i)] for i in index]
         if self.values is not None:
             return [" ".join(f"{v:.6g}" for v in row) for row in self.values]
         return []
@@ -176,19 +178,20 @@ class Predictor:
         return answer
 
     def _model_answer(self, task: Task, batch: Batch) -> dict[str, Tensor]:
-        inputs = batch
         name = self.prep["task"]
         if name == "reconstruction":
             target = task.scale.to_pixels(batch["x"])
             images = task.reconstruct(task.model(batch["x"]).float())
             return {"images": images, "errors": (images - target).pow(2).flatten(1).mean(1)}
-        out = task.model(**inputs).float()
+        out = task.model(**batch).float()
         if name == "regression":
             return {"values": self._target_units(out)}
+        # the class is picked from the logits as the task's metrics pick it (two logits that
+        # differ can round to the same probability)
         if getattr(task, "binary_logit", False):
             p = torch.sigmoid(out.squeeze(1))
-            return {"probabilities": torch.stack([1 - p, p], 1)}
-        return {"probabilities": torch.softmax(out, 1)}
+            return {"probabilities": torch.stack([1 - p, p], 1), "index": (out.squeeze(1) > 0)}
+        return {"probabilities": torch.softmax(out, 1), "index": out.argmax(1)}
 
     def _target_units(self, out: Tensor) -> Tensor:
         """Regression outputs (standardised targets) in the target's own units."""

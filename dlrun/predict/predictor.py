@@ -301,10 +301,12 @@ class Predictor:
         )
 
     def _from_chunk(self, id_name: str, chunk: readers.Chunk, split: InMemorySplit) -> Predictions:
-        return self._predictions(self._collect([(chunk, split)], len(chunk.ids)), id_name, [])
+        pairs = [(chunk, split.to(self.device))]
+        return self._predictions(self._collect(pairs, len(chunk.ids)), id_name, [])
 
     def _from_inputs(self, found: readers.Inputs) -> Predictions:
-        pairs = ((c, self.split(c.tensors)) for c in found.chunks)
+        # raw inputs go to the device first: uint8 images are 4x smaller than normalised floats
+        pairs = ((c, self.split(c.tensors).to(self.device)) for c in found.chunks)
         collected = self._collect(pairs, found.total)
         if not collected["ids"]:
             raise DataError(

@@ -149,6 +149,7 @@ def test_a_csv_without_a_training_column_is_refused_in_one_line(dlrun, tmp_path)
 
 
 # --- MNIST-format files, with exports -----------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated in torch 2.9+
 def test_mnist_files_predict_the_test_accuracy_and_exports_match_pytorch(dlrun, tmp_path):
     raw = write_mnist(tmp_path / "data", n_train=96, n_test=40)
     dlrun(

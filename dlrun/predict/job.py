@@ -128,12 +128,19 @@ def run_predict(cfg: DictConfig, artifacts: RunArtifacts) -> None:
         "inputs": len(pred.ids),
         "skipped": pred.skipped,
         "run_dir": str(artifacts.run_dir),
+        "overrides": _overrides(),  # so dlrun-summary names this folder by its command
     }
     accuracy = pred.accuracy()
     if accuracy is not None:
         record["accuracy"] = accuracy
     artifacts.write_metrics(record)
     _report(pred, csv_path, accuracy)
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _predict(cfg: DictConfig, predictor: Predictor) -> Predictions:

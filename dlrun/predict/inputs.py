@@ -280,6 +280,7 @@ class _ArraysOnly(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how a protocol-2 pickle written by Python 3 holds bytes
     }
 
     def find_class(self, module: str, name: str) -> Any:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.errors import DlrunError
+from dlrun.errors import ConfigError, DlrunError
 
 if TYPE_CHECKING:
     from dlrun.predict.predictor import Predictor
@@ -98,6 +98,7 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
     if isinstance(overrides, str):
         raise TypeError('overrides is a list of strings, e.g. ["model=lenet", "data=mnist"]')
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
 
     if GlobalHydra.instance().is_initialized():
         raise DlrunError("dlrun.train cannot run inside another Hydra app or compose block")
@@ -106,6 +107,8 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
             run_dir = _run_hydra(list(overrides))
     except SystemExit as exit_:  # a Hydra callback refused to start (its line is printed)
         raise DlrunError(f"dlrun stopped before training (exit code {exit_.code})") from None
+    except HydraException as err:  # an unknown option or a malformed override
+        raise ConfigError(str(err).strip().splitlines()[0]) from None
     finally:
         GlobalHydra.instance().clear()
     return result(run_dir)

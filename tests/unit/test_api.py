@@ -45,6 +45,8 @@ def test_train_twice_in_one_process_with_real_run_folders(tmp_path, monkeypatch)
     with pytest.raises(ConfigError, match="trainer.epochs=0 is invalid"):
         dlrun.train(["trainer.epochs=0"])
     assert not GlobalHydra.instance().is_initialized()
+    with pytest.raises(ConfigError, match="model/no_such_model"):
+        dlrun.train(["model=no_such_model"])
     with pytest.raises(TypeError):
         dlrun.train("trainer.epochs=1")
 

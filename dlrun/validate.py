@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from dlrun.errors import ConfigError
 
 _MISSING = object()
+MODES = {"train", "eval", "predict", "export"}
+EXPORT_FORMATS = {"onnx", "torchscript"}
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
@@ -113,7 +115,16 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         "null, auto (inverse class frequency) or a list of positive numbers, one per class",
     ),
-    "mode": (lambda v: v in {"train", "eval"}, "train or eval"),
+    "mode": (lambda v: v in MODES, "train, eval, predict or export"),
+    "topk": (_positive_int, "a positive integer, e.g. topk=3"),
+    "samples": (_positive_int, "a positive integer (images a GAN generates), e.g. samples=16"),
+    "predict.on_error": (lambda v: v in {"fail", "skip"}, "fail or skip"),
+    "format": (lambda v: v in EXPORT_FORMATS, "onnx or torchscript"),
+    "export": (
+        lambda v: (OmegaConf.is_list(v) or isinstance(v, list)) and set(v) <= EXPORT_FORMATS,
+        "a list of onnx and torchscript, e.g. export=[onnx]",
+    ),
+    "trainer.save_optimizer": (lambda v: isinstance(v, bool), "true or false"),
     "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0, e.g. seed=42"),
     # Group-specific keys: checked only when the chosen option has them.
     "scheduler.step_size": (
@@ -154,8 +165,27 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# What each mode needs besides the defaults (checked before anything is imported).
+_MODE_NEEDS = {
+    "predict": ("ckpt", "mode=predict needs ckpt=RUN_FOLDER (or a .pt file) and input=PATH"),
+    "export": (
+        "ckpt",
+        "mode=export needs ckpt=RUN_FOLDER (or a .pt file) and format=onnx|torchscript",
+    ),
+}
+
+
+def _check_mode(cfg: DictConfig) -> None:
+    need = _MODE_NEEDS.get(_get(cfg, "mode"))
+    if need and not _get(cfg, need[0]):
+        raise ConfigError(need[1])
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first missing or out-of-range value."""
+    if _get(cfg, "mode") in _MODE_NEEDS:  # the data keys (data.path=???) belong to training
+        _check_mode(cfg)
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "data"])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         key = missing[0]

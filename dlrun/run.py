@@ -18,7 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, distributed, plots, report, resume, threads
+from dlrun import build, checkpoint, distributed, faults, plots, report, resume, threads
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
@@ -341,8 +341,18 @@ class TrainingJob(Job):
         self.write_record("running", state)
         with StopFlag() as stop:
             try:
-                trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
-                                  self.save, stop, self.epoch_callbacks, self.step_callbacks)  # fmt: skip
+                trainer = Trainer(
+                    self.task,
+                    self.data,
+                    self.opt,
+                    self.settings,
+                    self.device,
+                    self.save,
+                    stop,
+                    self.epoch_callbacks,
+                    self.step_callbacks,
+                    faults.loop_hooks(),
+                )
                 trainer.fit(state)
                 metric = self._finish(trainer, state)
             except Interrupted as err:

@@ -32,6 +32,15 @@ def dlrun_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _without_plots_unless_asked(args: tuple[str, ...]) -> tuple[str, ...]:
+    """Runs in tests skip plots/ (matplotlib is ~1-2 s a run, most of a small run's time) unless
+    the test asks for them with plots=true: tests/*/test_observe.py test the plots themselves."""
+    info = {"--help", "-h", "--cfg", "-c", "--info", "--hydra-help", "--shell-completion"}
+    if any(a.startswith("plots=") for a in args) or info & set(args):
+        return args
+    return (*args, "plots=false")
+
+
 # Failpoints that SIGKILL the process they fire in: never inside the test process.
 KILLING_FAILPOINTS = ("kill_after_batch", "checkpoint_crash")
 
@@ -48,6 +57,7 @@ def run_dlrun(
     """`dlrun ARGS` in `cwd` (outputs land in cwd/outputs): in this process by default (see
     tests/inprocess.py), in a subprocess with `process=True` where a process is the point.
     `failpoints` arms dlrun.faults; `checksums=False` accepts the tests' tiny dataset files."""
+    args = _without_plots_unless_asked(args)
     if not process and not any(name in (failpoints or "") for name in KILLING_FAILPOINTS):
         return run_in_process(args, cwd, env, failpoints=failpoints, checksums=checksums)
     switches = [f"--test-failpoints={failpoints}"] if failpoints else []

@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import distributed, sweep  # no torch at import
+from dlrun import callbacks, distributed, registry, runlock, sweep  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
@@ -49,7 +49,8 @@ def _run_dir(default: str, *, _root_: DictConfig) -> str:
                 OmegaConf.to_container(OmegaConf.create(current), resolve=True)
             )
             return str(found) if found else default
-        return str(resume.run_folder(resume.checkpoint_file(spec)))
+        folder = resume.run_folder(resume.checkpoint_file(spec))
+        return str(folder) if folder else default  # a file outside a run folder: a new folder
     except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
         _fail(err)
         raise
@@ -74,6 +75,8 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
+# Hydra builds hydra.callbacks before any dlrun code sees the config: check them there.
+callbacks.guard_hydra_callbacks(_fail)
 
 
 def _is_multirun() -> bool:
@@ -86,7 +89,9 @@ def _is_multirun() -> bool:
 def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
+    registry.activate(cfg.get("plugins"))  # a sweep job in another process imports them here
     validate_config(cfg)
+    registry.check_config(cfg)  # every `_target_`, before anything is imported or built
     from dlrun.run import run_job  # imports torch: only once a job really runs
 
     return run_job(cfg)
@@ -104,9 +109,32 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         _fail(err)
 
 
+def argv_plugins(args: list[str]) -> list[str]:
+    """Module names of a `plugins=[...]` override, read before Hydra composes the config, so that
+    the short names they register can be chosen on the same command line (`model=tiny_net`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found: list[str] = []
+    for arg in args:
+        if arg.lstrip("+").startswith("plugins="):
+            value = OverridesParser.create().parse_override(arg).value()
+            options = value.list if hasattr(value, "list") else [value]  # a sweep: all options
+            for option in options:
+                found += [option] if isinstance(option, str) else [str(m) for m in option or []]
+    return found
+
+
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     args = sys.argv[1:]
+    if args[:1] == ["list"]:
+        from dlrun.help import render_registry
+
+        try:
+            print(render_registry(argv_plugins(args[1:])))
+        except DlrunError as err:
+            _fail(err)
+        return
     if ("--help" in args or "-h" in args) and not any(
         a.startswith("--config-dir") or a == "-cd" for a in args
     ):
@@ -114,6 +142,10 @@ def main() -> None:
 
         print(render(config_dir(), [a for a in args if not a.startswith("-")]))
         return
+    try:  # before Hydra composes: installed entry points and the command line's plugins=[...]
+        registry.activate(argv_plugins(args))
+    except DlrunError as err:
+        _fail(err)
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
     try:
@@ -134,6 +166,7 @@ def main() -> None:
         raise
     finally:
         distributed.teardown()
+        runlock.release_all()
     failed = sweep.failure_line()
     if failed:
         print(f"dlrun: error: {failed}", file=sys.stderr)

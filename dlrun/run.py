@@ -14,7 +14,17 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, distributed, plots, report, resume
+from dlrun import (
+    build,
+    checkpoint,
+    config_record,
+    distributed,
+    plots,
+    registry,
+    report,
+    resume,
+    runlock,
+)
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
@@ -108,7 +118,7 @@ class Job:
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
         self.settings = loop_settings(cfg, self.task, self.device)
-        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         self.epoch_callbacks: list = [self._task_epoch_artifacts]  # loggers, live plots...
         self.opt: Optimization | None = None
         self._fixed_record: dict[str, Any] | None = None
@@ -365,13 +375,22 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         raise DlrunError(f"split={cfg.split!r} is invalid: use split=test or split=val")
     path = resume.checkpoint_file(cfg.ckpt, name="best")
     ckpt = checkpoint.load(path)
+    saved = ckpt.get("config") or {}
+    # A checkpoint is data: its sections may name dlrun's built-ins, and plugin code only of the
+    # plugins this command lists itself; the checkpoint's own `plugins` are never imported.
+    for key in _FROM_CHECKPOINT:
+        if key in saved:
+            registry.check_config(
+                saved[key], key, from_file=str(path), typed_plugins=cfg.get("plugins")
+            )
     # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
-    # keys into a saved lstm); they then go through the same allowlist and signature checks.
+    # keys into a saved lstm), taken literally (no interpolation evaluated), then go through the
+    # same checks as a typed config.
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
-            if key in ckpt["config"]:
-                merged[key] = ckpt["config"][key]
+            if key in saved:
+                merged[key] = config_record.literal(saved[key])
         # where the data is, when typed (data.root=... for data that moved since training)
         typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
         for key in resume.DATA_LOCATION_KEYS:
@@ -398,6 +417,17 @@ def _refuse_an_older_checkpoint(file: Path) -> None:
 def run_job(cfg: DictConfig) -> float | None:
     """Run one configured job in Hydra's output folder; returns the monitored val metric."""
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
+    # A single run holds its folder from before Hydra writes into it (callbacks.OutputGuard); a
+    # sweep's job holds its own folder here, for the job's duration.
+    held = runlock.acquire(artifacts.run_dir)
+    try:
+        return _run_job(cfg, artifacts)
+    finally:
+        if held:
+            runlock.release(artifacts.run_dir)
+
+
+def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
     resume_from = None

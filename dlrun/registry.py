@@ -188,19 +188,11 @@ def _as_list(value: Any) -> list[str]:
 
 
 def locate(path: str) -> Any:
-    """Import the longest module prefix of `path`, then walk the remaining attributes."""
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-            break
-        except ModuleNotFoundError:
-            continue
-    else:
-        raise ImportError(f"no module named {parts[0]!r}")
-    for attr in parts[cut:]:
-        obj = getattr(obj, attr)
-    return obj
+    """The object `path` names, found exactly as Hydra's instantiate finds it (attributes before
+    submodules: `torchvision.models.alexnet` is the function, not the module)."""
+    from hydra._internal.utils import _locate
+
+    return _locate(path)
 
 
 def _plugin_home(target: str, modules: Iterable[str]) -> str | None:
@@ -251,8 +243,17 @@ def check(target: Any, key: str, *, from_file: str | None = None, typed_plugins:
         return
     home = _plugin_home(target, [*_PLUGINS, *typed])
     if home is None:
-        raise ConfigError(f"{shown} is not allowed: {_HINT}")
+        raise ConfigError(f"{shown} is not allowed{_did_you_mean(target)}: {_HINT}")
     _really_lives_in(target, home, key)
+
+
+def _did_you_mean(target: str) -> str:
+    """A typo of a built-in (torch.nn.MSELos) gets the name it was meant to be."""
+    import difflib
+
+    known = [*BUILTIN_TARGETS, *(t for names in _REGISTERED.values() for t in names.values())]
+    close = difflib.get_close_matches(target, known, n=1, cutoff=0.85)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 _HINT = (

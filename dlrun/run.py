@@ -91,8 +91,8 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
 
 
 def _overrides() -> list[str]:
-    try:
-        return list(HydraConfig.get().overrides.task)
+    try:  # as typed: reading them through the config would resolve ${oc.env:...} in them
+        return list(OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False))
     except ValueError:  # not under Hydra (e.g. called from Python)
         return []
 

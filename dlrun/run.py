@@ -264,6 +264,8 @@ class TrainingJob(Job):
             log.info(
                 f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
             )
+            if resume.run_folder(resume_from) is None:
+                _start_best_afresh(state, resume_from, self.settings.epochs)
         log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
         log.info(f"run folder {self.artifacts.run_dir}")
         self.write_record("running", state)
@@ -342,6 +344,21 @@ class TrainingJob(Job):
     def _log_summary(self, state: LoopState, test: dict[str, Any]) -> None:
         record = self.artifacts.read_metrics() or {}
         log.info(report.summary_table(record, time.time() - self.started))
+
+
+def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
+    """A checkpoint from outside a run folder continues in a new folder, which has no best.pt of
+    the epoch the file calls best: the best epoch is chosen among the epochs trained from here."""
+    if state.epoch >= epochs:
+        raise ConfigError(
+            f"resume={file} has trained {state.epoch} epochs: raise trainer.epochs above "
+            f"{state.epoch} to continue it (its run folder is not here, so it continues in a new one)"
+        )
+    log.info(
+        f"{file} is not in a run folder: continuing in a new one; the best epoch is chosen "
+        "among the epochs trained from now on"
+    )
+    state.best_value, state.best_epoch, state.best_val = None, None, {}
 
 
 class EvalJob(Job):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -40,6 +41,8 @@ def _exit(err: DlrunError) -> None:
 def claim_run_dir(config: DictConfig) -> None:
     """One owner per run folder: hold it for this run, and refuse a new run in a folder that
     already holds one (it would be overwritten); resume= continues it instead."""
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the one shared folder
+        return
     folder = Path(str(config.hydra.run.dir))
     runlock.acquire(folder)
     if (folder / "metrics.json").is_file() and not config.get("resume"):

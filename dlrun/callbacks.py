@@ -82,6 +82,8 @@ def check_hydra_callbacks(config: DictConfig) -> None:
     except Exception:  # e.g. ${hydra:...} before Hydra is set up: instantiate fails on it too
         plain = OmegaConf.to_container(node, resolve=False)
     for name, params in plain.items():
+        if params is None:  # switched off (hydra.callbacks.output_guard=null)
+            continue
         key = f"hydra.callbacks.{name}"
         target = params.get("_target_") if isinstance(params, dict) else None
         registry.check_callback(target, key)

@@ -117,7 +117,10 @@ def argv_plugins(args: list[str]) -> list[str]:
     found: list[str] = []
     for arg in args:
         if arg.lstrip("+").startswith("plugins="):
-            value = OverridesParser.create().parse_override(arg).value()
+            try:
+                value = OverridesParser.create().parse_override(arg).value()
+            except Exception:  # a malformed override: Hydra reports it in its own words
+                continue
             options = value.list if hasattr(value, "list") else [value]  # a sweep: all options
             for option in options:
                 found += [option] if isinstance(option, str) else [str(m) for m in option or []]

@@ -180,3 +180,20 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(fresh_registry):
         registry.load_plugins(["no_such_plugin_mod"], "plugins=")
     with pytest.raises(ConfigError, match="is not a module name"):
         registry.load_plugins(["os; rm"], "plugins=")
+
+
+def test_the_command_lines_plugins_are_read_before_hydra_composes():
+    from dlrun.cli import argv_plugins
+
+    args = ["plugins=[a,b.c]", "model=x", "+plugins=d", "plugins=[e],[f]", "plugins=[broken"]
+    assert argv_plugins(args) == ["a", "b.c", "d", "e", "f"]
+
+
+def test_dlrun_list_shows_builtins_and_a_plugins_short_names(fresh_registry):
+    from dlrun.help import render_registry
+
+    name = _plugin(fresh_registry, "plug_d")
+    shown = render_registry([name])
+    assert "dlrun.models.mlp.MLP" in shown and "torch.optim.AdamW" in shown
+    assert f"{name} (plugins=)" in shown
+    assert f"model {name}_net: {name}.Registered  (model={name}_net)" in shown

@@ -109,6 +109,11 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         _fail(err)
 
 
+def _interrupted_at_start_up() -> None:
+    print("dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr)
+    sys.exit(130)
+
+
 def argv_plugins(args: list[str]) -> list[str]:
     """Module names of a `plugins=[...]` override, read before Hydra composes the config, so that
     the short names they register can be chosen on the same command line (`model=tiny_net`)."""
@@ -149,6 +154,8 @@ def main() -> None:
         registry.activate(argv_plugins(args))
     except DlrunError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        _interrupted_at_start_up()
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
     try:
@@ -159,10 +166,7 @@ def main() -> None:
         print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
         sys.exit(stop.code)
     except KeyboardInterrupt:  # outside the training loop (start-up), or a second Ctrl-C
-        print(
-            "dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr
-        )
-        sys.exit(130)
+        _interrupted_at_start_up()
     except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
             print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)

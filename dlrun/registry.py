@@ -104,24 +104,44 @@ def register(group: str, name: str) -> Callable[[T], T]:
             raise ValueError(f"dlrun.register({group!r}, {name!r}): define it at module level")
         _REGISTERED.setdefault(group, {})[name] = target
         _OBJECTS[target] = obj
-        _offer_as_option(group, name, target)
+        _offer_as_option(group, name, target, obj)
         return obj
 
     return _add
 
 
-def _offer_as_option(group: str, name: str, target: str) -> None:
-    """`model=tiny_net` on the command line: a config group option in Hydra's ConfigStore."""
+def _offer_as_option(group: str, name: str, target: str, obj: Any) -> None:
+    """`model=tiny_net` on the command line: a config group option in Hydra's ConfigStore, with
+    the constructor's plain defaults as keys (so `model.hidden=64` overrides one)."""
     if group in ("task", "callback"):
         return
     from hydra.core.config_store import ConfigStore
 
-    node: dict[str, Any] = {"_target_": target}
+    node: dict[str, Any] = {"_target_": target, **_plain_defaults(obj)}
     if group in ("optimizer", "scheduler"):
         node["_partial_"] = True  # built with run-time arguments (parameters, optimizer)
     ConfigStore.instance().store(
         group=group, name=name, node={name: node} if group == "logger" else node
     )
+
+
+def _plain_defaults(obj: Any) -> dict[str, Any]:
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    plain = (int, float, str, bool, type(None))
+    return {
+        p.name: list(p.default) if isinstance(p.default, tuple) else p.default
+        for p in params
+        if p.default is not p.empty
+        and (
+            isinstance(p.default, plain)
+            or (
+                isinstance(p.default, list | tuple) and all(isinstance(v, plain) for v in p.default)
+            )
+        )
+    }
 
 
 def registered(group: str) -> dict[str, str]:
@@ -208,7 +228,8 @@ def _really_lives_in(target: str, module: str, key: str) -> None:
     except (ImportError, AttributeError) as err:
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise ConfigError(
-            f"{key}._target_={target!r} cannot be imported ({reason}): check the spelling"
+            f"{key}._target_={target!r} is not a class or function of plugin {module} "
+            f"({reason}): check the spelling"
         ) from None
     home = getattr(obj, "__module__", None) or ""
     if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not (home + ".").startswith(

@@ -9,17 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["train", "load", "TrainResult", "__version__"]
+__all__ = ["train", "load", "TrainResult", "register", "__version__"]
 
 _API = {"train", "load", "TrainResult"}
 
 
 def __getattr__(name: str) -> Any:
-    """dlrun.train / dlrun.load / dlrun.TrainResult, imported when first asked for."""
+    """dlrun.train / load / TrainResult / register, imported when first asked for."""
     if name in _API:
         from dlrun import api
 
         return getattr(api, name)
+    if name == "register":  # @dlrun.register("model", "tiny_net") in a plugin module
+        from dlrun.registry import register
+
+        return register
     if name == "errors":  # dlrun.errors.DlrunError without a separate import
         import importlib
 

@@ -7,7 +7,6 @@ Values the data decides (input size, classes, vocabulary) are filled in here, ne
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from collections.abc import Iterable, Mapping
@@ -18,20 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dlrun import registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
-
-# A target must be named under one of these, and must really live there (no aliases through
-# another module's globals, e.g. `logging.os.system`).
-ALLOWED_TARGET_PREFIXES = (
-    "dlrun.",
-    "torch.nn.",
-    "torch.optim.",
-    "torchvision.models.",
-    "torchvision.datasets.",
-    "sklearn.datasets.",
-)
 
 # `loss=auto` resolves to one of these by task.
 LOSS_TARGETS = {
@@ -45,57 +34,21 @@ LOSS_TARGETS = {
 _DLRUN_KEYS = {"interval", "name", "class_weights"}
 
 
-def _locate(path: str) -> Any:
-    """Import the longest module prefix of `path`, then walk the remaining attributes."""
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-            break
-        except ModuleNotFoundError:
-            continue
-    else:
-        raise ImportError(f"no module named {parts[0]!r}")
-    for attr in parts[cut:]:
-        obj = getattr(obj, attr)
-    return obj
-
-
 def check_target(target: object, key: str) -> Any:
-    """Return the object a `_target_` names, or raise ConfigError if it is not allowed."""
-    refusal = f"{key}._target_={target!r} is not allowed: dlrun only builds objects from {', '.join(ALLOWED_TARGET_PREFIXES)}"
-    if not isinstance(target, str) or not target.startswith(ALLOWED_TARGET_PREFIXES):
-        raise ConfigError(refusal)
-    if any(part.startswith("_") or not part.isidentifier() for part in target.split(".")):
-        raise ConfigError(refusal)
+    """Return the object a `_target_` names, or raise ConfigError if the registry refuses it."""
+    registry.check(target, key)
     try:
-        obj = _locate(target)
+        return registry.locate(str(target))
     except (ImportError, AttributeError) as err:  # one line, not a traceback
         reason = str(err).strip().splitlines()[-1]
         raise ConfigError(
             f"{key}._target_={target!r} cannot be imported ({reason}): check the spelling"
         ) from None
-    home = getattr(obj, "__module__", None) or ""
-    if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not (home + ".").startswith(
-        ALLOWED_TARGET_PREFIXES
-    ):
-        raise ConfigError(
-            f"{refusal} ({target} is really {home}.{getattr(obj, '__qualname__', '?')})"
-        )
-    return obj
 
 
-def check_all_targets(cfg: Any, path: str = "") -> None:
-    """Walk the whole config and check every `_target_` before anything is instantiated."""
-    if isinstance(cfg, DictConfig | Mapping):
-        for k, v in cfg.items():
-            if k == "_target_":
-                check_target(v, path or "<root>")
-            elif k != "hydra":
-                check_all_targets(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(cfg, list | tuple) or OmegaConf.is_list(cfg):
-        for i, v in enumerate(cfg):
-            check_all_targets(v, f"{path}[{i}]")
+def check_all_targets(cfg: Any) -> None:
+    """Check every `_target_` in the config (any depth, any key) before anything is built."""
+    registry.check_config(cfg)
 
 
 def _bind(
@@ -142,6 +95,8 @@ def build_object(
     accepted = _bind(node, key, facts or {}, runtime)
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
+    # Checked again as resolved, nested targets included: exactly what instantiate will see.
+    registry.check_config(plain, key)
     for k in _DLRUN_KEYS:
         plain.pop(k, None)
     try:
@@ -192,6 +147,11 @@ def build_data(
     return bundle
 
 
+def all_tasks() -> dict[str, type[Task]]:
+    """dlrun's tasks and those plugins registered (`@dlrun.register("task", name)`)."""
+    return {**TASKS, **registry.registered_tasks()}
+
+
 def task_name(model_node: DictConfig, data: DataBundle) -> str:
     """A model may declare the task it needs (autoencoder, GAN); otherwise the data decides."""
     model_cls = check_target(model_node._target_, "model")
@@ -202,7 +162,8 @@ def model_needs_images(model_node: DictConfig) -> bool:
     """Whether the model needs image-shaped data: it reads images (convolutions) or the task it
     declares needs them (autoencoder, GAN). Data that can be either (digits) is served as images."""
     declared = getattr(check_target(model_node._target_, "model"), "dlrun_task", None)
-    return (declared in TASKS and TASKS[declared].needs_images) or model_reads_images(model_node)
+    tasks = all_tasks()
+    return (declared in tasks and tasks[declared].needs_images) or model_reads_images(model_node)
 
 
 def build_loss(node: DictConfig, task_cls: type[Task], data: DataBundle | None = None) -> nn.Module:
@@ -291,9 +252,10 @@ def _larger_images(data_node: DictConfig) -> str:
 def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
     """Loss, then the model (sized from the data and the task), wrapped in its task."""
     name = task_name(cfg.model, data)
-    if name not in TASKS:
-        raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(TASKS)}")
-    task_cls = TASKS[name]
+    tasks = all_tasks()
+    if name not in tasks:
+        raise ConfigError(f"task {name!r} is unknown: known tasks are {sorted(tasks)}")
+    task_cls = tasks[name]
     task_cls.check_data(data)
     loss_fn = build_loss(cfg.loss, task_cls, data)
     task_cls.check_loss(loss_fn, data)

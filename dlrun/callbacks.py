@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun import registry, runlock
+from dlrun.errors import DlrunError
 
 
 def check_writable(folder: str, key: str) -> None:
@@ -28,11 +33,81 @@ def check_writable(folder: str, key: str) -> None:
         sys.exit(2)
 
 
+def _exit(err: DlrunError) -> None:
+    print(f"dlrun: error: {err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+def claim_run_dir(config: DictConfig) -> None:
+    """One owner per run folder: hold it for this run, and refuse a new run in a folder that
+    already holds one (it would be overwritten); resume= continues it instead."""
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the one shared folder
+        return
+    folder = Path(str(config.hydra.run.dir))
+    runlock.acquire(folder)
+    if (folder / "metrics.json").is_file() and not config.get("resume"):
+        runlock.release(folder)
+        raise DlrunError(
+            f"hydra.run.dir={folder} already holds a run (metrics.json): continue it with "
+            f"resume={folder}, or choose another folder"
+        )
+
+
 class OutputGuard(Callback):
-    """Refuse to start when the run or sweep folder cannot be written (before Hydra's own mkdir)."""
+    """Refuse to start when the run or sweep folder cannot be written (before Hydra's own mkdir),
+    or when the run folder belongs to another run; hold it until the run ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
+        try:
+            claim_run_dir(config)
+        except DlrunError as err:
+            _exit(err)
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        runlock.release(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+
+
+def check_hydra_callbacks(config: DictConfig) -> None:
+    """hydra.callbacks may name dlrun's own callbacks, registered ones and plugin code only."""
+    registry.activate(config.get("plugins"))  # a config dir's `plugins` list
+    node = OmegaConf.select(config, "hydra.callbacks")
+    if not node:
+        return
+    try:
+        plain = OmegaConf.to_container(node, resolve=True)
+    except Exception:  # e.g. ${hydra:...} before Hydra is set up: instantiate fails on it too
+        plain = OmegaConf.to_container(node, resolve=False)
+    for name, params in plain.items():
+        if params is None:  # switched off (hydra.callbacks.output_guard=null)
+            continue
+        key = f"hydra.callbacks.{name}"
+        target = params.get("_target_") if isinstance(params, dict) else None
+        registry.check_callback(target, key)
+        registry.check_config(params, key)
+
+
+def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
+    """Check hydra.callbacks where Hydra builds them, before any is built. Hydra offers no hook
+    for this, so its Callbacks class is replaced by a checking subclass (hydra-core 1.3)."""
+    import hydra._internal.hydra as hydra_internal
+
+    base = hydra_internal.Callbacks
+    if getattr(base, "dlrun_checked", False):
+        return
+
+    class CheckedCallbacks(base):  # type: ignore[misc, valid-type]
+        dlrun_checked = True
+
+        def __init__(self, config: DictConfig | None = None, **kwargs: Any) -> None:
+            if config is not None:
+                try:
+                    check_hydra_callbacks(config)
+                except DlrunError as err:
+                    fail(err)
+            super().__init__(config, **kwargs)
+
+    hydra_internal.Callbacks = CheckedCallbacks

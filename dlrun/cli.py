@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import distributed, sweep, threads  # no torch at import
+from dlrun import callbacks, distributed, registry, runlock, sweep, threads  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
@@ -49,7 +49,8 @@ def _run_dir(default: str, *, _root_: DictConfig) -> str:
                 OmegaConf.to_container(OmegaConf.create(current), resolve=True)
             )
             return str(found) if found else default
-        return str(resume.run_folder(resume.checkpoint_file(spec)))
+        folder = resume.run_folder(resume.checkpoint_file(spec))
+        return str(folder) if folder else default  # a file outside a run folder: a new folder
     except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
         _fail(err)
         raise
@@ -81,6 +82,8 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
+# Hydra builds hydra.callbacks before any dlrun code sees the config: check them there.
+callbacks.guard_hydra_callbacks(_fail)
 
 
 def _is_multirun() -> bool:
@@ -94,7 +97,9 @@ def _run(cfg: DictConfig) -> float | None:
     from dlrun.validate import validate_config
 
     try:
+        registry.activate(cfg.get("plugins"))  # a sweep job in another process imports them here
         validate_config(cfg)
+        registry.check_config(cfg)  # every `_target_`, before anything is imported or built
         from dlrun.run import run_job  # imports torch: only once a job really runs
 
         return run_job(cfg)
@@ -140,6 +145,29 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         _fail(err)
 
 
+def _interrupted_at_start_up() -> None:
+    print("dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr)
+    sys.exit(130)
+
+
+def argv_plugins(args: list[str]) -> list[str]:
+    """Module names of a `plugins=[...]` override, read before Hydra composes the config, so that
+    the short names they register can be chosen on the same command line (`model=tiny_net`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found: list[str] = []
+    for arg in args:
+        if arg.lstrip("+").startswith("plugins="):
+            try:
+                value = OverridesParser.create().parse_override(arg).value()
+            except Exception:  # a malformed override: Hydra reports it in its own words
+                continue
+            options = value.list if hasattr(value, "list") else [value]  # a sweep: all options
+            for option in options:
+                found += [option] if isinstance(option, str) else [str(m) for m in option or []]
+    return found
+
+
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     global _started_at
@@ -147,6 +175,14 @@ def main() -> None:
     threads.prepare_openmp()  # before anything loads torch: OpenMP reads it once, at load
     sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
     args = sys.argv[1:]
+    if args[:1] == ["list"]:
+        from dlrun.help import render_registry
+
+        try:
+            print(render_registry(argv_plugins(args[1:])))
+        except DlrunError as err:
+            _fail(err)
+        return
     if ("--help" in args or "-h" in args) and not any(
         a.startswith("--config-dir") or a == "-cd" for a in args
     ):
@@ -154,6 +190,12 @@ def main() -> None:
 
         print(render(config_dir(), [a for a in args if not a.startswith("-")]))
         return
+    try:  # before Hydra composes: installed entry points and the command line's plugins=[...]
+        registry.activate(argv_plugins(args))
+    except DlrunError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        _interrupted_at_start_up()
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
     try:
@@ -164,16 +206,14 @@ def main() -> None:
         print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
         sys.exit(stop.code)
     except KeyboardInterrupt:  # outside the training loop (start-up), or a second Ctrl-C
-        print(
-            "dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr
-        )
-        sys.exit(130)
+        _interrupted_at_start_up()
     except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
             print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
         raise
     finally:
         distributed.teardown()
+        runlock.release_all()
     failed = sweep.failure_line()
     if failed:
         print(f"dlrun: error: {failed}", file=sys.stderr)

@@ -21,7 +21,8 @@ Usage: dlrun [GROUP=OPTION ...] [key=value ...]
 """
 
 FOOTER = """Each run writes checkpoints/, metrics.json, history.csv and dlrun.log into its folder under
-outputs/. See README.md for every key. Hydra's own flags: dlrun --hydra-help."""
+outputs/. See README.md for every key. Hydra's own flags: dlrun --hydra-help.
+dlrun list: every target dlrun may build (built-in and plugged in)."""
 
 
 def config_groups(conf_dir: Path) -> dict[str, list[str]]:
@@ -47,6 +48,42 @@ def render(conf_dir: str, overrides: list[str]) -> str:
     ]
     for group, options in config_groups(Path(conf_dir)).items():
         lines.append(f"{group}: {', '.join(options)}")
+    lines += ["", "== Plugins ==", _plugin_line(overrides)]
     lines += ["", "== Config ==", "Override anything, e.g. trainer.epochs=5 optimizer.lr=0.01:", ""]
     lines += [OmegaConf.to_yaml(cfg).rstrip(), "", FOOTER]
+    return "\n".join(lines)
+
+
+def _plugin_line(overrides: list[str]) -> str:
+    """Plugin modules by name, not imported (importing one may import torch: see dlrun list)."""
+    from dlrun import registry
+    from dlrun.cli import argv_plugins
+
+    named = {**registry.entry_point_modules(), **dict.fromkeys(argv_plugins(overrides), "plugins=")}
+    if not named:
+        return "none: plugins=[mymodule] (or a package's dlrun.plugins entry point) adds your own"
+    return ", ".join(f"{m} ({how})" for m, how in named.items())
+
+
+def render_registry(command_plugins: list[str]) -> str:
+    """`dlrun list`: the built-in targets (plain names, no imports), then the plugins, imported to
+    show the short names they register."""
+    from dlrun import registry
+
+    registry.activate(command_plugins)
+    count = sum(len(t) for t in registry.BUILTINS.values())
+    lines = [f"Built-in ({count}): a config's _target_ may name these; a checkpoint only these."]
+    for group, targets in registry.BUILTINS.items():
+        lines.append(f"  {group} ({len(targets)}):")
+        lines += [f"    {t}" for t in targets]
+    found = registry.plugins()
+    lines += ["", f"Plugins ({len(found)}): their classes and functions may be _target_s."]
+    if not found:
+        lines.append("  none: plugins=[mymodule] or a package's dlrun.plugins entry point")
+    for module, source in found.items():
+        lines.append(f"  {module} ({source})")
+    for group in registry.GROUPS:
+        for name, target in registry.registered(group).items():
+            option = "" if group in ("task", "callback") else f"  ({group}={name})"
+            lines.append(f"    {group} {name}: {target}{option}")
     return "\n".join(lines)

@@ -42,11 +42,14 @@ def checkpoint_file(spec: str | Path, name: str = "last") -> Path:
     return file
 
 
-def run_folder(checkpoint: Path) -> Path:
-    """The run folder a checkpoint belongs to (<run>/checkpoints/x.pt)."""
-    return (
-        checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    )
+def run_folder(checkpoint: Path) -> Path | None:
+    """The dlrun run folder a checkpoint belongs to (<run>/checkpoints/x.pt), or None for a file
+    elsewhere (a downloaded checkpoint): resuming that starts a new run folder, never takes over
+    the folder the file happens to lie in."""
+    run = checkpoint.parent.parent
+    if checkpoint.parent.name != "checkpoints":
+        return None
+    return run if (run / "metrics.json").is_file() or (run / ".hydra").is_dir() else None
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,19 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, distributed, faults, plots, report, resume, threads
+from dlrun import (
+    build,
+    checkpoint,
+    config_record,
+    distributed,
+    faults,
+    plots,
+    registry,
+    report,
+    resume,
+    runlock,
+    threads,
+)
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
@@ -123,8 +135,8 @@ def drawn(task: Task, draw: Callable[[], dict[str, Picture]]) -> dict[str, Pictu
 
 
 def _overrides() -> list[str]:
-    try:
-        return list(HydraConfig.get().overrides.task)
+    try:  # as typed: reading them through the config would resolve ${oc.env:...} in them
+        return list(OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False))
     except ValueError:  # not under Hydra (e.g. called from Python)
         return []
 
@@ -152,7 +164,7 @@ class Job:
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
         self.settings = loop_settings(cfg, self.task, self.device)
-        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
         self.epoch_callbacks: list = []  # the task's pictures, loggers, live plots...
@@ -334,6 +346,8 @@ class TrainingJob(Job):
             log.info(
                 f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
             )
+            if resume.run_folder(resume_from) is None:
+                _start_best_afresh(state, resume_from, self.settings.epochs)
         log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
@@ -467,6 +481,21 @@ class TrainingJob(Job):
         log.info(report.summary_table(record, time.time() - self.started))
 
 
+def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
+    """A checkpoint from outside a run folder continues in a new folder, which has no best.pt of
+    the epoch the file calls best: the best epoch is chosen among the epochs trained from here."""
+    if state.epoch >= epochs:
+        raise ConfigError(
+            f"resume={file} has trained {state.epoch} epochs: raise trainer.epochs above "
+            f"{state.epoch} to continue it (its run folder is not here, so it continues in a new one)"
+        )
+    log.info(
+        f"{file} is not in a run folder: continuing in a new one; the best epoch is chosen "
+        "among the epochs trained from now on"
+    )
+    state.best_value, state.best_epoch, state.best_val = None, None, {}
+
+
 class EvalJob(Job):
     """mode=eval: the checkpoint's model and data config, merged onto the local config tree."""
 
@@ -498,13 +527,22 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         raise DlrunError(f"split={cfg.split!r} is invalid: use split=test or split=val")
     path = resume.checkpoint_file(cfg.ckpt, name="best")
     ckpt = checkpoint.load(path)
+    saved = ckpt.get("config") or {}
+    # A checkpoint is data: its sections may name dlrun's built-ins, and plugin code only of the
+    # plugins this command lists itself; the checkpoint's own `plugins` are never imported.
+    for key in _FROM_CHECKPOINT:
+        if key in saved:
+            registry.check_config(
+                saved[key], key, from_file=str(path), typed_plugins=cfg.get("plugins")
+            )
     # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
-    # keys into a saved lstm); they then go through the same allowlist and signature checks.
+    # keys into a saved lstm), taken literally (no interpolation evaluated), then go through the
+    # same checks as a typed config.
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
-            if key in ckpt["config"]:
-                merged[key] = ckpt["config"][key]
+            if key in saved:
+                merged[key] = config_record.literal(saved[key])
         # where the data is, when typed (data.root=... for data that moved since training)
         typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
         for key in resume.DATA_LOCATION_KEYS:
@@ -560,6 +598,17 @@ def run_job(cfg: DictConfig) -> float | None:
 
 def _run_job(cfg: DictConfig) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
+    # A single run holds its folder from before Hydra writes into it (callbacks.OutputGuard); a
+    # sweep's job holds its own folder here, for the job's duration.
+    held = runlock.acquire(artifacts.run_dir)
+    try:
+        return _run_job(cfg, artifacts)
+    finally:
+        if held:
+            runlock.release(artifacts.run_dir)
+
+
+def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
     if cfg.mode == "predict":

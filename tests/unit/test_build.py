@@ -30,8 +30,9 @@ def test_allowed_targets_resolve():
     for target in [
         "torch.nn.CrossEntropyLoss",
         "torch.optim.SGD",
+        "torch.optim.lr_scheduler.OneCycleLR",
         "dlrun.models.mlp.MLP",
-        "sklearn.datasets.make_moons",
+        "torchvision.models.resnet18",
     ]:
         assert callable(build.check_target(target, "x"))
 
@@ -120,9 +121,11 @@ def test_onecycle_gets_total_steps_from_the_run(compose):
     assert interval == "step" and sched.total_steps == 21
 
 
-def test_unimportable_target_is_one_line():
-    with pytest.raises(ConfigError, match="cannot be imported") as err:
-        build.check_target("torch.nn.NoSuchLayer", "model")
+def test_a_misspelt_builtin_is_one_line_naming_the_right_one():
+    with pytest.raises(
+        ConfigError, match=r"not allowed \(did you mean torch.nn.MSELoss\?\)"
+    ) as err:
+        build.check_target("torch.nn.MSELos", "loss")
     assert "\n" not in str(err.value)
 
 

@@ -1,0 +1,47 @@
+"""A run's config as it is recorded (checkpoints, model.yaml, loggers) and as it is read back.
+
+Recorded: resolved to plain containers, except environment lookups: `${oc.env:NAME}` stays
+written as it is, so a token or password read from the environment never lands in a file.
+Read back: a file's config is data, so its strings are taken literally - an interpolation in it
+(`${oc.env:AWS_SECRET_ACCESS_KEY}`, a resolver) is not evaluated on the reader's machine.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.resolvers import oc
+
+
+def _unresolved_env(key: str, default: Any = None) -> str:
+    return "${oc.env:" + key + "}"
+
+
+def recorded(cfg: DictConfig) -> dict[str, Any]:
+    """The config resolved, with every `${oc.env:...}` (at any depth of interpolation) kept."""
+    OmegaConf.register_new_resolver("oc.env", _unresolved_env, replace=True)
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    finally:
+        OmegaConf.register_new_resolver("oc.env", oc.env, replace=True)
+    assert isinstance(plain, dict)
+    return plain
+
+
+# A run of backslashes before `${`: doubled plus one, every `${` is literal and the
+# backslashes before it stay what they were.
+_OPENER = re.compile(r"(\\*)\$\{")
+
+
+def literal(value: Any) -> Any:
+    """A file's config with every string escaped for OmegaConf: it reads back exactly as stored,
+    with no interpolation or resolver evaluated."""
+    if isinstance(value, str):
+        return _OPENER.sub(lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", value)
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [literal(v) for v in value]
+    return value

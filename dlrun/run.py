@@ -585,7 +585,7 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 def run_job(cfg: DictConfig) -> float | None:
     """Run one configured job in Hydra's output folder; returns the monitored val metric."""
     try:
-        return _run_job(cfg)
+        return _run_holding_the_folder(cfg)
     except OSError as err:
         if err.errno not in _DISK_ERRORS:
             raise
@@ -596,7 +596,7 @@ def run_job(cfg: DictConfig) -> float | None:
         ) from None
 
 
-def _run_job(cfg: DictConfig) -> float | None:
+def _run_holding_the_folder(cfg: DictConfig) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     # A single run holds its folder from before Hydra writes into it (callbacks.OutputGuard); a
     # sweep's job holds its own folder here, for the job's duration.

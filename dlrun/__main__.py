@@ -1,10 +1,17 @@
 """`python -m dlrun` and the `dlrun` console script.
 
 The command's own modules (Hydra first) take a moment to load; a Ctrl-C that lands then is one
-line and exit 130 too, like one that lands later (dlrun.cli handles those).
+line and exit 130 too, like one that lands later (dlrun.cli handles those). When the command is
+done, the process leaves at once: the exit handlers run and the output is flushed, but the
+interpreter does not tear down torch's module graph one object at a time, which took 1-3 s of
+every run here (benchmarks/startup.py).
 """
 
+import atexit
+import logging
+import os
 import sys
+import threading
 
 
 def main() -> None:
@@ -13,7 +20,30 @@ def main() -> None:
     except KeyboardInterrupt:
         print("dlrun: interrupted (SIGINT) while starting; nothing was written", file=sys.stderr)
         sys.exit(130)
-    run_command()
+    try:
+        run_command()
+    except SystemExit as exit_:
+        _exit_now(exit_.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> None:
+    """What a normal exit does that matters (threads joined, exit handlers, flushed output,
+    closed log files), then os._exit, skipping the slow interpreter teardown."""
+    if isinstance(code, str):  # sys.exit("message") prints it and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():  # as the interpreter would: wait for non-daemon threads
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, at exit
+    if run_exit_handlers is None:  # another interpreter: the ordinary exit
+        sys.exit(code)
+    run_exit_handlers()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from dlrun import cli, faults
+from dlrun import __main__ as entry
+from dlrun import faults
 from dlrun.data import ag_news, vision
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> None:
         else:
             raise SystemExit(f"tests.proc: unknown option {option}")
     sys.argv = ["dlrun", *argv]
-    cli.main()
+    entry.main()  # what the `dlrun` script runs, exit path included
 
 
 if __name__ == "__main__":

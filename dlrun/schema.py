@@ -144,8 +144,8 @@ class TrainerConfig:
     )
     compile: bool | str = key(
         False,
-        "torch.compile the model: false | true | a mode (reduce-overhead, max-autotune); "
-        "checkpoints keep plain keys",
+        "torch.compile the model (a GAN: generator and discriminator): false | true | a mode "
+        "(reduce-overhead, max-autotune); checkpoints keep plain keys",
         Rule(
             lambda v: (
                 isinstance(v, bool)
@@ -160,10 +160,14 @@ class TrainerConfig:
     finite_check_every: int | str = key(
         "auto",
         "read the loss's finiteness every N steps; auto = 1 on CPU, 50 on GPU "
-        "(each read is a host sync)",
+        "(each read is a host sync); always before a checkpoint",
         AUTO_OR_POSITIVE_INT,
     )
-    progress: bool = key(True, "tqdm bar over batches when stderr is a terminal", BOOL)
+    progress: bool = key(
+        True,
+        "tqdm bar over batches when stderr is a terminal (one summary line per epoch always)",
+        BOOL,
+    )
     checkpoint_every_steps: int | None = key(
         None, "also write last.pt every N batches, so a kill loses at most N", OPTIONAL_POSITIVE_INT
     )

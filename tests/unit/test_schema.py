@@ -2,6 +2,7 @@
 defaults, validation, --help, docs/config.md and the loop's settings all follow it."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -9,7 +10,7 @@ from omegaconf import OmegaConf
 from dlrun import schema
 from dlrun.cli import config_dir
 from dlrun.errors import ConfigError
-from dlrun.help import render
+from dlrun.help import config_groups, render
 from dlrun.schema import TrainerConfig
 from dlrun.validate import RULES, validate_config
 
@@ -43,6 +44,13 @@ def test_every_trainer_and_sweep_key_is_in_the_schema(compose):
                     stack.append((f"{prefix}.{name}", value))
                 else:
                     assert f"{prefix}.{name}" in names, f"{prefix}.{name} is not in dlrun/schema.py"
+
+
+def test_every_top_level_key_that_is_no_group_is_in_the_schema(compose):
+    # a key added to conf/config.yaml outside the schema (plugins: [], input: ...) fails here
+    groups = {g.split("/")[0] for g in config_groups(Path(config_dir()))}
+    top = {f.name for f in dataclasses.fields(schema.RunConfig)}
+    assert set(compose()) - groups - {"hydra"} <= top
 
 
 @pytest.mark.parametrize("k", [k for k in KEYS if k.rule], ids=lambda k: k.name)

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from dlrun.atomic import temp_beside
 
 if TYPE_CHECKING:
@@ -95,6 +97,27 @@ class RunArtifacts:
         _write_atomic(path, text)
         return path
 
+    def write_model_yaml(
+        self, config: dict[str, Any], preprocessing: dict[str, Any], name: str = "model.yaml"
+    ) -> Path:
+        """The config that builds the model, then `preprocessing:` (what a prediction needs).
+        The preprocessing is dumped by PyYAML, not OmegaConf: a vocabulary token such as '???'
+        or '${x}' must stay text."""
+        import yaml
+        from omegaconf import OmegaConf
+
+        body = OmegaConf.to_yaml(OmegaConf.create(config))
+        return self.write_text(
+            name,
+            body
+            + yaml.safe_dump(
+                {"preprocessing": preprocessing},
+                sort_keys=False,
+                allow_unicode=True,
+                default_flow_style=None,
+            ),
+        )
+
     def write_json(self, name: str, content: Any) -> None:
         """A small JSON file the data or task asks for (e.g. labels.json: class name -> index)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +153,31 @@ class RunArtifacts:
         write_image_grid(path, picture.images, picture.per_row)
         return path
 
+    def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order."""
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        return self.write_text(name, buf.getvalue())
+
+    def write_png(self, name: str, image: Any) -> Path:
+        """One (C, H, W) image with values in [0, 1] as a PNG at its own size."""
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, _png(np.asarray(image, dtype=np.float32)))
+        return path
+
+    def write_bytes(self, name: str, content: bytes) -> Path:
+        """A binary file of the run (an exported model.onnx / model.torchscript.pt)."""
+        path = self.run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, content)
+        return path
+
     def write_plot(self, name: str, png: bytes) -> Path:
         """Write plots/<name> atomically; returns its path."""
         self.plots_dir.mkdir(parents=True, exist_ok=True)
@@ -158,3 +206,14 @@ def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) 
     Image.fromarray(picture.numpy()).save(buf, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, buf.getvalue())
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """(C, H, W) values in [0, 1], C = 1 or 3, as PNG bytes."""
+    from PIL import Image
+
+    picture = (np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8)
+    picture = picture[0] if len(picture) == 1 else picture.transpose(1, 2, 0)  # PIL: (H, W[, 3])
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return buf.getvalue()

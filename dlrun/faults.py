@@ -9,6 +9,13 @@ them, so nothing a user or a file sets can switch them on. Unarmed: one falsy ch
 
 from __future__ import annotations
 
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlrun.loop import LoopHooks
+
 _targets: dict[str, int] = {}
 _hits: dict[str, int] = {}
 
@@ -28,3 +35,34 @@ def failpoint(name: str) -> bool:
         return False
     _hits[name] = _hits.get(name, 0) + 1
     return _hits[name] == _targets[name]
+
+
+def _before_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    if failpoint("poison_batch"):  # a batch whose inputs are NaN
+        batch = {**batch, "x": batch["x"] * float("nan")}
+    if failpoint("train_oom"):  # what a CUDA allocator raises
+        raise torch.OutOfMemoryError("CUDA out of memory (injected by a failpoint)")
+    if failpoint("train_bug"):  # an exception dlrun did not foresee
+        raise RuntimeError("injected by a failpoint")
+    return batch
+
+
+def _after_batch(state: object) -> None:
+    if failpoint("kill_after_batch"):  # die as `kill -9` would, mid-epoch
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after_validation(state: object) -> None:
+    if failpoint("sigint_after_validation"):  # Ctrl-C between the last step and the epoch's end
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def loop_hooks() -> LoopHooks:
+    """The training loop's hooks: the loop failpoints when any is armed, else none at all."""
+    from dlrun.loop import LoopHooks
+
+    if not _targets:
+        return LoopHooks()
+    return LoopHooks([_before_batch], [_after_batch], [_after_validation])

@@ -22,6 +22,8 @@ Usage: dlrun [GROUP=OPTION ...] [key=value ...]
        dlrun -m optimizer=sgd,adam optimizer.lr=0.1,0.01    (a sweep: Hydra multirun)
        dlrun debug=smoke                                      (a seconds-long smoke run)
        dlrun mode=eval ckpt=RUN_FOLDER                        (evaluate a checkpoint)
+       dlrun mode=predict ckpt=RUN_FOLDER input=PATH          (predictions.csv for new inputs)
+       dlrun mode=export ckpt=RUN_FOLDER format=onnx          (model.onnx + model.yaml)
        dlrun ... resume=RUN_FOLDER|auto                       (continue a stopped run)
 """
 

@@ -8,8 +8,6 @@ import contextlib
 import itertools
 import logging
 import math
-import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +20,6 @@ from torch import Tensor
 from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
-from dlrun.faults import failpoint
 from dlrun.runtime import StopFlag
 from dlrun.schema import TrainerConfig
 from dlrun.tasks.base import METRIC_MODES, Task
@@ -78,6 +75,18 @@ EpochCallback = Callable[[LoopState, dict[str, Any]], None]
 # Called every `log_every_n_steps` batches with the global batch number and the mean of each
 # training value over those batches, plus "lr" (loggers' per-step scalars).
 StepCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class LoopHooks:
+    """Named points of the loop where a run plugs in behaviour without touching the loop body:
+    `before_batch` may replace a batch (or raise), `after_batch` sees the state after each batch,
+    `after_validation` after each epoch's validation. Empty lists cost nothing measurable. Tests
+    inject faults here (dlrun.faults.loop_hooks); a profiler or debugger could do the same."""
+
+    before_batch: list[Callable[[Batch], Batch]] = field(default_factory=list)
+    after_batch: list[Callable[[LoopState], None]] = field(default_factory=list)
+    after_validation: list[Callable[[LoopState], None]] = field(default_factory=list)
 
 
 class _StepLog:
@@ -180,14 +189,25 @@ def evaluate_split(
 class Trainer:
     """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
 
-    def __init__(self, task: Task, data: DataBundle, opt: Optimization, settings: TrainerConfig,
-                 device: torch.device, save: SaveFn, stop: StopFlag,
-                 on_epoch_end: list[EpochCallback] | None = None,
-                 on_log: list[StepCallback] | None = None, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        task: Task,
+        data: DataBundle,
+        opt: Optimization,
+        settings: TrainerConfig,
+        device: torch.device,
+        save: SaveFn,
+        stop: StopFlag,
+        on_epoch_end: list[EpochCallback] | None = None,
+        on_log: list[StepCallback] | None = None,
+        hooks: LoopHooks | None = None,
+        seed: int = 0,
+    ) -> None:
         # settings: the trainer config with its `auto`s resolved (TrainerConfig.resolved)
         self.task, self.data, self.opt, self.s, self.seed = task, data, opt, settings, seed
         self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
+        self.hooks = hooks or LoopHooks()
         self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
         self._checkpoint_due = (
             False  # checkpoint_every_steps reached, waiting for an optimizer step
@@ -214,8 +234,8 @@ class Trainer:
                 ) from None
             seconds = time.perf_counter() - started
             val = self.evaluate(self.data.val)
-            if failpoint("sigint_after_validation"):  # test-only: Ctrl-C between the steps
-                os.kill(os.getpid(), signal.SIGINT)
+            for hook in self.hooks.after_validation:
+                hook(state)
             self._end_epoch(state, train_logs, val, seconds)
             if self._stop_requested():  # a signal during validation or the checkpoint
                 self._interrupt(state)
@@ -242,12 +262,8 @@ class Trainer:
         self.task.model.train()
         for batch in _progress(batches, total, state.epoch, s):
             index = state.batch_in_epoch
-            if failpoint("poison_batch"):  # test-only: a batch whose inputs are NaN
-                batch = {**batch, "x": batch["x"] * float("nan")}
-            if failpoint("train_oom"):  # test-only: what a CUDA allocator raises
-                raise torch.OutOfMemoryError("CUDA out of memory (injected by a failpoint)")
-            if failpoint("train_bug"):  # test-only: an exception dlrun did not foresee
-                raise RuntimeError("injected by a failpoint")
+            for hook in self.hooks.before_batch:
+                batch = hook(batch)
             last_micro = (index + 1) % s.grad_accum == 0 or index + 1 == total
             for step in self._steps(batch):
                 loss = self._backward_and_step(step, index, last_micro, state)
@@ -272,8 +288,8 @@ class Trainer:
             if self._checkpoint_due and last_micro:
                 self.save(state)
                 self._checkpoint_due = False
-            if failpoint("kill_after_batch"):  # test-only: die as `kill -9` would, mid-epoch
-                os.kill(os.getpid(), signal.SIGKILL)
+            for hook in self.hooks.after_batch:
+                hook(state)
             if last_micro and self._stop_requested():
                 self._interrupt(state)
         count, state.batch_in_epoch, state.epoch_sums = state.batch_in_epoch, 0, {}

@@ -4,6 +4,7 @@ folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate i
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import logging
 import resource
@@ -17,7 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlrun import build, checkpoint, distributed, plots, report, resume, threads
+from dlrun import build, checkpoint, distributed, faults, plots, report, resume, threads
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
@@ -32,6 +33,7 @@ from dlrun.loop import (
     steps_per_epoch,
 )
 from dlrun.picture import Picture
+from dlrun.predict.preprocessing import describe
 from dlrun.runtime import (
     StopFlag,
     configure_backends,
@@ -129,6 +131,8 @@ class Job:
         self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
         self.settings = t.resolved(self.task.default_monitor, self.device.type)
         self.config = OmegaConf.to_container(cfg, resolve=True)
+        # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
+        self.preprocessing = describe(self.data, self.task.name, self.config["data"])
         self.epoch_callbacks: list = []  # the task's pictures, loggers, live plots...
         self.opt: Optimization | None = None
         self._fixed_record: dict[str, Any] | None = None
@@ -209,15 +213,31 @@ class TrainingJob(Job):
         return {
             "format": checkpoint.FORMAT, "version": checkpoint.VERSION,
             "model": distributed.unwrap(self.task.model).state_dict(),
+            **self._optimizer_state(),
+            "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
+            "data_state": self.data.checkpoint_state(),
+            "preprocessing": self.preprocessing,
+        }  # fmt: skip
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        """Optimizers, schedulers and grad scaler; None with trainer.save_optimizer=false (much
+        smaller checkpoints - Adam keeps two tensors per weight - that cannot be resumed)."""
+        if not self.settings.save_optimizer:
+            return {"optimizers": None, "schedulers": None, "scaler": None}
+        return {
             "optimizers": {k: o.state_dict() for k, o in self.opt.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, (s, _) in self.opt.schedulers.items()},
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
-            "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
-            "data_state": self.data.checkpoint_state(),
-        }  # fmt: skip
+        }
 
     def load_state(self, ckpt: dict[str, Any]) -> LoopState:
         """Restore everything a checkpoint holds; returns the loop state to continue from."""
+        if ckpt.get("optimizers") is None:  # resuming without them would not continue the run
+            raise ConfigError(
+                "this checkpoint was saved with trainer.save_optimizer=false (no optimizer "
+                "state), so it cannot be resumed exactly: start a new run, or use it for "
+                "mode=eval / mode=predict"
+            )
         distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
         for name, opt in self.opt.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
@@ -299,9 +319,19 @@ class TrainingJob(Job):
         self.write_record("running", state)
         with StopFlag() as stop:
             try:
-                trainer = Trainer(self.task, self.data, self.opt, self.settings, self.device,
-                                  self.save, stop, self.epoch_callbacks, self.step_callbacks,
-                                  seed=self.cfg.seed)  # fmt: skip
+                trainer = Trainer(
+                    self.task,
+                    self.data,
+                    self.opt,
+                    self.settings,
+                    self.device,
+                    self.save,
+                    stop,
+                    self.epoch_callbacks,
+                    self.step_callbacks,
+                    faults.loop_hooks(),
+                    seed=self.cfg.seed,
+                )
                 trainer.fit(state)
                 metric = self._finish(trainer, state)
             except Interrupted as err:
@@ -335,9 +365,10 @@ class TrainingJob(Job):
             distributed.unwrap(self.task.model).state_dict(),
             self.artifacts.run_dir / "model.safetensors",
         )
-        self.artifacts.write_text("model.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
+        self.artifacts.write_model_yaml(self.config, self.preprocessing)
         self.write_record("completed", state, test)
         written = self._final_pictures()
+        written += self._use_files()
         for name in written:
             log.info(f"wrote {self.artifacts.run_dir / name}")
         self._observe_end("completed", state, test, written)
@@ -351,6 +382,40 @@ class TrainingJob(Job):
         for name, picture in pictures.items():
             self.artifacts.write_picture(f"{name}.png", picture)
         return [f"{name}.png" for name in pictures]
+
+    def _use_files(self) -> list[str]:
+        """predictions_test.csv (the best weights on the test split) and the exports asked for."""
+        from dlrun.predict.job import write_test_predictions
+
+        model = distributed.unwrap(self.task.model)
+        task = copy.copy(self.task)  # the bare model: rank 0 alone runs it (no DDP collectives)
+        task.model = model
+        written = [
+            write_test_predictions(
+                task,
+                self.data,
+                self.preprocessing,
+                self.artifacts,
+                self.settings.precision,
+                self.settings.eval_batch_size,
+            )
+        ]
+        if self.cfg.get("export"):
+            from dlrun.export import export_run
+
+            try:
+                written += export_run(
+                    model,
+                    task,
+                    self.data.test,
+                    self.preprocessing,
+                    self.config,
+                    self.artifacts,
+                    list(self.cfg.export),
+                )
+            except DlrunError as err:  # the run itself completed: say why there is no export
+                log.warning(f"export: {err}")
+        return [w for w in written if w]
 
     def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
                      written: list[str] | None = None) -> None:  # fmt: skip
@@ -474,6 +539,14 @@ def _run_job(cfg: DictConfig) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
+    if cfg.mode == "predict":
+        from dlrun.predict.job import run_predict
+
+        return run_predict(cfg, artifacts)
+    if cfg.mode == "export":
+        from dlrun.export import run_export
+
+        return run_export(cfg, artifacts)
     resume_from = None
     if cfg.get("resume"):
         resume_from = (

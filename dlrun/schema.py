@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,12 @@ class TrainerConfig:
     keep_last_k: int | None = key(
         None, "keep numbered epoch_NNN.pt checkpoints, the k newest", OPTIONAL_POSITIVE_INT
     )
+    save_optimizer: bool = key(
+        True,
+        "false: checkpoints without optimizer/scheduler state (a third of the size with Adam); "
+        "resume= refuses such a checkpoint",
+        BOOL,
+    )
     skip_nonfinite: int = key(
         0, "skip up to K batches with a non-finite loss (0 = stop at the first)", NON_NEGATIVE_INT
     )
@@ -235,6 +241,19 @@ class SweepConfig:
     )
 
 
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+
+@dataclass
+class PredictConfig:
+    on_error: str = key(
+        "fail",
+        "mode=predict: an unreadable image or row stops the run (fail) or is listed and left out "
+        "(skip)",
+        one_of("fail", "skip"),
+    )
+
+
 @dataclass
 class RunConfig:
     """The top level of conf/config.yaml that dlrun owns (the groups have their own YAML)."""
@@ -247,16 +266,49 @@ class RunConfig:
     )
     mode: str = key(
         "train",
-        "train | eval (evaluate ckpt=PATH on `split`, no training)",
-        one_of("train", "eval"),
+        "train | eval (evaluate ckpt=PATH on `split`) | predict (ckpt=PATH on input=PATH) | "
+        "export (ckpt=PATH as `format`)",
+        one_of("train", "eval", "predict", "export"),
     )
     resume: str | None = key(
         None,
         "PATH (a run folder or checkpoint) to continue it in place; auto = the newest unfinished "
         "run with this config",
     )
-    ckpt: str | None = key(None, "mode=eval: a run folder (its best.pt) or a .pt file")
+    ckpt: str | None = key(
+        None, "mode=eval/predict/export: a run folder (its best.pt) or a .pt file"
+    )
     split: str = key("test", "mode=eval: test | val", one_of("test", "val"))
+    input: str | None = key(
+        None,
+        "mode=predict: a CSV (tables, text), a text file (one document a line), an image, a folder "
+        "of images, an MNIST/CIFAR file",
+    )
+    topk: int = key(
+        5,
+        "mode=predict: the most probable classes listed per input (at most the model's classes)",
+        POSITIVE_INT,
+        "3",
+    )
+    samples: int = key(
+        64,
+        "mode=predict on a GAN: images to generate, from `seed`",
+        Rule(_positive_int, "a positive integer (images a GAN generates)"),
+        "16",
+    )
+    predict: PredictConfig = section(PredictConfig, "mode=predict: how inputs are read")
+    format: str = key("onnx", "mode=export: onnx | torchscript", one_of(*EXPORT_FORMATS))
+    export: list = key(
+        [],
+        "formats to export at the end of training, e.g. export=[onnx,torchscript]",
+        Rule(
+            lambda v: (
+                isinstance(v, Sequence) and not isinstance(v, str) and set(v) <= EXPORT_FORMATS
+            ),
+            "a list of onnx and torchscript",
+        ),
+        "[onnx]",
+    )
     plots: bool = key(
         True, "write plots/*.png at the end of a run (about 1-2 s of matplotlib)", BOOL
     )

@@ -108,8 +108,27 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# What each mode needs besides the defaults (checked before anything is imported).
+_MODE_NEEDS = {
+    "predict": ("ckpt", "mode=predict needs ckpt=RUN_FOLDER (or a .pt file) and input=PATH"),
+    "export": (
+        "ckpt",
+        "mode=export needs ckpt=RUN_FOLDER (or a .pt file) and format=onnx|torchscript",
+    ),
+}
+
+
+def _check_mode(cfg: DictConfig) -> None:
+    need = _MODE_NEEDS.get(_get(cfg, "mode"))
+    if need and not _get(cfg, need[0]):
+        raise ConfigError(need[1])
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first missing or out-of-range value."""
+    if _get(cfg, "mode") in _MODE_NEEDS:  # the data keys (data.path=???) belong to training
+        _check_mode(cfg)
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "data"])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         key = missing[0]

@@ -22,6 +22,10 @@ def _sklearn_data_file(name: str) -> Path | None:
     return None
 
 
+# sklearn's names for the 64 pixel columns (row, column), as load_digits().feature_names has them
+DIGITS_FEATURES = [f"pixel_{row}_{col}" for row in range(8) for col in range(8)]
+
+
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """(x, y): 1,797 flattened 8x8 images with pixels 0..16 (float64), labels 0..9 (int)."""
     path = _sklearn_data_file("digits.csv.gz")

@@ -156,19 +156,23 @@ class FolderSplit:
             yield self.transform(batch) if self.transform else batch
 
 
-def _open_folder(path: str, key: str, image_size: int) -> object:
+def resize_transform(height: int, width: int) -> object:
+    """PIL image -> uint8 (C, H, W) tensor of the given size: what every image is turned into
+    before it is batched (training, and prediction on new pictures: dlrun/predict/inputs.py)."""
     from torchvision import transforms
+
+    return transforms.Compose([transforms.Resize((height, width)), transforms.PILToTensor()])
+
+
+def _open_folder(path: str, key: str, image_size: int) -> object:
     from torchvision.datasets import ImageFolder
 
     if not Path(path).is_dir():
         raise DataError(
             f"{key}={path} is not a folder: give a folder with one sub-folder of images per class"
         )
-    resize = transforms.Compose(
-        [transforms.Resize((image_size, image_size)), transforms.PILToTensor()]
-    )
     try:
-        return ImageFolder(path, transform=resize)
+        return ImageFolder(path, transform=resize_transform(image_size, image_size))
     except (FileNotFoundError, OSError) as err:
         raise DataError(
             f"{key}={path}: {err}; it needs one sub-folder of images per class"

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from dlrun.data.bundle import DataBundle, InMemorySplit
-from dlrun.data.bundled import load_digits
+from dlrun.data.bundled import DIGITS_FEATURES, load_digits
 from dlrun.data.csv_read import csv_file, not_utf8, read_table
 from dlrun.data.split import holdout
 from dlrun.data.table_prep import TablePreprocessing
@@ -60,8 +60,10 @@ def _bundle_from_arrays(
     val_fraction: float,
     seed: int,
     image: tuple[tuple[int, int, int], float] | None = None,
+    names: list[str] | None = None,
 ) -> DataBundle:
-    """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead."""
+    """Split, carve validation, scale. `image=(shape, pixel_max)` serves rows as images instead;
+    `names` are the feature columns' names (a CSV of new rows for prediction is read by them)."""
     classify = task == "classification"
     kept, held = holdout(
         len(x), test_fraction, split_seed, torch.as_tensor(y) if classify else None
@@ -81,7 +83,7 @@ def _bundle_from_arrays(
         return DataBundle(*splits, task=task, input_shape=tuple(shape), num_classes=n,
                           class_names=[str(i) for i in range(n)],
                           facts={"normalization": normalization})  # fmt: skip
-    prep = TablePreprocessing.fit_array(x[train_index.numpy()])
+    prep = TablePreprocessing.fit_array(x[train_index.numpy()], names)
     prep.task = task
     if classify:
         prep.class_names = [str(i) for i in range(int(max(y.max(), y_test.max())) + 1)]
@@ -112,6 +114,7 @@ def digits(
         x, y, "classification",
         test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
         image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
+        names=DIGITS_FEATURES,
     )  # fmt: skip
 
 

@@ -65,7 +65,7 @@ def test_each_rule_accepts_its_default_and_validates_the_key(k):
         ("trainer.early_stopping.min_delta=-1", "a number >= 0"),
         ("trainer.precision=16", "it must be 32, bf16 or fp16"),
         ("split=train", "split='train' is invalid: it must be test or val"),
-        ("mode=fit", "it must be train or eval"),
+        ("mode=fit", "it must be train, eval, predict or export"),
         ("trainer.deterministic=yes", "it must be true or false"),
         ("trainer.epochs=0", "it must be a positive integer, e.g. trainer.epochs=10"),
     ],

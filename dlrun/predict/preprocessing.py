@@ -1,0 +1,95 @@
+"""What a prediction needs, saved with the model: a plain dict (checkpoint["preprocessing"] and
+model.yaml's `preprocessing:`), made from the data bundle at training time.
+
+It holds values only (names, numbers, the vocabulary), never code or import paths:
+
+    version, task (what the model does), data_task, kind (table | images | text), input_shape, num_classes, num_targets,
+    class_names, facts (what the model was sized from: vocab_size, padding_idx, normalization...),
+    images {channels, size, mean, std}      pixels are read as uint8, resized, then normalised
+    table  TablePreprocessing.to_state() (dlrun/data/table_prep.py): features, mean, std,
+           categories, imputation, target scaling, class names
+    text   {text_columns, tokenizer, lowercase, max_length, vocab}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from dlrun.data.bundle import DataBundle, InMemorySplit
+from dlrun.errors import DataError
+
+VERSION = 1
+# Bundle facts the model or task is built from; the rest (checkpoint payload, run files) is not.
+_MODEL_FACTS = ("vocab_size", "padding_idx", "batch_inputs", "normalization")
+
+
+def describe(data: DataBundle, task: str, data_config: dict[str, Any]) -> dict[str, Any]:
+    """The preprocessing of this bundle, as plain values."""
+    prep: dict[str, Any] = {
+        "version": VERSION,
+        "task": task,
+        "data_task": data.task,
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "num_targets": data.num_targets,
+        "class_names": list(data.class_names) if data.class_names else None,
+        "facts": {k: data.facts[k] for k in _MODEL_FACTS if k in data.facts},
+    }
+    text = (data.facts.get("checkpoint_state") or {}).get("text")
+    if text is not None:
+        prep["kind"], prep["text"] = "text", _text(text, data_config)
+    elif len(data.input_shape) == 3 and "normalization" in data.facts:
+        norm = data.facts["normalization"]
+        channels, height, width = data.input_shape
+        prep["kind"] = "images"
+        prep["images"] = {
+            "channels": channels,
+            "size": [height, width],
+            "mean": list(norm["mean"]),
+            "std": list(norm["std"]),
+        }
+    else:
+        table = data.preprocessing
+        prep["kind"], prep["table"] = "table", table.to_state() if table is not None else None
+    return prep
+
+
+def _text(state: dict[str, Any], data_config: dict[str, Any]) -> dict[str, Any]:
+    columns = data_config.get("text_columns") or ["text"]
+    return {
+        "text_columns": [columns] if isinstance(columns, str) else list(columns),
+        "tokenizer": state["tokenizer"],
+        "lowercase": state["lowercase"],
+        "label_column": data_config.get("label_column"),
+        "max_length": state.get("max_length"),
+        "vocab": list(state["vocab"]),
+    }
+
+
+def model_bundle(prep: dict[str, Any]) -> DataBundle:
+    """A bundle without samples that tells build.py what the model was sized from."""
+    empty = InMemorySplit({"x": torch.empty(0)})
+    return DataBundle(
+        train=empty,
+        val=empty,
+        test=empty,
+        task=prep["data_task"],
+        input_shape=tuple(prep["input_shape"]),
+        num_classes=prep["num_classes"],
+        num_targets=prep["num_targets"],
+        class_names=prep["class_names"],
+        facts=dict(prep["facts"]),
+    )
+
+
+def from_checkpoint(ckpt: dict[str, Any], where: str) -> dict[str, Any]:
+    """The checkpoint's preprocessing, or one line saying it predates it."""
+    prep = ckpt.get("preprocessing")
+    if not isinstance(prep, dict) or prep.get("version") != VERSION:
+        raise DataError(
+            f"{where} holds no preprocessing (it was written by an older dlrun): train the model "
+            "again to predict or export with it"
+        )
+    return prep

@@ -303,7 +303,7 @@ class RunConfig:
         "formats to export at the end of training, e.g. export=[onnx,torchscript]",
         Rule(
             lambda v: (
-                isinstance(v, Sequence) and not isinstance(v, str) and set(v) <= EXPORT_FORMATS
+                isinstance(v, Sequence) and not isinstance(v, str) and set(v) <= set(EXPORT_FORMATS)
             ),
             "a list of onnx and torchscript",
         ),

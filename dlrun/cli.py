@@ -86,6 +86,16 @@ OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 callbacks.guard_hydra_callbacks(_fail)
 
 
+def _help_text(part: str) -> str:
+    """Hydra's help page (conf/hydra/help/dlrun.yaml) takes its text from dlrun/help.py."""
+    from dlrun.help import text
+
+    return text(part)
+
+
+OmegaConf.register_new_resolver("dlrun_help", _help_text, replace=True)
+
+
 def _is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

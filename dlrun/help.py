@@ -1,13 +1,20 @@
 """`dlrun --help`, fast: Hydra's own help deep-copies its config repository once per config
 group (~2 s here with a few plugins installed), so dlrun lists the groups from conf/ itself and
 composes the config once. Imports neither torch nor Hydra's launcher machinery.
+
+The key list comes from dlrun/schema.py; Hydra's own help page (used with --config-dir,
+conf/hydra/help/dlrun.yaml) takes the same header, keys and footer through the `dlrun_help`
+resolver, so the text exists once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun import schema
 
 HEADER = """dlrun: train classic PyTorch models from Hydra configs.
 
@@ -21,8 +28,40 @@ Usage: dlrun [GROUP=OPTION ...] [key=value ...]
 """
 
 FOOTER = """Each run writes checkpoints/, metrics.json, history.csv and dlrun.log into its folder under
-outputs/. See README.md for every key. Hydra's own flags: dlrun --hydra-help.
+outputs/. docs/config.md lists every key with its allowed values; README.md is the guide.
+Hydra's own flags: dlrun --hydra-help.
 dlrun list: every target dlrun may build (built-in and plugged in)."""
+
+KEYS_TITLE = "dlrun's own keys (value, then meaning); e.g. trainer.epochs=5 seed=1:"
+CONFIG_TITLE = "The config groups' keys as composed; override any, e.g. optimizer.lr=0.01:"
+
+
+def _dotted(tree: dict[str, Any], name: str) -> Any:
+    for part in name.split("."):
+        tree = tree[part]
+    return tree
+
+
+def key_lines(cfg: DictConfig | None = None) -> list[str]:
+    """One line per schema key: `name=value  doc`, the value from cfg (overrides shown, not
+    resolved) or the schema's default."""
+    tree = OmegaConf.to_container(cfg, resolve=False) if cfg is not None else None
+    lines = []
+    for k in schema.all_keys():
+        try:
+            value = k.default if tree is None else _dotted(tree, k.name)
+        except (KeyError, TypeError):  # a --config-dir config without this key
+            continue
+        shown = value if isinstance(value, str) else schema.yaml_value(value)  # as typed
+        lines.append(f"  {k.name}={shown}".ljust(40) + f" {k.doc}")
+    return lines
+
+
+def text(part: str) -> str:
+    """The `dlrun_help` resolver for Hydra's help page: header, keys or footer. `$` is doubled:
+    Hydra passes the page through string.Template."""
+    pieces = {"header": HEADER, "footer": FOOTER, "keys": "\n".join([KEYS_TITLE, *key_lines()])}
+    return pieces[part].replace("$", "$$")
 
 
 def config_groups(conf_dir: Path) -> dict[str, list[str]]:
@@ -49,8 +88,10 @@ def render(conf_dir: str, overrides: list[str]) -> str:
     for group, options in config_groups(Path(conf_dir)).items():
         lines.append(f"{group}: {', '.join(options)}")
     lines += ["", "== Plugins ==", _plugin_line(overrides)]
-    lines += ["", "== Config ==", "Override anything, e.g. trainer.epochs=5 optimizer.lr=0.01:", ""]
-    lines += [OmegaConf.to_yaml(cfg).rstrip(), "", FOOTER]
+    lines += ["", "== Keys ==", KEYS_TITLE, *key_lines(cfg)]
+    owned = {f.split(".")[0] for f in (k.name for k in schema.all_keys())}
+    groups = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in owned])
+    lines += ["", "== Config ==", CONFIG_TITLE, "", OmegaConf.to_yaml(groups).rstrip(), "", FOOTER]
     return "\n".join(lines)
 
 

@@ -21,37 +21,12 @@ from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
 from dlrun.runtime import StopFlag
+from dlrun.schema import TrainerConfig
 from dlrun.tasks.base import METRIC_MODES, Task
 
 log = logging.getLogger("dlrun")
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass
-class LoopSettings:
-    epochs: int
-    batch_size: int
-    eval_batch_size: int
-    monitor: str
-    grad_clip: float | None = None
-    grad_accum: int = 1
-    patience: int | None = None
-    early_stopping_metric: str | None = None
-    min_delta: float = 0.0
-    limit_train_batches: int | None = None
-    limit_eval_batches: int | None = None
-    precision: str = "32"
-    progress: bool = True
-    seed: int = 0
-    checkpoint_every_steps: int | None = None  # also write last.pt every N batches (mid-epoch)
-    skip_nonfinite: int = 0  # batches with a non-finite loss that may be skipped before failing
-    # 1: check each loss before its step; N: keep the flag on the device, read it every N steps
-    finite_check_every: int = 1
-    log_every_n_steps: int = 50
-    # "auto": drop the last training batch when it would hold one sample (BatchNorm cannot
-    # train on one); True: drop any incomplete last batch; False: keep it
-    drop_last: str | bool = "auto"
 
 
 @dataclass
@@ -170,7 +145,7 @@ def samples_per_epoch(n_train: int, batch_size: int, drop_last: str | bool) -> i
     return n_train
 
 
-def steps_per_epoch(n_train: int, s: LoopSettings) -> int:
+def steps_per_epoch(n_train: int, s: TrainerConfig) -> int:
     """Optimizer steps per epoch (used to size per-step schedules such as one-cycle)."""
     batches = num_batches(samples_per_epoch(n_train, s.batch_size, s.drop_last), s.batch_size)
     if s.limit_train_batches:
@@ -184,7 +159,9 @@ def is_better(value: float, best: float | None, mode: str, min_delta: float = 0.
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
-def _progress(batches: Iterator[Batch], total: int, epoch: int, s: LoopSettings) -> Iterator[Batch]:
+def _progress(
+    batches: Iterator[Batch], total: int, epoch: int, s: TrainerConfig
+) -> Iterator[Batch]:
     if not (s.progress and sys.stderr.isatty()):
         return batches
     from tqdm import tqdm
@@ -195,7 +172,7 @@ def _progress(batches: Iterator[Batch], total: int, epoch: int, s: LoopSettings)
 
 
 def evaluate_split(
-    task: Task, split: Split, s: LoopSettings, device: torch.device
+    task: Task, split: Split, s: TrainerConfig, device: torch.device
 ) -> dict[str, Any]:
     """The task's metrics over a whole split, model in eval mode, no gradients."""
     batches: Iterator[Batch] = split.batches(s.eval_batch_size)
@@ -217,15 +194,17 @@ class Trainer:
         task: Task,
         data: DataBundle,
         opt: Optimization,
-        settings: LoopSettings,
+        settings: TrainerConfig,
         device: torch.device,
         save: SaveFn,
         stop: StopFlag,
         on_epoch_end: list[EpochCallback] | None = None,
         on_log: list[StepCallback] | None = None,
         hooks: LoopHooks | None = None,
+        seed: int = 0,
     ) -> None:
-        self.task, self.data, self.opt, self.s = task, data, opt, settings
+        # settings: the trainer config with its `auto`s resolved (TrainerConfig.resolved)
+        self.task, self.data, self.opt, self.s, self.seed = task, data, opt, settings, seed
         self.device, self._save, self.stop = device, save, stop
         self.on_epoch_end = on_epoch_end or []
         self.hooks = hooks or LoopHooks()
@@ -235,7 +214,7 @@ class Trainer:
         )
         self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
-        self.stop_metric = settings.early_stopping_metric or settings.monitor
+        self.stop_metric = settings.early_stopping.metric or settings.monitor
         # refuse an unknown early-stopping metric up front
         task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
         # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
@@ -264,7 +243,7 @@ class Trainer:
 
     def train_one_epoch(self, state: LoopState) -> dict[str, float]:
         s, split = self.s, self.data.train
-        order = epoch_order(len(split), s.seed, state.epoch, self.device)
+        order = epoch_order(len(split), self.seed, state.epoch, self.device)
         order = order[: samples_per_epoch(len(order), s.batch_size, s.drop_last)]
         order, batch_size = distributed.shard_order(order, s.batch_size)  # as is without torchrun
         total = num_batches(len(order), batch_size)
@@ -415,16 +394,19 @@ class Trainer:
         return next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
 
     def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
-        if not self.s.patience:
+        if not self.s.early_stopping.patience:
             return
         value = float(val[self.stop_metric])
         if is_better(
-            value, state.stop_best, METRIC_MODES.get(self.stop_metric, "min"), self.s.min_delta
+            value,
+            state.stop_best,
+            METRIC_MODES.get(self.stop_metric, "min"),
+            self.s.early_stopping.min_delta,
         ):
             state.stop_best, state.bad_epochs = value, 0
         else:
             state.bad_epochs += 1
-            if state.bad_epochs >= self.s.patience:
+            if state.bad_epochs >= self.s.early_stopping.patience:
                 state.early_stopped = True
                 log.info(
                     f"early stopping: val {self.stop_metric} has not improved for {state.bad_epochs} epochs"

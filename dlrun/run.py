@@ -37,7 +37,6 @@ from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
-    LoopSettings,
     LoopState,
     Optimization,
     Trainer,
@@ -54,35 +53,13 @@ from dlrun.runtime import (
     seed_everything,
     slow_precision_warning,
 )
+from dlrun.schema import TrainerConfig
 from dlrun.tasks.base import Task
 
 log = logging.getLogger("dlrun")
 
 
-def loop_settings(cfg: DictConfig, task: Task, device: torch.device) -> LoopSettings:
-    t = cfg.trainer
-    # Reading a loss on the host is free on CPU but a sync on a GPU: check less often there.
-    finite_check_every = (
-        (1 if device.type == "cpu" else 50)
-        if t.finite_check_every == "auto"
-        else t.finite_check_every
-    )
-    monitor = task.default_monitor if t.monitor == "auto" else t.monitor
-    stop_metric = t.early_stopping.metric
-    return LoopSettings(
-        epochs=t.epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
-        monitor=monitor, grad_clip=t.grad_clip, grad_accum=t.grad_accum,
-        patience=t.early_stopping.patience,
-        early_stopping_metric=monitor if stop_metric in (None, "auto") else stop_metric,
-        min_delta=t.early_stopping.min_delta, limit_train_batches=t.limit_train_batches,
-        limit_eval_batches=t.limit_eval_batches, precision=str(t.precision),
-        progress=t.progress, seed=cfg.seed, checkpoint_every_steps=t.checkpoint_every_steps,
-        skip_nonfinite=t.skip_nonfinite, finite_check_every=finite_check_every,
-        log_every_n_steps=t.log_every_n_steps, drop_last=t.get("drop_last", "auto"),
-    )  # fmt: skip
-
-
-def last_batch_choice(n_train: int, s: LoopSettings) -> dict[str, Any]:
+def last_batch_choice(n_train: int, s: TrainerConfig) -> dict[str, Any]:
     """What trainer.drop_last does to this training split, logged and kept in metrics.json."""
     used = samples_per_epoch(n_train, s.batch_size, s.drop_last)
     if used == 0:
@@ -106,7 +83,7 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     data.val = data.train
 
 
-def speed_up(task: Task, t: DictConfig) -> None:
+def speed_up(task: Task, t: TrainerConfig) -> None:
     """trainer.channels_last and trainer.compile, in place (state_dict keys stay unchanged)."""
     if t.channels_last:
         task.model.to(memory_format=torch.channels_last)
@@ -150,20 +127,21 @@ class Job:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
         workers = cfg.data.get("num_workers") or 0
-        self.threads = threads.apply(threads.plan(cfg.trainer.threads, loader_workers=workers))
+        t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
+        self.threads = threads.apply(threads.plan(t.threads, loader_workers=workers))
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
-        configure_backends(self.device, cfg.trainer.deterministic)
+        configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
         for name, content in self.data.facts.get("run_files", {}).items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
-        if cfg.trainer.overfit_batches:
-            _overfit(self.data, cfg.trainer.overfit_batches, cfg.trainer.batch_size)
+        if t.overfit_batches:
+            _overfit(self.data, t.overfit_batches, t.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
-        self.task.model = distributed.wrap(self.task.model, self.device, cfg.trainer.batch_size)
-        self.settings = loop_settings(cfg, self.task, self.device)
+        self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
+        self.settings = t.resolved(self.task.default_monitor, self.device.type)
         self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
@@ -201,7 +179,7 @@ class TrainingJob(Job):
         warning = slow_precision_warning(self.device, self.settings.precision)
         if warning:
             log.warning(warning)
-        speed_up(self.task, cfg.trainer)
+        speed_up(self.task, self.settings)
         self.last_batch = last_batch_choice(len(self.data.train), self.settings)
         # torch.optim imports torch._dynamo on its first step (1.5-2.5 s here): pay it now, before
         # the clock starts, so the first epoch's time and samples/s measure training only.
@@ -211,7 +189,7 @@ class TrainingJob(Job):
         schedulers = build.build_schedulers(
             cfg.scheduler,
             optimizers,
-            cfg.trainer.epochs,
+            self.settings.epochs,
             steps_per_epoch(len(self.data.train), self.settings),
         )
         scaler = (
@@ -256,7 +234,7 @@ class TrainingJob(Job):
     def _optimizer_state(self) -> dict[str, Any]:
         """Optimizers, schedulers and grad scaler; None with trainer.save_optimizer=false (much
         smaller checkpoints - Adam keeps two tensors per weight - that cannot be resumed)."""
-        if not self.cfg.trainer.get("save_optimizer", True):
+        if not self.settings.save_optimizer:
             return {"optimizers": None, "schedulers": None, "scaler": None}
         return {
             "optimizers": {k: o.state_dict() for k, o in self.opt.optimizers.items()},
@@ -289,7 +267,7 @@ class TrainingJob(Job):
             return  # under torchrun rank 0 alone writes the run folder
         last = self.artifacts.checkpoint("last")
         copies = [self.artifacts.checkpoint("best")] if best else []
-        keep_k = self.cfg.trainer.keep_last_k
+        keep_k = self.settings.keep_last_k
         if keep_k and state.batch_in_epoch == 0:
             copies.append(self.artifacts.checkpoint(f"epoch_{state.epoch:03d}"))
         try:
@@ -366,6 +344,7 @@ class TrainingJob(Job):
                     self.epoch_callbacks,
                     self.step_callbacks,
                     faults.loop_hooks(),
+                    seed=self.cfg.seed,
                 )
                 trainer.fit(state)
                 metric = self._finish(trainer, state)
@@ -523,8 +502,6 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         raise DlrunError(
             "mode=eval needs ckpt=PATH: a run folder (its best.pt is used) or a .pt file"
         )
-    if cfg.split not in ("test", "val"):
-        raise DlrunError(f"split={cfg.split!r} is invalid: use split=test or split=val")
     path = resume.checkpoint_file(cfg.ckpt, name="best")
     ckpt = checkpoint.load(path)
     saved = ckpt.get("config") or {}

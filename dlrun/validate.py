@@ -1,6 +1,7 @@
 """Cheap checks on the composed config, run before anything heavy is imported.
 
-Each failure is a ConfigError naming the key, the bad value and the fix, printed as one line.
+The run, trainer and sweep keys' rules come from dlrun/schema.py; the groups' keys are checked
+here. Each failure is a ConfigError naming the key, the bad value and the fix, printed as one line.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlrun import schema
 from dlrun.errors import ConfigError
 
 _MISSING = object()
-MODES = {"train", "eval", "predict", "export"}
-EXPORT_FORMATS = {"onnx", "torchscript"}
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
@@ -37,10 +37,6 @@ def _positive_number(v: Any) -> bool:
     return _is_number(v) and v > 0
 
 
-def _optional(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or rule(v)
-
-
 def _fraction(v: Any) -> bool:
     return _is_number(v) and 0 < v < 1
 
@@ -52,35 +48,14 @@ def _widths(v: Any) -> bool:
     return _positive_int(v)
 
 
+def _schema_rules() -> dict[str, tuple[Callable[[Any], bool], str]]:
+    """The run, trainer and sweep keys' rules, from their one definition in dlrun/schema.py."""
+    return {k.name: (k.rule.ok, k.expected()) for k in schema.all_keys() if k.rule is not None}
+
+
 # key -> (rule, what a good value looks like). Keys absent from the config are skipped.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "trainer.epochs": (_positive_int, "a positive integer, e.g. trainer.epochs=10"),
-    "trainer.batch_size": (_positive_int, "a positive integer, e.g. trainer.batch_size=64"),
-    "trainer.eval_batch_size": (
-        _positive_int,
-        "a positive integer, e.g. trainer.eval_batch_size=1024",
-    ),
-    "trainer.grad_accum": (_positive_int, "a positive integer (1 = no accumulation)"),
-    "trainer.grad_clip": (
-        _optional(_positive_number),
-        "a positive max-norm, or null to turn clipping off",
-    ),
-    "trainer.limit_train_batches": (_optional(_positive_int), "a positive integer or null"),
-    "trainer.limit_eval_batches": (_optional(_positive_int), "a positive integer or null"),
-    "trainer.overfit_batches": (_optional(_positive_int), "a positive integer or null"),
-    "trainer.early_stopping.patience": (
-        _optional(_positive_int),
-        "a positive integer, or null to turn early stopping off",
-    ),
-    "trainer.log_every_n_steps": (
-        _positive_int,
-        "a positive integer, e.g. trainer.log_every_n_steps=50",
-    ),
-    "trainer.precision": (lambda v: str(v) in {"32", "bf16", "fp16"}, "one of 32, bf16, fp16"),
-    "trainer.threads": (
-        lambda v: v == "auto" or _positive_int(v),
-        "auto or a positive integer, e.g. trainer.threads=1",
-    ),
+    **_schema_rules(),
     "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (
         _fraction,
@@ -100,10 +75,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "data.stratify": (lambda v: isinstance(v, bool), "true or false"),
     "data.skip_bad": (lambda v: isinstance(v, bool), "true or false"),
-    "trainer.drop_last": (
-        lambda v: v == "auto" or isinstance(v, bool),
-        "auto (drop a last batch of one sample), true or false",
-    ),
     "loss.class_weights": (
         lambda v: (
             v is None
@@ -115,17 +86,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         "null, auto (inverse class frequency) or a list of positive numbers, one per class",
     ),
-    "mode": (lambda v: v in MODES, "train, eval, predict or export"),
-    "topk": (_positive_int, "a positive integer, e.g. topk=3"),
-    "samples": (_positive_int, "a positive integer (images a GAN generates), e.g. samples=16"),
-    "predict.on_error": (lambda v: v in {"fail", "skip"}, "fail or skip"),
-    "format": (lambda v: v in EXPORT_FORMATS, "onnx or torchscript"),
-    "export": (
-        lambda v: (OmegaConf.is_list(v) or isinstance(v, list)) and set(v) <= EXPORT_FORMATS,
-        "a list of onnx and torchscript, e.g. export=[onnx]",
-    ),
-    "trainer.save_optimizer": (lambda v: isinstance(v, bool), "true or false"),
-    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0, e.g. seed=42"),
     # Group-specific keys: checked only when the chosen option has them.
     "scheduler.step_size": (
         _positive_int,
@@ -139,23 +99,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _widths,
         "positive integer widths, e.g. model.hidden=[256,128] (mlp) or model.hidden=256 (cnn)",
     ),
-    "sweep.fail_fast": (lambda v: isinstance(v, bool), "true or false"),
-    "sweep.resume": (lambda v: isinstance(v, bool), "true or false"),
-    "split": (lambda v: v in {"test", "val"}, "test or val"),
-    "trainer.checkpoint_every_steps": (_optional(_positive_int), "a positive integer or null"),
-    "trainer.keep_last_k": (_optional(_positive_int), "a positive integer or null"),
-    "trainer.finite_check_every": (
-        lambda v: v == "auto" or _positive_int(v),
-        "auto or a positive integer",
-    ),
-    "trainer.compile": (
-        lambda v: (
-            isinstance(v, bool)
-            or v in {"default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"}
-        ),
-        "false, true or a torch.compile mode (reduce-overhead, max-autotune)",
-    ),
-    "trainer.skip_nonfinite": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "device.name": (
         lambda v: (
             isinstance(v, str) and (v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"))

@@ -6,6 +6,7 @@ from omegaconf import OmegaConf
 
 from dlrun import build
 from dlrun.errors import ConfigError
+from dlrun.schema import TrainerConfig
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,8 @@ def test_compile_reaches_the_modules_the_task_calls(compose, model, expected):
     cfg = compose(f"model={model}", "trainer.compile=true")
     data = build.build_data(cfg.data, seed=0, task_needs_images=build.model_needs_images(cfg.model))
     task = build.build_task(cfg, data, torch.device("cpu"))
-    speed_up(task, cfg.trainer)  # compiles lazily: nothing runs until the first call
+    # compiles lazily: nothing runs until the first call
+    speed_up(task, TrainerConfig.from_config(cfg.trainer))
     modules = {"model": task.model, **dict(task.model.named_children())}
     compiled = [name for name, m in modules.items() if m._compiled_call_impl is not None]
     assert compiled == expected

@@ -133,8 +133,18 @@ def dlrun(root: Path, work: Path, *overrides: str) -> dict:
     """(c): the real command; returns its metrics.json."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = work / f"run{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "dlrun", "model=lenet", "data=mnist", f"data.root={root}",
-           "data.download=false", "trainer.progress=false", f"hydra.run.dir={out}", *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "model=lenet",
+        "data=mnist",
+        f"data.root={root}",
+        "data.download=false",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+        *overrides,
+    ]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"dlrun failed:\n{proc.stdout}\n{proc.stderr}")
@@ -162,8 +172,10 @@ def throughput(root: Path, work: Path, epochs: int, repeats: int) -> None:
         k: statistics.median(c / x for c, x in zip(figures["c"], figures[k], strict=True))
         for k in "ab"
     }
-    print(f"\nsamples/s (best of {repeats} interleaved repeats; {epochs} epochs of 4,000 images, "
-          f"batch {BATCH}, torch threads {torch.get_num_threads()}):")  # fmt: skip
+    print(
+        f"\nsamples/s (best of {repeats} interleaved repeats; {epochs} epochs of 4,000 images, "
+        f"batch {BATCH}, torch threads {torch.get_num_threads()}):"
+    )
     print(f"  (a) seed loop (PIL transforms + DataLoader, 2 workers): {best['a']:>8,.0f}")
     print(f"  (b) minimal in-memory loop:                           {best['b']:>8,.0f}")
     print(f"  (c) dlrun model=lenet data=mnist trainer.batch_size=32: {best['c']:>8,.0f}")
@@ -214,8 +226,10 @@ def main() -> None:
     if args.threads:  # the dlrun subprocess reads OMP_NUM_THREADS; DataLoader workers use 1 each
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    print("data: STAND-IN for MNIST - sklearn's real 8x8 digits upscaled to 28x28, written as MNIST "
-          "idx files (4,000 train incl. shifted copies of 1,437 digits; 360 test)")  # fmt: skip
+    print(
+        "data: STAND-IN for MNIST - sklearn's real 8x8 digits upscaled to 28x28, written as MNIST "
+        "idx files (4,000 train incl. shifted copies of 1,437 digits; 360 test)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root, work = Path(tmp) / "data", Path(tmp)
         images, labels = stand_in_digits()

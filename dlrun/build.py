@@ -73,8 +73,15 @@ def _bind(
     accepted = {k: v for k, v in facts.items() if k in params}
     if not node.get("_partial_", False):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        missing = [n for n, p in params.items()
-                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted and n not in runtime]  # fmt: skip
+        missing = [
+            n
+            for n, p in params.items()
+            if p.kind in named
+            and p.default is p.empty
+            and n not in given
+            and n not in accepted
+            and n not in runtime
+        ]
         if missing:
             raise ConfigError(
                 f"{node._target_} needs {missing[0]!r}, which neither the config nor the data provides: "

@@ -117,7 +117,11 @@ def wrap(model: nn.Module, device: torch.device, batch_size: int) -> nn.Module:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare module (for state dicts and single-rank evaluation)."""
-    return getattr(model, "module", model) if type(model).__name__ == "DistributedDataParallel" else model  # fmt: skip
+    return (
+        getattr(model, "module", model)
+        if type(model).__name__ == "DistributedDataParallel"
+        else model
+    )
 
 
 @contextlib.contextmanager

@@ -1,8 +1,8 @@
 """dlrun against what users would write themselves, on the same data, model, batch and epochs.
 
-    python benchmarks/compare.py                                   # all cases, 2 epochs, auto device
+    python benchmarks/compare.py                            # all cases, 2 epochs, auto device
     python benchmarks/compare.py --cases lenet_mnist --epochs 3 --repeats 3
-    pip install -e ".[bench]"                                      # Lightning, for runner (c)
+    pip install -e ".[bench]"                               # Lightning, for runner (c)
 
 Runners, each in its own fresh process (so wall time includes start-up and peak memory is its own):
   (a) seed       the seeds' loop: torchvision datasets with per-sample ToTensor/Normalize and a
@@ -382,7 +382,8 @@ def main() -> None:
     if args.child:
         return child(args)
     print(
-        f"torch {torch.__version__}, device {args.device}, cuda available {torch.cuda.is_available()}, "
+        f"torch {torch.__version__}, device {args.device}, "
+        f"cuda available {torch.cuda.is_available()}, "
         f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, epochs {args.epochs}"
     )
     with tempfile.TemporaryDirectory() as tmp:

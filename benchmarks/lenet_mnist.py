@@ -43,7 +43,8 @@ BATCH, LR, MOMENTUM = 32, 0.01, 0.5
 
 
 def stand_in_digits(n_train: int = 4000) -> tuple[dict, dict]:
-    """sklearn's real digits as 28x28 uint8 MNIST-like images: ({split: images}, {split: labels})."""
+    """sklearn's real digits as 28x28 uint8 MNIST-like images:
+    ({split: images}, {split: labels})."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -180,10 +181,12 @@ def throughput(root: Path, work: Path, epochs: int, repeats: int) -> None:
     print(f"  (b) minimal in-memory loop:                           {best['b']:>8,.0f}")
     print(f"  (c) dlrun model=lenet data=mnist trainer.batch_size=32: {best['c']:>8,.0f}")
     print(
-        f"  c/a = {best['c'] / best['a']:.2f}   (goal >= 2.3; median of per-repeat ratios {ratios['a']:.2f})"
+        f"  c/a = {best['c'] / best['a']:.2f}   "
+        f"(goal >= 2.3; median of per-repeat ratios {ratios['a']:.2f})"
     )
     print(
-        f"  c/b = {best['c'] / best['b']:.2f}   (goal >= 0.9; median of per-repeat ratios {ratios['b']:.2f})"
+        f"  c/b = {best['c'] / best['b']:.2f}   "
+        f"(goal >= 0.9; median of per-repeat ratios {ratios['b']:.2f})"
     )
     print(f"  b/a = {best['b'] / best['a']:.2f}")
 
@@ -204,11 +207,13 @@ def accuracy(root: Path, work: Path, epochs: int, seeds: int) -> None:
         return f"{statistics.mean(v):.4f} +- {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
 
     print(
-        f"\ntest accuracy on the 360 held-out digits after {epochs} epochs (mean +- std over {seeds} seeds):"
+        f"\ntest accuracy on the 360 held-out digits after {epochs} epochs "
+        f"(mean +- std over {seeds} seeds):"
     )
     print(f"  seed recipe (SGD lr 0.01 momentum 0.5, batch 32, all 4,000 images): {show(seed_acc)}")
     print(
-        f"  dlrun model=lenet data=mnist trainer.epochs={epochs} (defaults; 3,600 train / 400 val): {show(dlrun_acc)}"
+        f"  dlrun model=lenet data=mnist trainer.epochs={epochs} "
+        f"(defaults; 3,600 train / 400 val): {show(dlrun_acc)}"
     )
 
 

@@ -136,7 +136,8 @@ def bare_model(task: Any) -> Iterator[None]:
 
 
 def shard_order(order: Tensor, batch_size: int) -> tuple[Tensor, int]:
-    """This rank's share of the epoch's order and the per-rank batch size (as is without torchrun)."""
+    """This rank's share of the epoch's order and the per-rank batch size
+    (as is without torchrun)."""
     if world_size() == 1:
         return order, batch_size
     return shard(order, batch_size, rank(), world_size())

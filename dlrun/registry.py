@@ -331,7 +331,8 @@ def check(target: Any, key: str, *, from_file: str | None = None, typed_plugins:
         if home is None:
             raise ConfigError(
                 f"{shown} in {from_file} is not a dlrun built-in, and a file cannot choose code "
-                f"to run: if you trust it, pass its plugin yourself (plugins=[{_module_of(target)}])"
+                "to run: if you trust it, pass its plugin yourself "
+                f"(plugins=[{_module_of(target)}])"
             )
         _really_lives_in(target, home, key)
         return

@@ -362,7 +362,9 @@ def main(argv: list[str] | None = None) -> None:
     """`dlrun-summary DIR`: rebuild and print the summary of a sweep or outputs folder."""
     parser = argparse.ArgumentParser(
         prog="dlrun-summary",
-        description="Summarise every run (metrics.json) under DIR into DIR/summary.csv and DIR/summary.md.",
+        description=(
+            "Summarise every run (metrics.json) under DIR into DIR/summary.csv and DIR/summary.md."
+        ),
     )
     parser.add_argument("dir", type=Path, help="a sweep folder or an outputs folder")
     args = parser.parse_args(argv)

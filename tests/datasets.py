@@ -81,7 +81,8 @@ def write_cifar(
     """CIFAR-10 (five data batches, test batch, meta) or CIFAR-100 (train, test, meta) python
     pickles with (N, 3072) uint8 rows (channel-major), as the official archives hold them.
 
-    Their MD5 sums cannot match the official ones: run dlrun with checksums=False (tests.conftest.run_dlrun)."""
+    Their MD5 sums cannot match the official ones: run dlrun with checksums=False
+    (tests.conftest.run_dlrun)."""
     classes = 100 if cifar100 else 10
     folder = Path(root) / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
     label_key = "fine_labels" if cifar100 else "labels"

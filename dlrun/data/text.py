@@ -73,7 +73,8 @@ def assemble(
     saved: dict[str, Any] | None = None,
 ) -> DataBundle:
     """Carve validation, choose the vocabulary from the training rows (or reuse the one a
-    checkpoint saved, so an eval run encodes text exactly as training did), map every split to it."""
+    checkpoint saved, so an eval run encodes text exactly as training did), map every split
+    to it."""
     train, val = carve_validation(train_all, val_fraction, seed)
     if saved and "text" in saved:
         vocab = Vocab.from_state(saved["text"]["vocab"])

@@ -99,7 +99,8 @@ class Task:
         return self.model(**{k: v for k, v in batch.items() if k != "y"})
 
     def train_step(self, batch: Batch) -> Iterator[Step]:
-        """Yield one Step per optimizer, in order; the loop steps each before asking for the next."""
+        """Yield one Step per optimizer, in order; the loop steps each before asking for the
+        next."""
         raise NotImplementedError
 
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:

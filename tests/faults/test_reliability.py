@@ -1,4 +1,5 @@
-"""Injected faults through the real `dlrun` command: kills, signals, torn writes, NaNs, bad files."""
+"""Injected faults through the real `dlrun` command: kills, signals, torn writes, NaNs,
+bad files."""
 
 from __future__ import annotations
 

@@ -128,7 +128,8 @@ def test_eval_run_reuses_the_saved_vocabulary_and_reproduces_test_metrics(dlrun,
         "model=embedding_bag", "data=ag_news", "trainer.epochs=2", "trainer.progress=false", **SKIP
     )
     (run,) = run_dirs(tmp_path)
-    # More training text appears after the run: a fresh vocabulary would differ, the saved one must win.
+    # More training text appears after the run: a fresh vocabulary would differ,
+    # the saved one must win.
     write_ag_news(tmp_path / "data" / "ag_news", n_train=600, seed=1)
     dlrun("mode=eval", f"ckpt={run}", **SKIP)
     evaluated = read_metrics(run_dirs(tmp_path)[-1])

@@ -1,4 +1,5 @@
-"""Text data: tokeniser, vocabulary, padding, AG_NEWS files and checksums, the corpus cache, text_csv."""
+"""Text data: tokeniser, vocabulary, padding, AG_NEWS files and checksums, the corpus cache,
+text_csv."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """dlrun against what users would write themselves, on the same data, model, batch and epochs.
 
-    python benchmarks/compare.py                                   # all cases, 2 epochs, auto device
+    python benchmarks/compare.py                            # all cases, 2 epochs, auto device
     python benchmarks/compare.py --cases lenet_mnist --epochs 3 --repeats 3
-    pip install -e ".[bench]"                                      # Lightning, for runner (c)
+    pip install -e ".[bench]"                               # Lightning, for runner (c)
 
 Runners, each in its own fresh process (so wall time includes start-up and peak memory is its own):
   (a) seed       the seeds' loop: torchvision datasets with per-sample ToTensor/Normalize and a
@@ -155,8 +155,13 @@ def run_seed(case: str, root: Path, epochs: int, device: torch.device) -> float:
 
         mean, std = _stats(case)
         tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
-        loader = DataLoader(_vision_set(case, root, tf), batch_size=CASES[case]["batch"], shuffle=True,
-                            num_workers=2, pin_memory=device.type == "cuda")  # fmt: skip
+        loader = DataLoader(
+            _vision_set(case, root, tf),
+            batch_size=CASES[case]["batch"],
+            shuffle=True,
+            num_workers=2,
+            pin_memory=device.type == "cuda",
+        )
     net = model(case).to(device)
     opt, seconds, samples = _sgd(net), 0.0, 0
     for _ in range(epochs):
@@ -223,9 +228,16 @@ def run_lightning(case: str, root: Path, epochs: int, device: torch.device) -> f
 
     data = TensorDataset(*tensors(case, root))
     loader = DataLoader(data, batch_size=CASES[case]["batch"], shuffle=True)
-    trainer = L.Trainer(max_epochs=epochs, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[Clock()])  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Clock()],
+    )
     trainer.fit(Module(), loader)
     return len(data) * epochs / Clock.seconds
 
@@ -260,16 +272,42 @@ def launch(
     started = time.perf_counter()
     if runner == "dlrun":
         out = work / f"{case}-{repeat}"
-        cmd = [sys.executable, "-m", "dlrun", *CASES[case]["dlrun"], f"data.root={root}", "data.download=false",
-               f"trainer.batch_size={CASES[case]['batch']}", f"trainer.epochs={args.epochs}", "optimizer=sgd",
-               f"optimizer.lr={LR}", f"optimizer.momentum={MOMENTUM}", f"device={args.device}", "plots=false",
-               "trainer.progress=false", f"hydra.run.dir={out}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "dlrun",
+            *CASES[case]["dlrun"],
+            f"data.root={root}",
+            "data.download=false",
+            f"trainer.batch_size={CASES[case]['batch']}",
+            f"trainer.epochs={args.epochs}",
+            "optimizer=sgd",
+            f"optimizer.lr={LR}",
+            f"optimizer.momentum={MOMENTUM}",
+            f"device={args.device}",
+            "plots=false",
+            "trainer.progress=false",
+            f"hydra.run.dir={out}",
+        ]
         if case == "mlp_digits":
             cmd.remove(f"data.root={root}")
             cmd.remove("data.download=false")
     else:
-        cmd = [sys.executable, __file__, "--child", "--runner", runner, "--case", case, "--root", str(root),
-               "--epochs", str(args.epochs), "--device", args.device]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--runner",
+            runner,
+            "--case",
+            case,
+            "--root",
+            str(root),
+            "--epochs",
+            str(args.epochs),
+            "--device",
+            args.device,
+        ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -277,8 +315,12 @@ def launch(
     if runner == "dlrun":
         m = json.loads((out / "metrics.json").read_text())
         peak = m["peak_memory_mb"]
-        return {"samples_per_s": m["samples_per_second"], "host_mb": peak["host_rss"],
-                "cuda_mb": peak.get("cuda"), "wall_s": wall}  # fmt: skip
+        return {
+            "samples_per_s": m["samples_per_second"],
+            "host_mb": peak["host_rss"],
+            "cuda_mb": peak.get("cuda"),
+            "wall_s": wall,
+        }
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall}
 
 
@@ -297,8 +339,10 @@ def report(case: str, results: dict[str, list[dict]]) -> None:
             print(f"  {label:<22}  failed: {errors[0]}")
             continue
         cuda = med(runner, "cuda_mb")
-        print(f"  {label:<22}{med(runner, 'samples_per_s'):>12,.0f}{med(runner, 'wall_s'):>9.1f}"
-              f"{med(runner, 'host_mb'):>9,.0f}{'-' if cuda is None else f'{cuda:,.0f}':>9}")  # fmt: skip
+        print(
+            f"  {label:<22}{med(runner, 'samples_per_s'):>12,.0f}{med(runner, 'wall_s'):>9.1f}"
+            f"{med(runner, 'host_mb'):>9,.0f}{'-' if cuda is None else f'{cuda:,.0f}':>9}"
+        )
     # Ratios per repeat (the four runners of a repeat run back to back, so a slow spell of the
     # machine hits them alike), then their median and range over the repeats.
     for other, name, goal in (
@@ -306,8 +350,11 @@ def report(case: str, results: dict[str, list[dict]]) -> None:
         ("minimal", "d/b", 0.95),
         ("lightning", "d/c", 1.2),
     ):
-        ratios = [d["samples_per_s"] / o["samples_per_s"] for d, o in zip(results["dlrun"], results[other], strict=True)
-                  if d.get("samples_per_s") and o.get("samples_per_s")]  # fmt: skip
+        ratios = [
+            d["samples_per_s"] / o["samples_per_s"]
+            for d, o in zip(results["dlrun"], results[other], strict=True)
+            if d.get("samples_per_s") and o.get("samples_per_s")
+        ]
         if ratios:
             spread = f" (range {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
             print(f"  {name} = {statistics.median(ratios):5.2f}{spread}   (goal >= {goal})")
@@ -334,8 +381,11 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         return child(args)
-    print(f"torch {torch.__version__}, device {args.device}, cuda available {torch.cuda.is_available()}, "
-          f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, epochs {args.epochs}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, device {args.device}, "
+        f"cuda available {torch.cuda.is_available()}, "
+        f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, epochs {args.epochs}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root, work = Path(tmp) / "data", Path(tmp)
         for case in args.cases.split(","):

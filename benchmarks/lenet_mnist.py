@@ -43,7 +43,8 @@ BATCH, LR, MOMENTUM = 32, 0.01, 0.5
 
 
 def stand_in_digits(n_train: int = 4000) -> tuple[dict, dict]:
-    """sklearn's real digits as 28x28 uint8 MNIST-like images: ({split: images}, {split: labels})."""
+    """sklearn's real digits as 28x28 uint8 MNIST-like images:
+    ({split: images}, {split: labels})."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -133,8 +134,18 @@ def dlrun(root: Path, work: Path, *overrides: str) -> dict:
     """(c): the real command; returns its metrics.json."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = work / f"run{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "dlrun", "model=lenet", "data=mnist", f"data.root={root}",
-           "data.download=false", "trainer.progress=false", f"hydra.run.dir={out}", *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "model=lenet",
+        "data=mnist",
+        f"data.root={root}",
+        "data.download=false",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+        *overrides,
+    ]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"dlrun failed:\n{proc.stdout}\n{proc.stderr}")
@@ -162,16 +173,20 @@ def throughput(root: Path, work: Path, epochs: int, repeats: int) -> None:
         k: statistics.median(c / x for c, x in zip(figures["c"], figures[k], strict=True))
         for k in "ab"
     }
-    print(f"\nsamples/s (best of {repeats} interleaved repeats; {epochs} epochs of 4,000 images, "
-          f"batch {BATCH}, torch threads {torch.get_num_threads()}):")  # fmt: skip
+    print(
+        f"\nsamples/s (best of {repeats} interleaved repeats; {epochs} epochs of 4,000 images, "
+        f"batch {BATCH}, torch threads {torch.get_num_threads()}):"
+    )
     print(f"  (a) seed loop (PIL transforms + DataLoader, 2 workers): {best['a']:>8,.0f}")
     print(f"  (b) minimal in-memory loop:                           {best['b']:>8,.0f}")
     print(f"  (c) dlrun model=lenet data=mnist trainer.batch_size=32: {best['c']:>8,.0f}")
     print(
-        f"  c/a = {best['c'] / best['a']:.2f}   (goal >= 2.3; median of per-repeat ratios {ratios['a']:.2f})"
+        f"  c/a = {best['c'] / best['a']:.2f}   "
+        f"(goal >= 2.3; median of per-repeat ratios {ratios['a']:.2f})"
     )
     print(
-        f"  c/b = {best['c'] / best['b']:.2f}   (goal >= 0.9; median of per-repeat ratios {ratios['b']:.2f})"
+        f"  c/b = {best['c'] / best['b']:.2f}   "
+        f"(goal >= 0.9; median of per-repeat ratios {ratios['b']:.2f})"
     )
     print(f"  b/a = {best['b'] / best['a']:.2f}")
 
@@ -192,11 +207,13 @@ def accuracy(root: Path, work: Path, epochs: int, seeds: int) -> None:
         return f"{statistics.mean(v):.4f} +- {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
 
     print(
-        f"\ntest accuracy on the 360 held-out digits after {epochs} epochs (mean +- std over {seeds} seeds):"
+        f"\ntest accuracy on the 360 held-out digits after {epochs} epochs "
+        f"(mean +- std over {seeds} seeds):"
     )
     print(f"  seed recipe (SGD lr 0.01 momentum 0.5, batch 32, all 4,000 images): {show(seed_acc)}")
     print(
-        f"  dlrun model=lenet data=mnist trainer.epochs={epochs} (defaults; 3,600 train / 400 val): {show(dlrun_acc)}"
+        f"  dlrun model=lenet data=mnist trainer.epochs={epochs} "
+        f"(defaults; 3,600 train / 400 val): {show(dlrun_acc)}"
     )
 
 
@@ -214,8 +231,10 @@ def main() -> None:
     if args.threads:  # the dlrun subprocess reads OMP_NUM_THREADS; DataLoader workers use 1 each
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    print("data: STAND-IN for MNIST - sklearn's real 8x8 digits upscaled to 28x28, written as MNIST "
-          "idx files (4,000 train incl. shifted copies of 1,437 digits; 360 test)")  # fmt: skip
+    print(
+        "data: STAND-IN for MNIST - sklearn's real 8x8 digits upscaled to 28x28, written as MNIST "
+        "idx files (4,000 train incl. shifted copies of 1,437 digits; 360 test)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root, work = Path(tmp) / "data", Path(tmp)
         images, labels = stand_in_digits()

@@ -43,9 +43,19 @@ def write_csv(name: str, folder: Path) -> Path:
 def run_dlrun(path: Path, folder: Path, epochs: int, seed: int) -> dict:
     run_dir = folder / f"run-{path.stem}-{seed}"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "dlrun", "data=csv", f"data.path={path}", "data.target=target",
-           f"trainer.epochs={epochs}", f"seed={seed}", "trainer.progress=false", "plots=false",
-           f"hydra.run.dir={run_dir}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "data=csv",
+        f"data.path={path}",
+        "data.target=target",
+        f"trainer.epochs={epochs}",
+        f"seed={seed}",
+        "trainer.progress=false",
+        "plots=false",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=folder)
     if proc.returncode != 0:
         sys.exit(f"dlrun failed on {path.name}: {proc.stderr.strip()}")
@@ -70,8 +80,10 @@ def sklearn_scores(path: Path, task: str) -> dict[str, float]:
         return {"r2": r2_score(y[test], model.predict(x[test]))}
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     pred = model.fit(x[train], y[train]).predict(x[test])
-    return {"accuracy": accuracy_score(y[test], pred),
-            "f1_macro": f1_score(y[test], pred, average="macro")}  # fmt: skip
+    return {
+        "accuracy": accuracy_score(y[test], pred),
+        "f1_macro": f1_score(y[test], pred, average="macro"),
+    }
 
 
 def main() -> None:

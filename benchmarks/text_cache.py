@@ -42,8 +42,11 @@ def build(root: Path) -> float:
     started = time.perf_counter()
     data = ag_news(str(root), False, "basic_english", True, 1, None, 256, 0.05, 0)
     seconds = time.perf_counter() - started
-    print(f"  {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test, "
-          f"vocabulary {data.facts['vocab_size']:,}, padded width {data.input_shape[0]}: {seconds:.2f} s")  # fmt: skip
+    print(
+        f"  {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test, "
+        f"vocabulary {data.facts['vocab_size']:,}, "
+        f"padded width {data.input_shape[0]}: {seconds:.2f} s"
+    )
     return seconds
 
 

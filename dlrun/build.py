@@ -73,17 +73,26 @@ def _bind(
     accepted = {k: v for k, v in facts.items() if k in params}
     if not node.get("_partial_", False):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        missing = [n for n, p in params.items()
-                   if p.kind in named and p.default is p.empty and n not in given and n not in accepted and n not in runtime]  # fmt: skip
+        missing = [
+            n
+            for n, p in params.items()
+            if p.kind in named
+            and p.default is p.empty
+            and n not in given
+            and n not in accepted
+            and n not in runtime
+        ]
         if missing:
             raise ConfigError(
-                f"{node._target_} needs {missing[0]!r}, which neither the config nor the data provides: "
+                f"{node._target_} needs {missing[0]!r}, "
+                "which neither the config nor the data provides: "
                 f"choose a {key} that fits this data, or set {key}.{missing[0]}"
             )
     for k in given & set(accepted):
         if node[k] != accepted[k]:
             raise ConfigError(
-                f"{key}.{k} is decided by the data ({accepted[k]}): remove {key}.{k} from the config"
+                f"{key}.{k} is decided by the data ({accepted[k]}): "
+                f"remove {key}.{k} from the config"
             )
     return accepted
 
@@ -134,8 +143,9 @@ def build_data(
     checkpoint_state: dict | None = None,
     task_needs_images: bool = False,
 ) -> DataBundle:
-    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a vocabulary),
-    one that takes `task_needs_images` learns whether the model wants images (digits)."""
+    """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a
+    vocabulary), one that takes `task_needs_images` learns whether the model wants images
+    (digits)."""
     facts = {
         "seed": seed,
         "checkpoint_state": checkpoint_state,
@@ -304,7 +314,8 @@ def build_schedulers(
     epochs: int,
     steps_per_epoch: int,
 ) -> dict[str, tuple[Any, str]]:
-    """(scheduler, interval) per optimizer; interval is "epoch" or "step". Empty for scheduler=none."""
+    """(scheduler, interval) per optimizer; interval is "epoch" or "step".
+    Empty for scheduler=none."""
     if "_target_" not in node:
         return {}
     interval = node.get("interval", "epoch")

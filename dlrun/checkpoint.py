@@ -95,7 +95,8 @@ def _inject_write_faults(f: Any) -> None:
 
 
 def export_safetensors(state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    """Weights in the safetensors format (loads anywhere without running code), written atomically."""
+    """Weights in the safetensors format (loads anywhere without running code),
+    written atomically."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
@@ -123,7 +124,8 @@ def load(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     ) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(
-            f"checkpoint {file} cannot be loaded safely ({reason}): it is truncated, corrupt or not a dlrun checkpoint"
+            f"checkpoint {file} cannot be loaded safely ({reason}): "
+            "it is truncated, corrupt or not a dlrun checkpoint"
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise DataError(f"checkpoint {file} is not a dlrun checkpoint (no '{FORMAT}' marker)")

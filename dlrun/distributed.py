@@ -117,7 +117,11 @@ def wrap(model: nn.Module, device: torch.device, batch_size: int) -> nn.Module:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare module (for state dicts and single-rank evaluation)."""
-    return getattr(model, "module", model) if type(model).__name__ == "DistributedDataParallel" else model  # fmt: skip
+    return (
+        getattr(model, "module", model)
+        if type(model).__name__ == "DistributedDataParallel"
+        else model
+    )
 
 
 @contextlib.contextmanager
@@ -132,7 +136,8 @@ def bare_model(task: Any) -> Iterator[None]:
 
 
 def shard_order(order: Tensor, batch_size: int) -> tuple[Tensor, int]:
-    """This rank's share of the epoch's order and the per-rank batch size (as is without torchrun)."""
+    """This rank's share of the epoch's order and the per-rank batch size
+    (as is without torchrun)."""
     if world_size() == 1:
         return order, batch_size
     return shard(order, batch_size, rank(), world_size())

@@ -34,7 +34,8 @@ class DataError(DlrunError):
 
 
 class TrainingFailed(DlrunError):
-    """Training stopped on a fault (non-finite loss, out of memory); the last good checkpoint is kept."""
+    """Training stopped on a fault (non-finite loss, out of memory);
+    the last good checkpoint is kept."""
 
     exit_code = 1
 

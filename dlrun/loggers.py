@@ -56,7 +56,8 @@ def epoch_tag(key: str) -> str:
 
 class Logger:
     """Base class: every hook is optional. Runtime arguments `artifacts` and `run_config` (the
-    resolved config as plain containers) are passed by the Job; the rest come from conf/logger/<name>.yaml."""
+    resolved config as plain containers) are passed by the Job; the rest come from
+    conf/logger/<name>.yaml."""
 
     shows_images: ClassVar[bool] = False
 
@@ -99,7 +100,8 @@ class TensorBoardLogger(Logger):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise ConfigError(
-                "logger=tensorboard needs tensorboard: pip install 'dlrun[tensorboard]' (or tensorboard)"
+                "logger=tensorboard needs tensorboard: "
+                "pip install 'dlrun[tensorboard]' (or tensorboard)"
             ) from None
         self.writer = SummaryWriter(log_dir=str(artifacts.run_dir), flush_secs=flush_secs)
         self.last_epoch = 0
@@ -129,7 +131,8 @@ class TensorBoardLogger(Logger):
             self.writer.add_image(f"files/{path.name}", pixels, self.last_epoch, dataformats="HWC")
         metrics = {f"hparam/{k}": v for k, v in final_metrics(record).items()}
         if metrics:  # the HParams tab: this run's config beside its final metrics
-            # run_name="." keeps the hparams in this run's folder instead of a timestamped subfolder.
+            # run_name="." keeps the hparams in this run's folder instead of a timestamped
+            # subfolder.
             self.writer.add_hparams(
                 flat_params(self.config), metrics, run_name=".", global_step=self.last_epoch
             )

@@ -112,9 +112,15 @@ def scatter_png(pred: Any, target: Any) -> bytes:
     return _png(fig)
 
 
-def write_plots(artifacts: RunArtifacts, history: Sequence[dict[str, Any]], monitor: str,
-                best_epoch: int | None, test: dict[str, Any] | None = None,
-                class_names: list[str] | None = None, predictions: Any = None) -> list[str]:  # fmt: skip
+def write_plots(
+    artifacts: RunArtifacts,
+    history: Sequence[dict[str, Any]],
+    monitor: str,
+    best_epoch: int | None,
+    test: dict[str, Any] | None = None,
+    class_names: list[str] | None = None,
+    predictions: Any = None,
+) -> list[str]:
     """Write every plot the run has data for; returns the written names (plots/<name>)."""
     written: list[str] = []
 

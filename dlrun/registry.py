@@ -34,49 +34,124 @@ _TV = "torchvision.models."
 # group -> dotted targets. Every entry is a class or function that takes plain values.
 BUILTINS: dict[str, tuple[str, ...]] = {
     "model": (
-        "dlrun.models.mlp.Perceptron", "dlrun.models.mlp.MLP",
-        "dlrun.models.vision.LeNet", "dlrun.models.vision.CNN",
-        "dlrun.models.vision.resnet18", "dlrun.models.vision.resnet34",
-        "dlrun.models.vision.vgg11", "dlrun.models.vision.alexnet", "dlrun.models.speed.ResNet9",
-        "dlrun.models.text.RNNClassifier", "dlrun.models.text.EmbeddingBagClassifier",
-        "dlrun.models.generative.Autoencoder", "dlrun.models.generative.ConvAutoencoder",
-        "dlrun.models.generative.GAN", "dlrun.models.generative.DCGAN",
-        *(_TV + n for n in ("resnet18", "resnet34", "resnet50", "vgg11", "vgg16", "alexnet",
-                            "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-                            "densenet121", "squeezenet1_1", "shufflenet_v2_x1_0")),
+        "dlrun.models.mlp.Perceptron",
+        "dlrun.models.mlp.MLP",
+        "dlrun.models.vision.LeNet",
+        "dlrun.models.vision.CNN",
+        "dlrun.models.vision.resnet18",
+        "dlrun.models.vision.resnet34",
+        "dlrun.models.vision.vgg11",
+        "dlrun.models.vision.alexnet",
+        "dlrun.models.speed.ResNet9",
+        "dlrun.models.text.RNNClassifier",
+        "dlrun.models.text.EmbeddingBagClassifier",
+        "dlrun.models.generative.Autoencoder",
+        "dlrun.models.generative.ConvAutoencoder",
+        "dlrun.models.generative.GAN",
+        "dlrun.models.generative.DCGAN",
+        *(
+            _TV + n
+            for n in (
+                "resnet18",
+                "resnet34",
+                "resnet50",
+                "vgg11",
+                "vgg16",
+                "alexnet",
+                "mobilenet_v2",
+                "mobilenet_v3_small",
+                "efficientnet_b0",
+                "densenet121",
+                "squeezenet1_1",
+                "shufflenet_v2_x1_0",
+            )
+        ),
     ),
     "data": (
-        "dlrun.data.tabular.digits", "dlrun.data.tabular.synthetic_classification",
-        "dlrun.data.tabular.synthetic_regression", "dlrun.data.tabular.csv_table",
-        "dlrun.data.vision.mnist", "dlrun.data.vision.fashion_mnist",
-        "dlrun.data.vision.cifar10", "dlrun.data.vision.cifar100",
-        "dlrun.data.folder.image_folder", "dlrun.data.text.ag_news", "dlrun.data.text.text_csv",
+        "dlrun.data.tabular.digits",
+        "dlrun.data.tabular.synthetic_classification",
+        "dlrun.data.tabular.synthetic_regression",
+        "dlrun.data.tabular.csv_table",
+        "dlrun.data.vision.mnist",
+        "dlrun.data.vision.fashion_mnist",
+        "dlrun.data.vision.cifar10",
+        "dlrun.data.vision.cifar100",
+        "dlrun.data.folder.image_folder",
+        "dlrun.data.text.ag_news",
+        "dlrun.data.text.text_csv",
     ),
     "loss": (
         "dlrun.tasks.adversarial.GANLoss",
-        *(_NN + n for n in ("CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
-                            "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
-                            "PoissonNLLLoss", "GaussianNLLLoss", "MultiMarginLoss",
-                            "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "SoftMarginLoss",
-                            "HingeEmbeddingLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
-                            "TripletMarginLoss")),
+        *(
+            _NN + n
+            for n in (
+                "CrossEntropyLoss",
+                "NLLLoss",
+                "BCEWithLogitsLoss",
+                "BCELoss",
+                "MSELoss",
+                "L1Loss",
+                "SmoothL1Loss",
+                "HuberLoss",
+                "KLDivLoss",
+                "PoissonNLLLoss",
+                "GaussianNLLLoss",
+                "MultiMarginLoss",
+                "MultiLabelMarginLoss",
+                "MultiLabelSoftMarginLoss",
+                "SoftMarginLoss",
+                "HingeEmbeddingLoss",
+                "CosineEmbeddingLoss",
+                "MarginRankingLoss",
+                "TripletMarginLoss",
+            )
+        ),
     ),
-    "optimizer": tuple(_OPTIM + n for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-                                            "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD",
-                                            "Rprop")),
-    "scheduler": tuple(_SCHED + n for n in ("StepLR", "MultiStepLR", "ExponentialLR",
-                                            "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
-                                            "OneCycleLR", "LinearLR", "ConstantLR",
-                                            "PolynomialLR", "CyclicLR")),
-    "logger": ("dlrun.loggers.CSVLogger", "dlrun.loggers.TensorBoardLogger",
-               "dlrun.loggers.MLflowLogger"),
+    "optimizer": tuple(
+        _OPTIM + n
+        for n in (
+            "SGD",
+            "Adam",
+            "AdamW",
+            "RMSprop",
+            "Adagrad",
+            "Adadelta",
+            "Adamax",
+            "NAdam",
+            "RAdam",
+            "ASGD",
+            "Rprop",
+        )
+    ),
+    "scheduler": tuple(
+        _SCHED + n
+        for n in (
+            "StepLR",
+            "MultiStepLR",
+            "ExponentialLR",
+            "CosineAnnealingLR",
+            "CosineAnnealingWarmRestarts",
+            "OneCycleLR",
+            "LinearLR",
+            "ConstantLR",
+            "PolynomialLR",
+            "CyclicLR",
+        )
+    ),
+    "logger": (
+        "dlrun.loggers.CSVLogger",
+        "dlrun.loggers.TensorBoardLogger",
+        "dlrun.loggers.MLflowLogger",
+    ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
     # Not `_target_`s: chosen by name (the data's task, or a model's `dlrun_task`).
-    "task": ("dlrun.tasks.classification.ClassificationTask",
-             "dlrun.tasks.regression.RegressionTask",
-             "dlrun.tasks.reconstruction.ReconstructionTask",
-             "dlrun.tasks.adversarial.AdversarialTask"),
-}  # fmt: skip
+    "task": (
+        "dlrun.tasks.classification.ClassificationTask",
+        "dlrun.tasks.regression.RegressionTask",
+        "dlrun.tasks.reconstruction.ReconstructionTask",
+        "dlrun.tasks.adversarial.AdversarialTask",
+    ),
+}
 BUILTIN_TARGETS = frozenset(t for group, ts in BUILTINS.items() if group != "task" for t in ts)
 GROUPS = tuple(BUILTINS)
 
@@ -256,7 +331,8 @@ def check(target: Any, key: str, *, from_file: str | None = None, typed_plugins:
         if home is None:
             raise ConfigError(
                 f"{shown} in {from_file} is not a dlrun built-in, and a file cannot choose code "
-                f"to run: if you trust it, pass its plugin yourself (plugins=[{_module_of(target)}])"
+                "to run: if you trust it, pass its plugin yourself "
+                f"(plugins=[{_module_of(target)}])"
             )
         _really_lives_in(target, home, key)
         return

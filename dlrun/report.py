@@ -28,7 +28,8 @@ def _number(value: Any) -> str:
 
 
 def summary_table(record: dict[str, Any], wall_seconds: float) -> str:
-    """The end-of-run table from a metrics.json record: val/test metrics, time, throughput, folder."""
+    """The end-of-run table from a metrics.json record: val/test metrics, time, throughput,
+    folder."""
     val, test = record.get("best_val") or {}, record.get("test") or {}
     monitor = (record.get("monitor") or {}).get("metric", "")
     names = [

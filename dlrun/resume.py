@@ -37,7 +37,8 @@ def checkpoint_file(spec: str | Path, name: str = "last") -> Path:
     file = path / "checkpoints" / f"{name}.pt" if path.is_dir() else path
     if not file.is_file():
         raise DataError(
-            f"no checkpoint at {file}: give a run folder holding checkpoints/{name}.pt, or a .pt file"
+            f"no checkpoint at {file}: "
+            f"give a run folder holding checkpoints/{name}.pt, or a .pt file"
         )
     return file
 
@@ -106,7 +107,8 @@ def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint:
     if differences:
         raise ConfigError(
             f"cannot resume from {checkpoint}: the config differs in {'; '.join(differences)} - "
-            "resume with the original settings (only trainer.epochs and other loop keys may change) or start a new run"
+            "resume with the original settings "
+            "(only trainer.epochs and other loop keys may change) or start a new run"
         )
 
 
@@ -127,7 +129,8 @@ def _refuse_stretched_schedule(
     if before != now and target and sized:
         name = target.rsplit(".", 1)[-1]
         raise ConfigError(
-            f"cannot resume from {checkpoint} with trainer.epochs={now}: its {name} schedule is laid "
+            f"cannot resume from {checkpoint} with trainer.epochs={now}: "
+            f"its {name} schedule is laid "
             f"out over trainer.epochs={before} and cannot be stretched - resume with "
             f"trainer.epochs={before}, or start a new run"
         )

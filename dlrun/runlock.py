@@ -58,8 +58,11 @@ def acquire(run_dir: str | Path, what: str = "hydra.run.dir") -> bool:
         if _same_file(fd, path):
             break
         os.close(fd)  # its holder removed the file between our open and flock: take the new one
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(info).encode())
     _HELD[folder] = fd

@@ -1,4 +1,5 @@
-"""Process-level state of a run: seeding, device choice, determinism, and the signal -> stop flag."""
+"""Process-level state of a run: seeding, device choice, determinism, and the signal -> stop
+flag."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class StopFlag:
     """Set by SIGINT/SIGTERM; the loop checks it at step boundaries and stops cleanly.
 
-    A second signal of the same kind restores the default behaviour (so a double Ctrl-C still kills).
+    A second signal of the same kind restores the default behaviour
+    (so a double Ctrl-C still kills).
     """
 
     def __init__(self) -> None:
@@ -117,7 +119,8 @@ def slow_precision_warning(device: torch.device, precision: str) -> str | None:
     if flags is None or flags & set(_NATIVE_CPU_FLAGS[precision]):
         return None
     return (
-        f"trainer.precision={precision} on a CPU without {' or '.join(_NATIVE_CPU_FLAGS[precision])}"
+        f"trainer.precision={precision} on a CPU without "
+        f"{' or '.join(_NATIVE_CPU_FLAGS[precision])}"
         f" is emulated and several times slower than 32 (benchmarks/cpu_precision.py: 3-16x here)"
         f"; use trainer.precision=32 on this machine"
     )

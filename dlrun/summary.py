@@ -76,7 +76,9 @@ class SeedGroup:
 
 def visible_overrides(overrides: Iterable[str]) -> list[str]:
     """Overrides that say what a job is: sweep bookkeeping (sweep.*, resume) is left out."""
-    return [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("sweep.", "resume"))]  # fmt: skip
+    return [
+        o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("sweep.", "resume"))
+    ]
 
 
 def _number(value: Any) -> float | None:
@@ -93,16 +95,21 @@ def row_from_record(record: dict[str, Any], job: str) -> Row:
     test = {k: v for k, v in (record.get("test") or {}).items() if _number(v) is not None}
     error = record.get("error")
     return Row(
-        job=job, status=str(record.get("status", "unknown")),
+        job=job,
+        status=str(record.get("status", "unknown")),
         overrides=visible_overrides(record.get("overrides") or []),
-        monitor=metric, mode=monitor.get("mode"),
-        val=_number(best_val.get(metric)) if metric else None, test=test,
-        epochs=record.get("epochs_run"), seconds=_number(record.get("train_seconds")),
+        monitor=metric,
+        mode=monitor.get("mode"),
+        val=_number(best_val.get(metric)) if metric else None,
+        test=test,
+        epochs=record.get("epochs_run"),
+        seconds=_number(record.get("train_seconds")),
         run_dir=str(record.get("run_dir", "")),
         error=str(error).splitlines()[0] if error else None,
         val_f1=_number(best_val.get("f1_macro")) if metric != "f1_macro" else None,
-        model=str(record.get("model") or ""), data=_data_label(record),
-    )  # fmt: skip
+        model=str(record.get("model") or ""),
+        data=_data_label(record),
+    )
 
 
 def _data_label(record: dict[str, Any]) -> str:
@@ -195,15 +202,41 @@ def to_csv(rows: list[Row]) -> str:
     names = _test_names(rows)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["rank", "job", "status", "overrides", "monitor", "mode", "val",
-                     "val_f1_macro", *[f"test_{n}" for n in names], "epochs", "seconds",
-                     "run_dir", "error"])  # fmt: skip
+    writer.writerow(
+        [
+            "rank",
+            "job",
+            "status",
+            "overrides",
+            "monitor",
+            "mode",
+            "val",
+            "val_f1_macro",
+            *[f"test_{n}" for n in names],
+            "epochs",
+            "seconds",
+            "run_dir",
+            "error",
+        ]
+    )
     for rank, row in enumerate(rows, 1):
-        writer.writerow([rank, row.job, row.status, _shown(row.overrides), row.monitor or "",
-                         row.mode or "", _fmt(row.val), _fmt(row.val_f1),
-                         *[_fmt(row.test.get(n)) for n in names],
-                         row.epochs if row.epochs is not None else "", _fmt(row.seconds),
-                         row.run_dir, row.error or ""])  # fmt: skip
+        writer.writerow(
+            [
+                rank,
+                row.job,
+                row.status,
+                _shown(row.overrides),
+                row.monitor or "",
+                row.mode or "",
+                _fmt(row.val),
+                _fmt(row.val_f1),
+                *[_fmt(row.test.get(n)) for n in names],
+                row.epochs if row.epochs is not None else "",
+                _fmt(row.seconds),
+                row.run_dir,
+                row.error or "",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -218,9 +251,18 @@ def _runs_table(rows: list[Row]) -> list[str]:
     f1 = any(r.val_f1 is not None for r in rows)
     # runs of several models or data sets: say which is which
     which = [k for k in ("model", "data") if len({getattr(r, k) for r in rows}) > 1]
-    header = ["#", *which, "overrides", "status", f"val {' / '.join(monitors) or 'metric'}",
-              *(["val f1_macro"] if f1 else []),
-              *[f"test {n}" for n in names], "epochs", "seconds", "folder"]  # fmt: skip
+    header = [
+        "#",
+        *which,
+        "overrides",
+        "status",
+        f"val {' / '.join(monitors) or 'metric'}",
+        *(["val f1_macro"] if f1 else []),
+        *[f"test {n}" for n in names],
+        "epochs",
+        "seconds",
+        "folder",
+    ]
     lines = [
         [
             str(i),
@@ -233,7 +275,7 @@ def _runs_table(rows: list[Row]) -> list[str]:
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.2f}",
             r.job,
-        ]  # fmt: skip
+        ]
         for i, r in enumerate(rows, 1)
     ]
     return _md_table(header, lines)
@@ -241,15 +283,19 @@ def _runs_table(rows: list[Row]) -> list[str]:
 
 def _groups_table(groups: list[SeedGroup]) -> list[str]:
     names = _test_names([r for g in groups for r in g.rows])
-    header = ["overrides (all but seed)", "seeds", "val (mean ± std)",
-              *[f"test {n}" for n in names]]  # fmt: skip
+    header = [
+        "overrides (all but seed)",
+        "seeds",
+        "val (mean ± std)",
+        *[f"test {n}" for n in names],
+    ]
     lines = [
         [
             f"`{_shown(g.overrides)}`",
             ",".join(sorted(str(r.seed) for r in g.rows)),
             f"{g.monitor} {_pm(g.val)}",
             *[_pm(g.test(n)) for n in names],
-        ]  # fmt: skip
+        ]
         for g in groups
     ]
     return _md_table(header, lines)
@@ -258,13 +304,19 @@ def _groups_table(groups: list[SeedGroup]) -> list[str]:
 def to_markdown(rows: list[Row], title: str) -> str:
     """The summary as Markdown: best run, all runs sorted, seed groups, failures."""
     counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
-    out = [f"# Sweep summary: {title}", "",
-           f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()), ""]  # fmt: skip
+    out = [
+        f"# Sweep summary: {title}",
+        "",
+        f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+        "",
+    ]
     datasets = len({r.data for r in rows}) > 1
     for row in best_rows(rows):
         on = f" on {row.data}" if datasets else ""
-        out.append(f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
-                   f"`{_shown(row.overrides)}` in `{row.job}`")  # fmt: skip
+        out.append(
+            f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
+            f"`{_shown(row.overrides)}` in `{row.job}`"
+        )
     finished = [r for r in rows if r.status in ("completed", "running")]
     if finished:  # failed and interrupted runs have their own section below
         out += ["", "## Runs (best first)", "", *_runs_table(finished)]
@@ -275,8 +327,10 @@ def to_markdown(rows: list[Row], title: str) -> str:
     failed = [r for r in rows if r.status not in ("completed", "running")]
     if failed:
         out += ["", "## Failed or interrupted", ""]
-        out += [f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
-                for r in failed]  # fmt: skip
+        out += [
+            f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
+            for r in failed
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -308,7 +362,9 @@ def main(argv: list[str] | None = None) -> None:
     """`dlrun-summary DIR`: rebuild and print the summary of a sweep or outputs folder."""
     parser = argparse.ArgumentParser(
         prog="dlrun-summary",
-        description="Summarise every run (metrics.json) under DIR into DIR/summary.csv and DIR/summary.md.",
+        description=(
+            "Summarise every run (metrics.json) under DIR into DIR/summary.csv and DIR/summary.md."
+        ),
     )
     parser.add_argument("dir", type=Path, help="a sweep folder or an outputs folder")
     args = parser.parse_args(argv)

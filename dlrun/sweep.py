@@ -188,8 +188,9 @@ def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | 
         raise SweepStopped(
             f"{err.signal_name} received: {job} saved a checkpoint and the sweep stopped; "
             "continue it with the same command plus sweep.resume=true",
-            err.exit_code, sweep_dir,
-        ) from None  # fmt: skip
+            err.exit_code,
+            sweep_dir,
+        ) from None
     except Exception as err:  # a failed job must not end the sweep (unless fail_fast)
         message = (
             str(err).splitlines()[0]
@@ -253,8 +254,11 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         resumed = (sweep_dir / MARKER).is_file()
         sweep_dir.mkdir(parents=True, exist_ok=True)  # Optuna's SQLite file goes here first
-        marker = {"overrides": list(config.hydra.overrides.task), "argv": sys.argv[1:],
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+        marker = {
+            "overrides": list(config.hydra.overrides.task),
+            "argv": sys.argv[1:],
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         (sweep_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         _OUTCOME["dir"] = sweep_dir
         print(f"{'resuming' if resumed else 'sweep'} folder: {sweep_dir}", flush=True)

@@ -81,7 +81,8 @@ def write_cifar(
     """CIFAR-10 (five data batches, test batch, meta) or CIFAR-100 (train, test, meta) python
     pickles with (N, 3072) uint8 rows (channel-major), as the official archives hold them.
 
-    Their MD5 sums cannot match the official ones: run dlrun with checksums=False (tests.conftest.run_dlrun)."""
+    Their MD5 sums cannot match the official ones: run dlrun with checksums=False
+    (tests.conftest.run_dlrun)."""
     classes = 100 if cifar100 else 10
     folder = Path(root) / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
     label_key = "fine_labels" if cifar100 else "labels"
@@ -94,16 +95,31 @@ def write_cifar(
         for name, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
             x, y = rows(n, seed)
             _pickle(folder / name, {"data": x, label_key: y, "coarse_labels": [v // 5 for v in y]})
-        _pickle(folder / "meta", {"fine_label_names": [f"class{i}" for i in range(100)],
-                                  "coarse_label_names": [f"super{i}" for i in range(20)]})  # fmt: skip
+        _pickle(
+            folder / "meta",
+            {
+                "fine_label_names": [f"class{i}" for i in range(100)],
+                "coarse_label_names": [f"super{i}" for i in range(20)],
+            },
+        )
         return folder
     x, y = rows(n_train, 1)
     for i, part in enumerate(np.array_split(np.arange(n_train), 5), start=1):
         _pickle(folder / f"data_batch_{i}", {"data": x[part], label_key: [y[j] for j in part]})
     x, y = rows(n_test, 2)
     _pickle(folder / "test_batch", {"data": x, label_key: y})
-    names = ["airplane", "automobile", "bird", "cat", "deer",
-             "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+    names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     _pickle(folder / "batches.meta", {"label_names": names})
     return folder
 

@@ -28,7 +28,8 @@ def document(rng: random.Random, label: str) -> list[str]:
 
 
 def write_ag_news(folder: Path, n_train: int = 400, n_test: int = 100, seed: int = 0) -> Path:
-    """train.csv and test.csv as AG_NEWS ships them: no header, "class 1-4","title","description"."""
+    """train.csv and test.csv as AG_NEWS ships them:
+    no header, "class 1-4","title","description"."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     labels = list(KEYWORDS)

@@ -85,7 +85,8 @@ def num_batches(n_samples: int, batch_size: int) -> int:
 
 @dataclass
 class DataBundle:
-    """Train/val/test splits plus the facts a model needs (filled into its constructor at run time)."""
+    """Train/val/test splits plus the facts a model needs
+    (filled into its constructor at run time)."""
 
     train: Split
     val: Split

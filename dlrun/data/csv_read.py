@@ -41,7 +41,7 @@ def read_table(path: str | Path, key: str) -> tuple[list[str], list[dict[str, st
             header = _header(next(reader, None), path, key)
             rows = [
                 _row(fields, header, path, n) for n, fields in enumerate(reader, start=1) if fields
-            ]  # fmt: skip  (a blank line is no row, as for DictReader)
+            ]  # a blank line is no row, as for DictReader
     except UnicodeDecodeError as err:
         raise not_utf8(path, key, err) from None
     except csv.Error as err:  # a field over csv.field_size_limit, a NUL byte...

@@ -64,8 +64,14 @@ class FolderSource:
     start once per batch size and are kept between epochs. An unreadable image is a one-line
     DataError naming it, or (skip_bad) is left out of its batch and added to `skipped`."""
 
-    def __init__(self, dataset: Any, num_workers: int, image_size: int = 64,
-                 skip_bad: bool = False, skipped: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dataset: Any,
+        num_workers: int,
+        image_size: int = 64,
+        skip_bad: bool = False,
+        skipped: list[str] | None = None,
+    ) -> None:
         self.dataset, self.num_workers = dataset, num_workers
         self.readable = _Readable(dataset, image_size)
         self.skip_bad = skip_bad
@@ -88,13 +94,16 @@ class FolderSource:
         if (batch_size, pin) not in self._loaders:
             sampler = _IndexSampler()
             loader = DataLoader(
-                self.readable, batch_size=batch_size, sampler=sampler,
-                num_workers=self.num_workers, pin_memory=pin,
+                self.readable,
+                batch_size=batch_size,
+                sampler=sampler,
+                num_workers=self.num_workers,
+                pin_memory=pin,
                 persistent_workers=self.num_workers > 0,
                 # Its own generator: starting an iterator draws a worker seed, which must not
                 # consume the global RNG that dropout and augmentation use.
                 generator=torch.Generator(),
-            )  # fmt: skip
+            )
             self._loaders[(batch_size, pin)] = (loader, sampler)
         loader, sampler = self._loaders[(batch_size, pin)]
         sampler.indices = indices
@@ -104,9 +113,13 @@ class FolderSource:
 class FolderSplit:
     """A subset of a FolderSource's images, batched through its DataLoader (the Split protocol)."""
 
-    def __init__(self, source: FolderSource, indices: Sequence[int],
-                 transform: ImageBatchTransform | None = None,
-                 device: torch.device | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        source: FolderSource,
+        indices: Sequence[int],
+        transform: ImageBatchTransform | None = None,
+        device: torch.device | None = None,
+    ) -> None:
         self.source, self.indices = source, [int(i) for i in indices]
         self.transform, self.device = transform, device or torch.device("cpu")
 
@@ -234,15 +247,23 @@ def image_folder(
         raise ValueError(f"num_workers={num_workers!r} is invalid: use an integer >= 0")
     check_stats(mean, std, 3)
     skipped: list[str] = []  # unreadable files left out (skip_bad), shared by every split
-    source = FolderSource(_open_folder(path, "data.path", image_size), num_workers, image_size,
-                          skip_bad, skipped)  # fmt: skip
+    source = FolderSource(
+        _open_folder(path, "data.path", image_size), num_workers, image_size, skip_bad, skipped
+    )
     classes = list(source.dataset.classes)
     if test_path:
-        test_source = FolderSource(_open_folder(test_path, "data.test_path", image_size),
-                                   num_workers, image_size, skip_bad, skipped)  # fmt: skip
+        test_source = FolderSource(
+            _open_folder(test_path, "data.test_path", image_size),
+            num_workers,
+            image_size,
+            skip_bad,
+            skipped,
+        )
         if list(test_source.dataset.classes) != classes:
-            raise DataError(f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
-                            f"but data.path has {classes}: give both the same class folders")  # fmt: skip
+            raise DataError(
+                f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
+                f"but data.path has {classes}: give both the same class folders"
+            )
         train_idx, test = (
             list(range(len(source.dataset))),
             FolderSplit(test_source, range(len(test_source.dataset))),
@@ -256,9 +277,16 @@ def image_folder(
         mean, std = mean or stats[0], std or stats[1]
     train_tf, eval_tf = image_transforms(mean, std, augment, crop_padding, flip)
     return DataBundle(
-        train=train.with_transform(train_tf), val=val.with_transform(eval_tf),
-        test=test.with_transform(eval_tf), task="classification",
-        input_shape=(3, image_size, image_size), num_classes=len(classes), class_names=classes,
-        facts={"normalization": {"mean": list(mean), "std": list(std)}, "source": f"data.path={path}"},
+        train=train.with_transform(train_tf),
+        val=val.with_transform(eval_tf),
+        test=test.with_transform(eval_tf),
+        task="classification",
+        input_shape=(3, image_size, image_size),
+        num_classes=len(classes),
+        class_names=classes,
+        facts={
+            "normalization": {"mean": list(mean), "std": list(std)},
+            "source": f"data.path={path}",
+        },
         skipped=skipped,
-    )  # fmt: skip
+    )

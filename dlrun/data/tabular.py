@@ -74,15 +74,29 @@ def _bundle_from_arrays(
     yt, y_test = torch.as_tensor(y), torch.as_tensor(y_test)
     if image is not None:
         shape, pixel_max = image
-        splits = [InMemorySplit({"x": torch.as_tensor(a, dtype=torch.float32).reshape(-1, *shape)
-                                 / pixel_max, "y": b}) for a, b in  # fmt: skip
-                  ((x[train_index], yt[train_index]), (x[val_index], yt[val_index]),
-                   (x_test, y_test))]  # fmt: skip
+        splits = [
+            InMemorySplit(
+                {
+                    "x": torch.as_tensor(a, dtype=torch.float32).reshape(-1, *shape) / pixel_max,
+                    "y": b,
+                }
+            )
+            for a, b in (
+                (x[train_index], yt[train_index]),
+                (x[val_index], yt[val_index]),
+                (x_test, y_test),
+            )
+        ]
         normalization = _normalise_images(*splits)
         n = int(max(y.max(), y_test.max())) + 1
-        return DataBundle(*splits, task=task, input_shape=tuple(shape), num_classes=n,
-                          class_names=[str(i) for i in range(n)],
-                          facts={"normalization": normalization})  # fmt: skip
+        return DataBundle(
+            *splits,
+            task=task,
+            input_shape=tuple(shape),
+            num_classes=n,
+            class_names=[str(i) for i in range(n)],
+            facts={"normalization": normalization},
+        )
     prep = TablePreprocessing.fit_array(x[train_index.numpy()], names)
     prep.task = task
     if classify:
@@ -90,8 +104,9 @@ def _bundle_from_arrays(
     else:
         prep.fit_target(yt[train_index].float().reshape(len(train_index), -1))
     xs, x_test = prep.transform_array(x), prep.transform_array(x_test)
-    return _table_bundle(prep, (xs[train_index], yt[train_index]),
-                         (xs[val_index], yt[val_index]), (x_test, y_test))  # fmt: skip
+    return _table_bundle(
+        prep, (xs[train_index], yt[train_index]), (xs[val_index], yt[val_index]), (x_test, y_test)
+    )
 
 
 def digits(
@@ -111,11 +126,16 @@ def digits(
     x, y = load_digits()
     images = task_needs_images if as_images is None else as_images
     return _bundle_from_arrays(
-        x, y, "classification",
-        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
+        x,
+        y,
+        "classification",
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        seed=seed,
         image=((1, 8, 8), 16.0) if images else None,  # digits' pixels are 0..16
         names=DIGITS_FEATURES,
-    )  # fmt: skip
+    )
 
 
 def synthetic_classification(
@@ -126,9 +146,14 @@ def synthetic_classification(
 
     x, y = make_classification(random_state=split_seed, **make_kwargs)
     return _bundle_from_arrays(
-        x, y, "classification",
-        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
+        x,
+        y,
+        "classification",
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
 
 
 def synthetic_regression(
@@ -140,9 +165,14 @@ def synthetic_regression(
 
     x, y = make_regression(random_state=split_seed, **make_kwargs)
     return _bundle_from_arrays(
-        x, y, "regression",
-        test_fraction=test_fraction, split_seed=split_seed, val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
+        x,
+        y,
+        "regression",
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
 
 
 def _read_csv(
@@ -244,8 +274,9 @@ def csv_table(
         if test_path
         else (x[test_index], y[test_index])
     )
-    return _table_bundle(prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]),
-                         (x_test, y_test))  # fmt: skip
+    return _table_bundle(
+        prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]), (x_test, y_test)
+    )
 
 
 def _carve(
@@ -261,11 +292,19 @@ def _carve(
     return index[keep], index[held]
 
 
-def _fit(rows: list[dict[str, str]], train_index: Tensor, features: list[str],
-         categorical: list[str], impute: str | None, task: str, target: str,
-         names: list[str] | None) -> TablePreprocessing:  # fmt: skip
-    prep = TablePreprocessing.fit([rows[i] for i in train_index.tolist()], features, categorical,
-                                  impute)  # fmt: skip
+def _fit(
+    rows: list[dict[str, str]],
+    train_index: Tensor,
+    features: list[str],
+    categorical: list[str],
+    impute: str | None,
+    task: str,
+    target: str,
+    names: list[str] | None,
+) -> TablePreprocessing:
+    prep = TablePreprocessing.fit(
+        [rows[i] for i in train_index.tolist()], features, categorical, impute
+    )
     prep.task, prep.target, prep.class_names = task, target, names
     if prep.categories:
         shown = ", ".join(f"{c} ({len(v)})" for c, v in prep.categories.items())
@@ -281,8 +320,13 @@ def _table_bundle(prep: TablePreprocessing, *splits: tuple[Tensor, Tensor]) -> D
         y = y.long() if classify else prep.scale_target(y.float().reshape(len(y), -1))
         parts.append(InMemorySplit({"x": x, "y": y}))
     return DataBundle(
-        train=parts[0], val=parts[1], test=parts[2], task=prep.task, input_shape=(prep.width,),
+        train=parts[0],
+        val=parts[1],
+        test=parts[2],
+        task=prep.task,
+        input_shape=(prep.width,),
         num_classes=len(prep.class_names) if classify else None,
         num_targets=1 if classify else parts[0].tensors["y"].shape[1],
-        class_names=prep.class_names, preprocessing=prep,
-    )  # fmt: skip
+        class_names=prep.class_names,
+        preprocessing=prep,
+    )

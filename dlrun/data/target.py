@@ -83,8 +83,11 @@ def numeric_target(target: str, values: list[str], path: str | None) -> np.ndarr
         except (TypeError, ValueError):
             number = None
         if number is None or not np.isfinite(number):
-            fix = "fill or drop that row" if number is not None or not (value or "").strip() else (
-                "use data.task=classification for a target of categories")  # fmt: skip
+            fix = (
+                "fill or drop that row"
+                if number is not None or not (value or "").strip()
+                else ("use data.task=classification for a target of categories")
+            )
             raise DataError(f"{path} data row {row} has {target}={value!r}, not a number: {fix}")
     return np.array(values, dtype=np.float32)
 

@@ -73,7 +73,8 @@ def assemble(
     saved: dict[str, Any] | None = None,
 ) -> DataBundle:
     """Carve validation, choose the vocabulary from the training rows (or reuse the one a
-    checkpoint saved, so an eval run encodes text exactly as training did), map every split to it."""
+    checkpoint saved, so an eval run encodes text exactly as training did), map every split
+    to it."""
     train, val = carve_validation(train_all, val_fraction, seed)
     if saved and "text" in saved:
         vocab = Vocab.from_state(saved["text"]["vocab"])
@@ -90,15 +91,26 @@ def assemble(
         f"{len(names)} classes, padded width {train.tensors['x'].shape[1]}"
     )
     return DataBundle(
-        train=train, val=val, test=test, task="classification",
-        input_shape=(train.tensors["x"].shape[1],), num_classes=len(names), class_names=names,
+        train=train,
+        val=val,
+        test=test,
+        task="classification",
+        input_shape=(train.tensors["x"].shape[1],),
+        num_classes=len(names),
+        class_names=names,
         facts={
-            "vocab_size": len(vocab), "padding_idx": PAD_ID, "batch_inputs": ["x", "lengths"],
+            "vocab_size": len(vocab),
+            "padding_idx": PAD_ID,
+            "batch_inputs": ["x", "lengths"],
             "checkpoint_state": {"text": {**state, "vocab": vocab.state(), "class_names": names}},
-            "run_files": {"labels.json": {"label_column": label_column,
-                                          "classes": {n: i for i, n in enumerate(names)}}},
+            "run_files": {
+                "labels.json": {
+                    "label_column": label_column,
+                    "classes": {n: i for i, n in enumerate(names)},
+                }
+            },
         },
-    )  # fmt: skip
+    )
 
 
 def _relabel(names: list[str], trained: list[str], splits: tuple[InMemorySplit, ...]) -> list[str]:
@@ -143,11 +155,17 @@ def ag_news(
     key = {**settings, "files": [cache.file_identity(p) for p in paths.values()]}
     corpus = cache.cached(Path(root) / "text_cache", "ag_news", key, build)
     return assemble(
-        corpus, pad(corpus.splits["train"], max_length), pad(corpus.splits["test"], max_length),
-        min_freq=min_freq, max_vocab=max_vocab, val_fraction=val_fraction, seed=seed,
-        state={**settings, "max_length": max_length}, label_column="class index",
+        corpus,
+        pad(corpus.splits["train"], max_length),
+        pad(corpus.splits["test"], max_length),
+        min_freq=min_freq,
+        max_vocab=max_vocab,
+        val_fraction=val_fraction,
+        seed=seed,
+        state={**settings, "max_length": max_length},
+        label_column="class index",
         saved=checkpoint_state,
-    )  # fmt: skip
+    )
 
 
 def _holdout(
@@ -184,19 +202,32 @@ def text_csv(
     for split, p in paths.items():
         csv_file(p, "data.path" if split == "train" else "data.test_path")
     settings = {"tokenizer": tokenizer, "lowercase": lowercase}
-    key = {**settings, "text_columns": columns, "label_column": label_column,
-           "files": {s: cache.file_identity(p) for s, p in paths.items()}}  # fmt: skip
+    key = {
+        **settings,
+        "text_columns": columns,
+        "label_column": label_column,
+        "files": {s: cache.file_identity(p) for s, p in paths.items()},
+    }
     corpus = cache.cached(
-        Path(root) / "text_cache", Path(path).stem, key,
+        Path(root) / "text_cache",
+        Path(path).stem,
+        key,
         lambda: labelled_csv.corpus(paths, columns, label_column, tokenize),
-    )  # fmt: skip
+    )
     train_all = pad(corpus.splits["train"], max_length)
     if "test" in corpus.splits:
         test = pad(corpus.splits["test"], max_length)
     else:
         train_all, test = _holdout(train_all, test_fraction, split_seed)
     return assemble(
-        corpus, train_all, test, min_freq=min_freq, max_vocab=max_vocab,
-        val_fraction=val_fraction, seed=seed, state={**settings, "max_length": max_length},
-        label_column=label_column, saved=checkpoint_state,
-    )  # fmt: skip
+        corpus,
+        train_all,
+        test,
+        min_freq=min_freq,
+        max_vocab=max_vocab,
+        val_fraction=val_fraction,
+        seed=seed,
+        state={**settings, "max_length": max_length},
+        label_column=label_column,
+        saved=checkpoint_state,
+    )

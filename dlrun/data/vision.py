@@ -61,7 +61,7 @@ SETS: dict[str, VisionSet] = {
         (0.4914, 0.4822, 0.4465),
         (0.2470, 0.2435, 0.2616),
         md5_checked=True,
-    ),  # fmt: skip
+    ),
     "cifar100": VisionSet(
         "CIFAR100",
         "cifar-100-python",
@@ -69,7 +69,7 @@ SETS: dict[str, VisionSet] = {
         (0.5071, 0.4865, 0.4409),
         (0.2673, 0.2564, 0.2762),
         md5_checked=True,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -184,30 +184,66 @@ def _torchvision_bundle(
     )
 
 
-def mnist(root: str, download: bool, val_fraction: float, seed: int, augment: bool = False,
-          crop_padding: int = 2, flip: bool = False, limit_train: int | None = None,
-          mean: list[float] | None = None, std: list[float] | None = None) -> DataBundle:  # fmt: skip
+def mnist(
+    root: str,
+    download: bool,
+    val_fraction: float,
+    seed: int,
+    augment: bool = False,
+    crop_padding: int = 2,
+    flip: bool = False,
+    limit_train: int | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> DataBundle:
     """MNIST handwritten digits: 60,000 train / 10,000 test, 1x28x28, 10 classes."""
     return _torchvision_bundle("mnist", **_args(locals()))
 
 
-def fashion_mnist(root: str, download: bool, val_fraction: float, seed: int, augment: bool = False,
-                  crop_padding: int = 2, flip: bool = False, limit_train: int | None = None,
-                  mean: list[float] | None = None, std: list[float] | None = None) -> DataBundle:  # fmt: skip
+def fashion_mnist(
+    root: str,
+    download: bool,
+    val_fraction: float,
+    seed: int,
+    augment: bool = False,
+    crop_padding: int = 2,
+    flip: bool = False,
+    limit_train: int | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> DataBundle:
     """Fashion-MNIST clothing images: 60,000 train / 10,000 test, 1x28x28, 10 classes."""
     return _torchvision_bundle("fashion_mnist", **_args(locals()))
 
 
-def cifar10(root: str, download: bool, val_fraction: float, seed: int, augment: bool = True,
-            crop_padding: int = 4, flip: bool = True, limit_train: int | None = None,
-            mean: list[float] | None = None, std: list[float] | None = None) -> DataBundle:  # fmt: skip
+def cifar10(
+    root: str,
+    download: bool,
+    val_fraction: float,
+    seed: int,
+    augment: bool = True,
+    crop_padding: int = 4,
+    flip: bool = True,
+    limit_train: int | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> DataBundle:
     """CIFAR-10: 50,000 train / 10,000 test, 3x32x32, 10 classes."""
     return _torchvision_bundle("cifar10", **_args(locals()))
 
 
-def cifar100(root: str, download: bool, val_fraction: float, seed: int, augment: bool = True,
-             crop_padding: int = 4, flip: bool = True, limit_train: int | None = None,
-             mean: list[float] | None = None, std: list[float] | None = None) -> DataBundle:  # fmt: skip
+def cifar100(
+    root: str,
+    download: bool,
+    val_fraction: float,
+    seed: int,
+    augment: bool = True,
+    crop_padding: int = 4,
+    flip: bool = True,
+    limit_train: int | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> DataBundle:
     """CIFAR-100: 50,000 train / 10,000 test, 3x32x32, 100 fine classes."""
     return _torchvision_bundle("cifar100", **_args(locals()))
 

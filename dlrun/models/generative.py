@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from dlrun.models.mlp import activation as make_activation
 
 
-def _mlp(widths: Sequence[int], act: str | None, final: nn.Module | None = None,
-         norm: bool = False) -> nn.Sequential:  # fmt: skip
+def _mlp(
+    widths: Sequence[int], act: str | None, final: nn.Module | None = None, norm: bool = False
+) -> nn.Sequential:
     """Linear layers through `widths`, `act` (None: LeakyReLU 0.2) and optional batch norm between
     them, `final` after the last."""
     layers: list[nn.Module] = []
@@ -50,8 +51,13 @@ class Autoencoder(nn.Module):
 
     dlrun_task = "reconstruction"
 
-    def __init__(self, input_shape: Sequence[int], latent_dim: int = 16,
-                 hidden: Sequence[int] = (256,), activation: str = "relu") -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int = 16,
+        hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
         n = math.prod(self.input_shape)
@@ -67,8 +73,9 @@ class ConvAutoencoder(nn.Module):
 
     dlrun_task = "reconstruction"
 
-    def __init__(self, input_shape: Sequence[int], latent_dim: int = 32,
-                 channels: Sequence[int] = (32, 64)) -> None:  # fmt: skip
+    def __init__(
+        self, input_shape: Sequence[int], latent_dim: int = 32, channels: Sequence[int] = (32, 64)
+    ) -> None:
         super().__init__()
         fix = "use fewer channels, or the MLP autoencoder for this data"
         h, w = _check_halvings(input_shape, len(channels), f"channels={list(channels)}", fix)
@@ -95,8 +102,9 @@ class GAN(nn.Module):
 
     dlrun_task = "adversarial"
 
-    def __init__(self, input_shape: Sequence[int], latent_dim: int = 64,
-                 hidden: Sequence[int] = (256, 512)) -> None:  # fmt: skip
+    def __init__(
+        self, input_shape: Sequence[int], latent_dim: int = 64, hidden: Sequence[int] = (256, 512)
+    ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         n = math.prod(input_shape)
@@ -127,16 +135,25 @@ class DCGAN(nn.Module):
         c, f = input_shape[0], features
         h, w = _check_halvings(input_shape, 2, "DCGAN", "use the MLP GAN for this data")
         self.generator = nn.Sequential(
-            nn.Linear(latent_dim, 2 * f * h * w), nn.BatchNorm1d(2 * f * h * w), nn.ReLU(),
+            nn.Linear(latent_dim, 2 * f * h * w),
+            nn.BatchNorm1d(2 * f * h * w),
+            nn.ReLU(),
             nn.Unflatten(1, (2 * f, h, w)),
-            nn.ConvTranspose2d(2 * f, f, 4, 2, 1), nn.BatchNorm2d(f), nn.ReLU(),
-            nn.ConvTranspose2d(f, c, 4, 2, 1), nn.Tanh(),
-        )  # fmt: skip
+            nn.ConvTranspose2d(2 * f, f, 4, 2, 1),
+            nn.BatchNorm2d(f),
+            nn.ReLU(),
+            nn.ConvTranspose2d(f, c, 4, 2, 1),
+            nn.Tanh(),
+        )
         self.discriminator = nn.Sequential(
-            nn.Conv2d(c, f, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(f, 2 * f, 4, 2, 1), nn.BatchNorm2d(2 * f), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * f * h * w, 1),
-        )  # fmt: skip
+            nn.Conv2d(c, f, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(f, 2 * f, 4, 2, 1),
+            nn.BatchNorm2d(2 * f),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * f * h * w, 1),
+        )
         self.apply(_dcgan_init)
 
     def forward(self, z: Tensor) -> Tensor:  # (B, latent_dim) -> (B, C, H, W) in [-1, 1]

@@ -39,11 +39,14 @@ class ResNet9(nn.Module):
         c = [int(w * width) for w in (64, 128, 256, 512)]
         self.net = nn.Sequential(
             conv_bn(in_channels, c[0]),
-            conv_bn(c[0], c[1], pool=True), Residual(c[1]),
+            conv_bn(c[0], c[1], pool=True),
+            Residual(c[1]),
             conv_bn(c[1], c[2], pool=True),
-            conv_bn(c[2], c[3], pool=True), Residual(c[3]),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-        )  # fmt: skip
+            conv_bn(c[2], c[3], pool=True),
+            Residual(c[3]),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(c[3], num_classes, bias=False)
         self.scale = scale
 

@@ -38,9 +38,13 @@ class RNNClassifier(nn.Module):
         self.bidirectional = bidirectional
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.rnn = CELLS[cell](
-            embed_dim, hidden, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
-        )  # fmt: skip
+            embed_dim,
+            hidden,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
 

@@ -81,12 +81,14 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(input_shape[0], 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(input_shape[0], 32, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
             nn.Flatten(),
-        )  # fmt: skip
+        )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(flat_size(self.features, input_shape), hidden),
@@ -148,8 +150,9 @@ def _torchvision_model(arch: str, num_classes: int, pretrained: bool) -> nn.Modu
     return model
 
 
-def _resnet(arch: str, in_channels: int, num_classes: int, image_size: int,
-            pretrained: bool, stem: str) -> nn.Module:  # fmt: skip
+def _resnet(
+    arch: str, in_channels: int, num_classes: int, image_size: int, pretrained: bool, stem: str
+) -> nn.Module:
     model = _torchvision_model(arch, num_classes, pretrained)
     if _small_stem(stem, image_size):
         # 3x3 stride-1 first conv and no max-pool: a 32x32 image keeps 32x32 features in layer1
@@ -161,23 +164,36 @@ def _resnet(arch: str, in_channels: int, num_classes: int, image_size: int,
     return model
 
 
-def resnet18(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
-             stem: str = "auto") -> nn.Module:  # fmt: skip
+def resnet18(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    pretrained: bool = False,
+    stem: str = "auto",
+) -> nn.Module:
     """torchvision ResNet-18; `stem: auto` uses the small-image stem up to 64 px."""
     return _resnet("resnet18", in_channels, num_classes, image_size, pretrained, stem)
 
 
-def resnet34(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
-             stem: str = "auto") -> nn.Module:  # fmt: skip
+def resnet34(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    pretrained: bool = False,
+    stem: str = "auto",
+) -> nn.Module:
     """torchvision ResNet-34; `stem: auto` uses the small-image stem up to 64 px."""
     return _resnet("resnet34", in_channels, num_classes, image_size, pretrained, stem)
 
 
 def _small_head(width: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
-        nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(inplace=True),
-        nn.Dropout(dropout), nn.Linear(hidden, num_classes),
-    )  # fmt: skip
+        nn.Dropout(dropout),
+        nn.Linear(width, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
 
 
 def _vgg_init(model: nn.Module) -> None:
@@ -195,8 +211,14 @@ def _vgg_init(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-def _adapted(arch: str, num_classes: int, pretrained: bool, input_shape: tuple[int, int, int],
-             adapt: Callable[[nn.Module], None], init: Callable[[nn.Module], None]) -> nn.Module:  # fmt: skip
+def _adapted(
+    arch: str,
+    num_classes: int,
+    pretrained: bool,
+    input_shape: tuple[int, int, int],
+    adapt: Callable[[nn.Module], None],
+    init: Callable[[nn.Module], None],
+) -> nn.Module:
     """torchvision's `arch` changed in place by `adapt`. Without pretrained weights it is laid
     out on the meta device first, so the ImageNet head that `adapt` may replace (100M parameters
     for VGG) is never allocated nor initialised; then `init` initialises the final model.
@@ -218,8 +240,14 @@ def _adapted(arch: str, num_classes: int, pretrained: bool, input_shape: tuple[i
     return model
 
 
-def vgg11(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
-          stem: str = "auto", dropout: float = 0.5) -> nn.Module:  # fmt: skip
+def vgg11(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    pretrained: bool = False,
+    stem: str = "auto",
+    dropout: float = 0.5,
+) -> nn.Module:
     """torchvision VGG-11 with batch norm. Small images: the fifth max-pool is dropped (28 px would
     pool to nothing), features are averaged to 1x1 and the head is 512 -> 512 -> classes instead
     of 25,088 -> 4,096 -> 4,096 -> classes."""
@@ -237,8 +265,14 @@ def vgg11(in_channels: int, num_classes: int, image_size: int, pretrained: bool 
     return _adapted("vgg11_bn", num_classes, pretrained, shape, adapt, _vgg_init)
 
 
-def alexnet(in_channels: int, num_classes: int, image_size: int, pretrained: bool = False,
-            stem: str = "auto", dropout: float = 0.5) -> nn.Module:  # fmt: skip
+def alexnet(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    pretrained: bool = False,
+    stem: str = "auto",
+    dropout: float = 0.5,
+) -> nn.Module:
     """torchvision AlexNet. Small images: a 3x3 stride-1 first conv instead of 11x11 stride 4
     (which leaves a 32 px image 7x7 before the first pool), 2x2 average pooling and a
     1,024 -> 1,024 -> classes head instead of 9,216 -> 4,096 -> 4,096 -> classes."""

@@ -239,7 +239,8 @@ def _array_inputs(
     if shape != tuple(want):
         raise DataError(
             f"input holds {shape[1]}x{shape[2]} images with {shape[0]} channel(s), but the model "
-            f"was trained on {want[1]}x{want[2]} with {want[0]}: give image files instead (they are "
+            f"was trained on {want[1]}x{want[2]} with {want[0]}: "
+            "give image files instead (they are "
             "resized and converted)"
         )
     names = class_names or []

@@ -3,7 +3,8 @@ model.yaml's `preprocessing:`), made from the data bundle at training time.
 
 It holds values only (names, numbers, the vocabulary), never code or import paths:
 
-    version, task (what the model does), data_task, kind (table | images | text), input_shape, num_classes, num_targets,
+    version, task (what the model does), data_task, kind (table | images | text), input_shape,
+    num_classes, num_targets,
     class_names, facts (what the model was sized from: vocab_size, padding_idx, normalization...),
     images {channels, size, mean, std}      pixels are read as uint8, resized, then normalised
     table  TablePreprocessing.to_state() (dlrun/data/table_prep.py): features, mean, std,

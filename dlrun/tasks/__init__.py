@@ -20,6 +20,11 @@ TASKS: dict[str, type[Task]] = {
 }
 
 __all__ = [
-    "TASKS", "Step", "Task", "ClassificationTask", "RegressionTask", "ReconstructionTask",
+    "TASKS",
+    "Step",
+    "Task",
+    "ClassificationTask",
+    "RegressionTask",
+    "ReconstructionTask",
     "AdversarialTask",
-]  # fmt: skip
+]

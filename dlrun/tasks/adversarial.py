@@ -110,8 +110,14 @@ class AdversarialTask(Task):
         fake = self.generator(self._noise(len(real)))
         real_logits, fake_logits = self._logits(real), self._logits(fake.detach())
         d_loss = self.loss_fn.discriminator_loss(real_logits, fake_logits)
-        yield Step("discriminator", d_loss, {"d_real": torch.sigmoid(real_logits).mean().detach(),
-                                             "d_fake": torch.sigmoid(fake_logits).mean().detach()})  # fmt: skip
+        yield Step(
+            "discriminator",
+            d_loss,
+            {
+                "d_real": torch.sigmoid(real_logits).mean().detach(),
+                "d_fake": torch.sigmoid(fake_logits).mean().detach(),
+            },
+        )
         # The loop has now stepped the discriminator; the generator is judged by the updated one.
         # D's parameters are frozen for this pass so the generator's loss leaves no D gradients.
         with frozen(self.discriminator):

@@ -14,11 +14,21 @@ from dlrun.picture import Picture
 
 # Direction of improvement for every metric name a task may report.
 METRIC_MODES: dict[str, str] = {
-    "accuracy": "max", "f1_macro": "max", "precision_macro": "max", "recall_macro": "max",
-    "r2": "max", "psnr": "max", "d_accuracy": "max",
-    "loss": "min", "mae": "min", "rmse": "min", "mse": "min",
-    "pixel_fd": "min", "generator_loss": "min", "discriminator_loss": "min",
-}  # fmt: skip
+    "accuracy": "max",
+    "f1_macro": "max",
+    "precision_macro": "max",
+    "recall_macro": "max",
+    "r2": "max",
+    "psnr": "max",
+    "d_accuracy": "max",
+    "loss": "min",
+    "mae": "min",
+    "rmse": "min",
+    "mse": "min",
+    "pixel_fd": "min",
+    "generator_loss": "min",
+    "discriminator_loss": "min",
+}
 
 
 @dataclass
@@ -89,7 +99,8 @@ class Task:
         return self.model(**{k: v for k, v in batch.items() if k != "y"})
 
     def train_step(self, batch: Batch) -> Iterator[Step]:
-        """Yield one Step per optimizer, in order; the loop steps each before asking for the next."""
+        """Yield one Step per optimizer, in order; the loop steps each before asking for the
+        next."""
         raise NotImplementedError
 
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ def require_images(task: str, data: DataBundle) -> None:
     """Refuse feature tables: generative tasks need (C, H, W) images with a normalization fact."""
     if len(data.input_shape) != 3 or "normalization" not in data.facts:
         raise ConfigError(
-            f"a {task} model needs image data (data=digits, mnist, fashion_mnist, cifar10), but this "
+            f"a {task} model needs image data "
+            "(data=digits, mnist, fashion_mnist, cifar10), but this "
             f"data is a feature table of shape {tuple(data.input_shape)}: pick image data "
             "(for digits, leave data.as_images unset or set it to true)"
         )

@@ -10,7 +10,8 @@ from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
 
 
 def blobs(seed: int, n: int = 1000, classes: int = 3, val_fraction: float = 0.1) -> DataBundle:
-    """`classes` Gaussian blobs in 4 dimensions; the test split is fixed (it never moves with seed)."""
+    """`classes` Gaussian blobs in 4 dimensions; the test split is fixed
+    (it never moves with seed)."""
     if n < 10 * classes:
         raise ValueError(f"n={n} is too small for {classes} classes")
     g = torch.Generator().manual_seed(0)

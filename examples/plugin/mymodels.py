@@ -1,4 +1,5 @@
-"""A model of your own: `dlrun --config-dir conf plugins=[mymodels,mydata] model=tiny_net data=blobs`.
+"""A model of your own:
+`dlrun --config-dir conf plugins=[mymodels,mydata] model=tiny_net data=blobs`.
 
 dlrun fills in the arguments the data decides by name (in_features, num_classes, input_shape,
 in_channels, image_size, vocab_size...); the others come from the config (model.hidden=32).

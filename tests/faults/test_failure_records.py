@@ -14,9 +14,10 @@ SHORT = ("trainer.progress=false", "plots=false")
 
 
 def test_a_config_or_data_error_leaves_a_failed_record(dlrun, tmp_path):
-    for args, error in [(("data=csv", "data.path=nope.csv", "data.target=y"),
-                         "data.path=nope.csv does not exist"),
-                        (("optimizer.lr=-1",), "optimizer.lr=-1 is invalid")]:  # fmt: skip
+    for args, error in [
+        (("data=csv", "data.path=nope.csv", "data.target=y"), "data.path=nope.csv does not exist"),
+        (("optimizer.lr=-1",), "optimizer.lr=-1 is invalid"),
+    ]:
         proc = dlrun(*args, expect_fail=True)
         assert proc.returncode == 2 and error in proc.stderr
     runs = [read_metrics(r) for r in run_dirs(tmp_path)]
@@ -67,9 +68,20 @@ def test_a_read_only_data_root_caches_text_in_the_user_cache(tmp_path, read_only
     root = tmp_path / "data"
     root.mkdir()
     read_only(root)
-    kw = dict(text_columns=["headline", "body"], label_column="topic", root=str(root), tokenizer="basic_english",
-              lowercase=True, min_freq=1, max_vocab=None, max_length=64, test_fraction=0.2,
-              split_seed=0, val_fraction=0.2, seed=0)  # fmt: skip
+    kw = dict(
+        text_columns=["headline", "body"],
+        label_column="topic",
+        root=str(root),
+        tokenizer="basic_english",
+        lowercase=True,
+        min_freq=1,
+        max_vocab=None,
+        max_length=64,
+        test_fraction=0.2,
+        split_seed=0,
+        val_fraction=0.2,
+        seed=0,
+    )
     first = text_csv(str(path), **kw)
     cached = list((tmp_path / "cache" / "dlrun" / "text_cache").iterdir())
     assert len(cached) == 1 and not list(root.iterdir())
@@ -78,9 +90,14 @@ def test_a_read_only_data_root_caches_text_in_the_user_cache(tmp_path, read_only
 
 
 def test_summary_groups_runs_by_model_and_data_with_a_best_per_data_set(tmp_path):
-    for i, (model, data, val) in enumerate([("MLP", "digits", 0.9), ("Perceptron", "digits", 0.8),
-                                            ("MLP", "synthetic_classification", 0.7),
-                                            ("Perceptron", "synthetic_classification", 0.75)]):  # fmt: skip
+    for i, (model, data, val) in enumerate(
+        [
+            ("MLP", "digits", 0.9),
+            ("Perceptron", "digits", 0.8),
+            ("MLP", "synthetic_classification", 0.7),
+            ("Perceptron", "synthetic_classification", 0.75),
+        ]
+    ):
         record(tmp_path / str(i), [f"run={i}"], val, accuracy=val)
         m = read_metrics(tmp_path / str(i))
         m.pop("schema_version")

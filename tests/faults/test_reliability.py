@@ -1,4 +1,5 @@
-"""Injected faults through the real `dlrun` command: kills, signals, torn writes, NaNs, bad files."""
+"""Injected faults through the real `dlrun` command: kills, signals, torn writes, NaNs,
+bad files."""
 
 from __future__ import annotations
 
@@ -19,8 +20,15 @@ import torch
 from tests.conftest import dlrun_env, read_metrics, run_dirs, run_dlrun
 
 # Dropout on, so RNG state matters; small batches, so an epoch has many steps to be killed in.
-EXACT = ["model.hidden=[32]", "model.dropout=0.2", "trainer.batch_size=32", "trainer.epochs=3",
-         "trainer.checkpoint_every_steps=5", "trainer.progress=false", "seed=3"]  # fmt: skip
+EXACT = [
+    "model.hidden=[32]",
+    "model.dropout=0.2",
+    "trainer.batch_size=32",
+    "trainer.epochs=3",
+    "trainer.checkpoint_every_steps=5",
+    "trainer.progress=false",
+    "seed=3",
+]
 
 
 def model_state(run: Path, name: str = "last") -> dict[str, torch.Tensor]:
@@ -68,8 +76,14 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, reference, kill_at
 
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dlrun", *args], cwd=cwd, env=dlrun_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlrun", *args],
+        cwd=cwd,
+        env=dlrun_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_external_sigkill_then_resume_is_bit_exact(tmp_path, reference):
@@ -131,8 +145,12 @@ def test_signal_stops_at_a_step_saves_and_says_how_to_resume(tmp_path, sig, code
 
 def test_signal_during_the_last_validation_still_stops_the_run(tmp_path):
     # the signal lands between the last training step and the end of the run: no step sees it
-    proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
-                     failpoints="sigint_after_validation:2")  # fmt: skip
+    proc = run_dlrun(
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        cwd=tmp_path,
+        failpoints="sigint_after_validation:2",
+    )
     assert proc.returncode == 130, proc.stderr
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["status"] == "interrupted"
@@ -140,8 +158,9 @@ def test_signal_during_the_last_validation_still_stops_the_run(tmp_path):
 
 
 def test_an_unforeseen_exception_is_recorded_as_failed(tmp_path):
-    proc = run_dlrun("trainer.epochs=2", "trainer.progress=false", cwd=tmp_path,
-                     failpoints="train_bug:30")  # fmt: skip
+    proc = run_dlrun(
+        "trainer.epochs=2", "trainer.progress=false", cwd=tmp_path, failpoints="train_bug:30"
+    )
     assert proc.returncode != 0
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "failed" and m["error"] == "RuntimeError: injected by a failpoint"
@@ -237,8 +256,13 @@ def test_nan_from_a_poisoned_batch_fails_cleanly_with_finite_weights(tmp_path):
 
 
 def test_skip_nonfinite_skips_and_counts(tmp_path):
-    proc = run_dlrun("trainer.epochs=2", "trainer.skip_nonfinite=1", "trainer.progress=false", cwd=tmp_path,
-                     failpoints="poison_batch:5")  # fmt: skip
+    proc = run_dlrun(
+        "trainer.epochs=2",
+        "trainer.skip_nonfinite=1",
+        "trainer.progress=false",
+        cwd=tmp_path,
+        failpoints="poison_batch:5",
+    )
     assert proc.returncode == 0, proc.stderr
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "completed" and m["nonfinite_skipped"] == 1
@@ -434,8 +458,13 @@ def test_keep_last_k_keeps_the_newest_epoch_checkpoints(tmp_path):
 def test_deferred_finite_check_still_never_saves_nonfinite_weights(tmp_path):
     # finite_check_every=4 (what GPUs use by default): no per-step sync, the NaN is caught within
     # 4 steps and before any checkpoint is written.
-    proc = run_dlrun("trainer.epochs=3", "trainer.finite_check_every=4", "trainer.progress=false", cwd=tmp_path,
-                     failpoints="poison_batch:30")  # fmt: skip
+    proc = run_dlrun(
+        "trainer.epochs=3",
+        "trainer.finite_check_every=4",
+        "trainer.progress=false",
+        cwd=tmp_path,
+        failpoints="poison_batch:30",
+    )
     assert proc.returncode == 1 and "non-finite loss in the 4 steps before epoch 2" in proc.stderr
     run = run_dirs(tmp_path)[0]
     assert read_metrics(run)["status"] == "failed"

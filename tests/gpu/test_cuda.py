@@ -37,8 +37,16 @@ def test_mixed_precision(dlrun, tmp_path, precision):
 
 
 def test_compile_and_channels_last_on_a_cnn(dlrun, tmp_path):
-    dlrun("device=cuda", "model=cnn", "data=digits", "data.as_images=true", "trainer.compile=true",
-          "trainer.channels_last=true", "trainer.precision=bf16", *QUICK)  # fmt: skip
+    dlrun(
+        "device=cuda",
+        "model=cnn",
+        "data=digits",
+        "data.as_images=true",
+        "trainer.compile=true",
+        "trainer.channels_last=true",
+        "trainer.precision=bf16",
+        *QUICK,
+    )
     assert read_metrics(run_dirs(tmp_path)[0])["status"] == "completed"
 
 

@@ -33,7 +33,8 @@ BAD = [
     (["seed=1.5"], "seed=1.5 is invalid: it must be an integer >= 0"),
     (
         ["model=resnet18", "data=classification", "debug=smoke"],
-        "model=resnet18 needs images but data=classification gives 10 features: use an image dataset",
+        "model=resnet18 needs images but data=classification gives 10 features: "
+        "use an image dataset",
     ),
 ]
 

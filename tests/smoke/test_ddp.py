@@ -13,9 +13,17 @@ from tests.conftest import dlrun_env, read_metrics, run_dirs
 
 # dropout off: each rank draws its own dropout masks, so only a deterministic model can match
 # 720 training rows / global batch 48 = 15 full batches of 2 x 24 per step
-ARGS = ["data=classification", "model=mlp", "model.dropout=0", "optimizer=sgd",
-        "optimizer.lr=0.1", "trainer.batch_size=48", "trainer.epochs=3", "device=cpu",
-        "trainer.progress=false"]  # fmt: skip
+ARGS = [
+    "data=classification",
+    "model=mlp",
+    "model.dropout=0",
+    "optimizer=sgd",
+    "optimizer.lr=0.1",
+    "trainer.batch_size=48",
+    "trainer.epochs=3",
+    "device=cpu",
+    "trainer.progress=false",
+]
 TOL = 1e-5
 
 
@@ -27,10 +35,19 @@ def history(run):
 def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_path):
     ddp_root, single_root = tmp_path / "ddp", tmp_path / "single"
     ddp_root.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "dlrun", *ARGS]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ddp_root, env=dlrun_env(), capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "dlrun",
+        *ARGS,
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ddp_root, env=dlrun_env(), capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "torchrun: 2 ranks (cpu), global batch 48 = 2 x 24" in proc.stdout
     assert proc.stdout.count("epoch 3/3") == 1  # rank 1 logs nothing
@@ -40,8 +57,14 @@ def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_pa
     assert {p.name for p in (ddp / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
 
     single_root.mkdir()
-    subprocess.run([sys.executable, "-m", "dlrun", *ARGS], cwd=single_root, env=dlrun_env(),
-                   check=True, capture_output=True, timeout=240)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "dlrun", *ARGS],
+        cwd=single_root,
+        env=dlrun_env(),
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     (single,) = run_dirs(single_root)
     a, b = read_metrics(ddp), read_metrics(single)
     assert a["status"] == b["status"] == "completed" and a["epochs_run"] == 3
@@ -56,10 +79,25 @@ def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_pa
 
 @pytest.mark.slow
 def test_sigterm_stops_every_rank_at_the_same_step(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "dlrun", *ARGS, "trainer.epochs=5000"]  # fmt: skip
-    run = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "dlrun",
+        *ARGS,
+        "trainer.epochs=5000",
+    ]
+    run = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=dlrun_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(240):  # wait (up to 2 min) for the first checkpoint
             if list(tmp_path.glob("outputs/*/*/checkpoints/last.pt")):

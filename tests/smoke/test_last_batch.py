@@ -9,8 +9,13 @@ from tests.conftest import read_metrics, run_dirs
 
 def test_gan_on_digits_with_a_one_sample_last_batch_trains(dlrun, tmp_path):
     # digits as images: 1,293 training images; 1,293 % 68 = 1 (BatchNorm1d fails on one sample)
-    proc = dlrun("model=gan", "trainer.batch_size=68", "trainer.epochs=1", "trainer.progress=false",
-                 "plots=false")  # fmt: skip
+    proc = dlrun(
+        "model=gan",
+        "trainer.batch_size=68",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        "plots=false",
+    )
     assert (
         "trainer.drop_last=auto: the last training batch of each epoch would hold 1" in proc.stdout
     )
@@ -21,8 +26,13 @@ def test_gan_on_digits_with_a_one_sample_last_batch_trains(dlrun, tmp_path):
 
 @pytest.mark.parametrize(
     "n,batch,drop,used",
-    [(1293, 68, "auto", 1292), (1294, 68, "auto", 1294), (1294, 68, True, 1292),
-     (1293, 68, False, 1293), (1292, 68, True, 1292)],
-)  # fmt: skip
+    [
+        (1293, 68, "auto", 1292),
+        (1294, 68, "auto", 1294),
+        (1294, 68, True, 1292),
+        (1293, 68, False, 1293),
+        (1292, 68, True, 1292),
+    ],
+)
 def test_which_samples_an_epoch_uses(n, batch, drop, used):
     assert samples_per_epoch(n, batch, drop) == used

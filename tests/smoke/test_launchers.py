@@ -21,8 +21,11 @@ def test_joblib_runs_jobs_in_worker_processes_and_records_failures(dlrun, tmp_pa
     (sweep,) = sweep_dirs(tmp_path)  # one sweep folder although the jobs ran in other processes
     records = [read_metrics(r) for r in run_dirs(tmp_path)]
     statuses = {m["overrides"][-1]: m["status"] for m in records}
-    assert statuses == {"optimizer.lr=0.05": "completed", "optimizer.lr=-1": "failed",
-                        "optimizer.lr=0.02": "completed"}  # fmt: skip
+    assert statuses == {
+        "optimizer.lr=0.05": "completed",
+        "optimizer.lr=-1": "failed",
+        "optimizer.lr=0.02": "completed",
+    }
     assert (sweep / "summary.md").is_file()
 
 
@@ -42,8 +45,9 @@ def test_cluster_launcher_configs_compose_with_their_defaults(compose):
 
 @pytest.mark.slow
 def test_submitit_local_runs_each_job_in_its_own_process(dlrun, tmp_path):
-    proc = dlrun("-m", "hydra/launcher=local", "optimizer.lr=0.05,-1", "debug=smoke",
-                 expect_fail=True)  # fmt: skip
+    proc = dlrun(
+        "-m", "hydra/launcher=local", "optimizer.lr=0.05,-1", "debug=smoke", expect_fail=True
+    )
     assert proc.returncode == 1 and "1 of 2 jobs did not complete" in proc.stderr
     (sweep,) = sweep_dirs(tmp_path)
     assert len(list((sweep / ".submitit").glob("[0-9]*"))) == 2  # one process (job id = pid) each
@@ -52,10 +56,23 @@ def test_submitit_local_runs_each_job_in_its_own_process(dlrun, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_to_a_submitit_job_reaches_the_checkpoint_and_exit_path(tmp_path):
-    cmd = [sys.executable, "-m", "dlrun", "-m", "hydra/launcher=local", "trainer.epochs=5000",
-           "trainer.progress=false"]  # fmt: skip
-    sweep = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "-m",
+        "hydra/launcher=local",
+        "trainer.epochs=5000",
+        "trainer.progress=false",
+    ]
+    sweep = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=dlrun_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(240):  # wait (up to 2 min) for the first epoch's checkpoint
             if list(tmp_path.glob("outputs/multirun/*/*/0/checkpoints/last.pt")):
@@ -82,8 +99,10 @@ def test_parallel_jobs_are_pinned_one_per_gpu(dlrun, tmp_path):
     dlrun(*JOBLIB, "seed=1,2")
     by_process: dict[str, str] = {}
     for run in run_dirs(tmp_path):
-        found = re.search(r"pinned to GPU (\S+) \(CUDA_VISIBLE_DEVICES, process (\d+)\)",
-                          (run / "dlrun.log").read_text())  # fmt: skip
+        found = re.search(
+            r"pinned to GPU (\S+) \(CUDA_VISIBLE_DEVICES, process (\d+)\)",
+            (run / "dlrun.log").read_text(),
+        )
         assert found, f"{run} was not pinned"
         assert read_metrics(run)["device"].startswith("cuda")
         by_process[found.group(2)] = found.group(1)

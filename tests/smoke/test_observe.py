@@ -103,8 +103,13 @@ def test_mlflow_logger_records_the_run(dlrun, tmp_path, monkeypatch):
 def test_interrupted_run_still_writes_plots(tmp_path):
     cmd = [sys.executable, "-m", "dlrun", "trainer.epochs=100000", "trainer.progress=false"]
     proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )  # fmt: skip
+        cmd,
+        cwd=tmp_path,
+        env=dlrun_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("epoch 2/"):
             proc.send_signal(signal.SIGINT)

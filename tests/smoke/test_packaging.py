@@ -13,25 +13,49 @@ from tests.conftest import REPO, read_metrics, run_dirs
 def test_wheel_carries_the_configs_and_runs_outside_the_repo(tmp_path):
     wheels = tmp_path / "wheels"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if build.returncode != 0 and "hatchling" in build.stderr:
         build = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(REPO)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("dlrun-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/conf/config.yaml" in names and "dlrun/conf/model/mlp.yaml" in names
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "dlrun", "debug=smoke"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlrun", "debug=smoke"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_metrics(run_dirs(work)[0])["status"] == "completed"

@@ -50,8 +50,9 @@ def test_failed_jobs_are_recorded_and_the_sweep_goes_on(dlrun, tmp_path):
 
 
 def test_fail_fast_stops_at_the_first_failure(dlrun, tmp_path):
-    proc = dlrun("-m", "optimizer.lr=0.05,-1,0.02", *SMOKE, "sweep.fail_fast=true",
-                 expect_fail=True)  # fmt: skip
+    proc = dlrun(
+        "-m", "optimizer.lr=0.05,-1,0.02", *SMOKE, "sweep.fail_fast=true", expect_fail=True
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "job 1 failed and sweep.fail_fast=true stopped the sweep" in proc.stderr
     (sweep,) = sweep_dirs(tmp_path)
@@ -85,10 +86,23 @@ def test_resume_skips_completed_jobs_and_reruns_the_rest(dlrun, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_stops_the_sweep_after_a_checkpoint(tmp_path):
-    cmd = [sys.executable, "-m", "dlrun", "-m", "seed=1,2", "trainer.epochs=5000",
-           "trainer.progress=false"]  # fmt: skip
-    sweep = subprocess.Popen(cmd, cwd=tmp_path, env=dlrun_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "-m",
+        "seed=1,2",
+        "trainer.epochs=5000",
+        "trainer.progress=false",
+    ]
+    sweep = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=dlrun_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(240):  # wait (up to 2 min) for job 0's first checkpoint
             if list(tmp_path.glob("outputs/multirun/*/*/0/checkpoints/last.pt")):
@@ -138,8 +152,13 @@ def test_resumed_sweep_continues_a_killed_job_from_its_checkpoint_bit_exactly(tm
 
     reference = tmp_path / "reference"
     reference.mkdir()
-    single = run_dlrun("seed=2", "trainer.epochs=2", "trainer.checkpoint_every_steps=5", "trainer.progress=false",
-                       cwd=reference)  # fmt: skip
+    single = run_dlrun(
+        "seed=2",
+        "trainer.epochs=2",
+        "trainer.checkpoint_every_steps=5",
+        "trainer.progress=false",
+        cwd=reference,
+    )
     assert single.returncode == 0
     want = torch.load(run_dirs(reference)[0] / "checkpoints" / "last.pt", weights_only=True)[
         "model"

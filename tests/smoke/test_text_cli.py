@@ -54,8 +54,14 @@ def test_missing_ag_news_offline_is_one_line(dlrun, tmp_path):
 
 def test_text_csv_string_labels_write_the_mapping(dlrun, tmp_path):
     write_labelled_csv(tmp_path / "news.csv", n=200)
-    dlrun("model=gru", "data=text_csv", "data.path=news.csv", "data.text_columns=[headline,body]",
-          "data.label_column=topic", "debug=smoke")  # fmt: skip
+    dlrun(
+        "model=gru",
+        "data=text_csv",
+        "data.path=news.csv",
+        "data.text_columns=[headline,body]",
+        "data.label_column=topic",
+        "debug=smoke",
+    )
     (run,) = run_dirs(tmp_path)
     assert json.loads((run / "labels.json").read_text()) == {
         "label_column": "topic",
@@ -82,9 +88,16 @@ KEYWORD_RUNS = {
 @pytest.mark.parametrize("model", list(KEYWORD_RUNS))
 def test_keyword_corpus_reaches_095_test_accuracy(dlrun, tmp_path, model):
     write_labelled_csv(tmp_path / "news.csv", n=1000)
-    dlrun(f"model={model}", "data=text_csv", "data.path=news.csv", "data.label_column=topic",
-          "data.text_columns=[headline,body]", "trainer.batch_size=32", "trainer.progress=false",
-          *KEYWORD_RUNS[model])  # fmt: skip
+    dlrun(
+        f"model={model}",
+        "data=text_csv",
+        "data.path=news.csv",
+        "data.label_column=topic",
+        "data.text_columns=[headline,body]",
+        "trainer.batch_size=32",
+        "trainer.progress=false",
+        *KEYWORD_RUNS[model],
+    )
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["test"]["accuracy"] >= 0.95  # chance is 0.25
     if model == "embedding_bag":
@@ -115,7 +128,8 @@ def test_eval_run_reuses_the_saved_vocabulary_and_reproduces_test_metrics(dlrun,
         "model=embedding_bag", "data=ag_news", "trainer.epochs=2", "trainer.progress=false", **SKIP
     )
     (run,) = run_dirs(tmp_path)
-    # More training text appears after the run: a fresh vocabulary would differ, the saved one must win.
+    # More training text appears after the run: a fresh vocabulary would differ,
+    # the saved one must win.
     write_ag_news(tmp_path / "data" / "ag_news", n_train=600, seed=1)
     dlrun("mode=eval", f"ckpt={run}", **SKIP)
     evaluated = read_metrics(run_dirs(tmp_path)[-1])

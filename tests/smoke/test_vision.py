@@ -25,8 +25,12 @@ def _write(dataset, root):
     else:
         write_image_folder(root / "train", ["ant", "bee", "cat"], per_class=8, size=30)
         write_image_folder(root / "test", ["ant", "bee", "cat"], per_class=4, size=30)
-        return [f"data.path={root / 'train'}", f"data.test_path={root / 'test'}", "data.image_size=32",
-                "data.num_workers=0"]  # fmt: skip
+        return [
+            f"data.path={root / 'train'}",
+            f"data.test_path={root / 'test'}",
+            "data.image_size=32",
+            "data.num_workers=0",
+        ]
     return [f"data.root={root / 'data'}", "data.download=false"]
 
 
@@ -37,8 +41,15 @@ def _write(dataset, root):
 def test_every_model_trains_on_every_vision_dataset(dlrun, tmp_path, dataset):
     """The matrix: one multirun per dataset (one process start) over every image model."""
     args = _write(dataset, tmp_path)
-    dlrun("-m", f"model={','.join(MODELS)}", f"data={dataset}", "debug=smoke", *TINY, *args,
-          checksums=False)  # fmt: skip
+    dlrun(
+        "-m",
+        f"model={','.join(MODELS)}",
+        f"data={dataset}",
+        "debug=smoke",
+        *TINY,
+        *args,
+        checksums=False,
+    )
     runs = [read_metrics(r) for r in run_dirs(tmp_path)]
     assert {m["model"] for m in runs} == MODEL_NAMES
     classes = 100 if dataset == "cifar100" else 3 if dataset == "image_folder" else 10
@@ -59,8 +70,14 @@ def test_image_models_train_on_the_default_digits_as_images(dlrun, tmp_path):
 def test_lenet_on_mnist_uses_the_shared_cache_and_records_the_confusion_matrix(dlrun, tmp_path):
     cache = tmp_path / "cache"
     write_mnist(cache, n_train=200, n_test=N_TEST)
-    dlrun("model=lenet", "data=mnist", "trainer.epochs=2", "trainer.progress=false",
-          DLRUN_DATA_DIR=str(cache), **OFFLINE)  # fmt: skip
+    dlrun(
+        "model=lenet",
+        "data=mnist",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        DLRUN_DATA_DIR=str(cache),
+        **OFFLINE,
+    )
     (run,) = run_dirs(tmp_path)
     m = read_metrics(run)
     assert m["status"] == "completed" and (m["model"], m["data"]) == ("LeNet", "mnist")
@@ -101,9 +118,16 @@ def test_missing_dataset_offline_is_one_clear_line(dlrun, tmp_path):
 
 def test_image_folder_end_to_end_same_results_with_or_without_workers(dlrun, tmp_path):
     write_image_folder(tmp_path / "pics", ["ant", "bee", "cat"], per_class=10, size=20)
-    common = ["model=cnn", "data=image_folder", f"data.path={tmp_path / 'pics'}", "data.image_size=24",
-              "trainer.batch_size=4", "trainer.epochs=2", "trainer.progress=false",
-              "trainer.limit_train_batches=3"]  # fmt: skip
+    common = [
+        "model=cnn",
+        "data=image_folder",
+        f"data.path={tmp_path / 'pics'}",
+        "data.image_size=24",
+        "trainer.batch_size=4",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        "trainer.limit_train_batches=3",
+    ]
     dlrun(*common, "data.num_workers=1")  # worker iterators are abandoned after 3 batches
     dlrun(*common, "data.num_workers=0")
     first, second = (read_metrics(r) for r in run_dirs(tmp_path))

@@ -33,8 +33,12 @@ def test_random_crop_is_a_window_of_the_zero_padded_image():
     padded = F.pad(x, (2, 2, 2, 2))
     offsets = set()
     for i in range(len(x)):
-        matches = [(dy, dx) for dy in range(5) for dx in range(5)
-                   if torch.equal(padded[i, :, dy : dy + 8, dx : dx + 8], out[i])]  # fmt: skip
+        matches = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(padded[i, :, dy : dy + 8, dx : dx + 8], out[i])
+        ]
         assert matches, f"image {i} is not a crop of its padded original"
         offsets.add(matches[0])
     assert len(offsets) > 5  # offsets differ per image, not one shift for the whole batch

@@ -17,8 +17,9 @@ def pictures(tmp_path):
 
 
 def build(root, workers=0, **kw):
-    return folder.image_folder(str(root), val_fraction=0.2, seed=0, image_size=16,
-                               num_workers=workers, augment=False, **kw)  # fmt: skip
+    return folder.image_folder(
+        str(root), val_fraction=0.2, seed=0, image_size=16, num_workers=workers, augment=False, **kw
+    )
 
 
 def read_everything(data):

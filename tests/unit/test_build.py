@@ -11,9 +11,16 @@ from dlrun.schema import TrainerConfig
 
 @pytest.mark.parametrize(
     "target",
-    ["os.system", "builtins.eval", "logging.os.system", "subprocess.Popen",
-     "torch.nn.modules.module.torch.load", "torch.nn.Module.__subclasses__", "dlrun.checkpoint.os.system"],
-)  # fmt: skip
+    [
+        "os.system",
+        "builtins.eval",
+        "logging.os.system",
+        "subprocess.Popen",
+        "torch.nn.modules.module.torch.load",
+        "torch.nn.Module.__subclasses__",
+        "dlrun.checkpoint.os.system",
+    ],
+)
 def test_forbidden_targets_are_refused(target):
     with pytest.raises(ConfigError, match="not allowed"):
         build.check_target(target, "model")
@@ -94,10 +101,15 @@ def test_shapes_come_from_the_data(compose):
 
 @pytest.mark.parametrize(
     "overrides,message",
-    [(["loss=mse"], "MSELoss cannot train a classification task"),
-     (["loss=bce_with_logits"], "needs two classes but the data has 10"),
-     (["data=regression", "loss=cross_entropy"], "CrossEntropyLoss cannot train a regression task")],
-)  # fmt: skip
+    [
+        (["loss=mse"], "MSELoss cannot train a classification task"),
+        (["loss=bce_with_logits"], "needs two classes but the data has 10"),
+        (
+            ["data=regression", "loss=cross_entropy"],
+            "CrossEntropyLoss cannot train a regression task",
+        ),
+    ],
+)
 def test_incompatible_loss_is_refused(compose, overrides, message):
     cfg = compose(*overrides)
     data = build.build_data(cfg.data, seed=0)

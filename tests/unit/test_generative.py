@@ -143,10 +143,12 @@ def test_gan_gets_dcgan_adam_for_both_networks_by_default(compose):
 
 @pytest.mark.parametrize(
     "overrides,generator_lr,discriminator_lr,kind",
-    [(["optimizers.generator.lr=1e-4"], 1e-4, 2e-4, torch.optim.Adam),
-     (["optimizer.lr=1e-3"], 1e-3, 1e-3, torch.optim.Adam),
-     (["optimizer=sgd", "optimizers.discriminator.lr=0.05"], 0.01, 0.05, torch.optim.SGD)],
-)  # fmt: skip
+    [
+        (["optimizers.generator.lr=1e-4"], 1e-4, 2e-4, torch.optim.Adam),
+        (["optimizer.lr=1e-3"], 1e-3, 1e-3, torch.optim.Adam),
+        (["optimizer=sgd", "optimizers.discriminator.lr=0.05"], 0.01, 0.05, torch.optim.SGD),
+    ],
+)
 def test_per_network_optimizer_settings(compose, overrides, generator_lr, discriminator_lr, kind):
     cfg, task = _task(compose, "model=dcgan", *overrides)
     opts = build.build_optimizers(cfg, task)
@@ -157,11 +159,13 @@ def test_per_network_optimizer_settings(compose, overrides, generator_lr, discri
 
 @pytest.mark.parametrize(
     "overrides,message",
-    [(["model=autoencoder", "data=classification"], "needs image data"),
-     (["model=gan", "data.as_images=false"], "feature table of shape (64,)"),
-     (["model=autoencoder", "loss=cross_entropy"], "cannot train a reconstruction task"),
-     (["model=gan", "loss=mse"], "MSELoss cannot train an adversarial task: use loss=gan")],
-)  # fmt: skip
+    [
+        (["model=autoencoder", "data=classification"], "needs image data"),
+        (["model=gan", "data.as_images=false"], "feature table of shape (64,)"),
+        (["model=autoencoder", "loss=cross_entropy"], "cannot train a reconstruction task"),
+        (["model=gan", "loss=mse"], "MSELoss cannot train an adversarial task: use loss=gan"),
+    ],
+)
 def test_generative_tasks_refuse_what_they_cannot_use(compose, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         _task(compose, *overrides)

@@ -146,10 +146,15 @@ def test_model_line_and_summary_table():
     assert "60 trainable / 65 parameters" in line and "device cpu, precision bf16" in line
     assert f"{(75 * 4 + 8) / 2**20:.2f} MB" in line
     record = {
-        "monitor": {"metric": "rmse"}, "best_epoch": 4, "epochs_run": 6,
-        "best_val": {"loss": 0.25, "rmse": 0.5}, "test": {"loss": 0.36, "rmse": 0.6, "r2": 0.9},
-        "train_seconds": 1.5, "samples_per_second": 12345.6, "run_dir": "/runs/x",
-    }  # fmt: skip
+        "monitor": {"metric": "rmse"},
+        "best_epoch": 4,
+        "epochs_run": 6,
+        "best_val": {"loss": 0.25, "rmse": 0.5},
+        "test": {"loss": 0.36, "rmse": 0.6, "r2": 0.9},
+        "train_seconds": 1.5,
+        "samples_per_second": 12345.6,
+        "run_dir": "/runs/x",
+    }
     lines = report.summary_table(record, 3.31).splitlines()
     assert lines[0] == "run summary: test (best epoch 4 of 6, by val rmse)"
     assert lines[2].split() == ["rmse", "0.5", "0.6"]  # the monitored metric first

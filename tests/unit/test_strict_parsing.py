@@ -11,8 +11,9 @@ from tests.datasets import write_image_folder
 
 
 def table(path):
-    return csv_table(str(path), "y", "auto", test_fraction=0.2, split_seed=0, val_fraction=0.2,
-                     seed=0)  # fmt: skip
+    return csv_table(
+        str(path), "y", "auto", test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0
+    )
 
 
 def text(path):
@@ -22,16 +23,24 @@ def text(path):
 GOOD = "".join(f"{i},{i % 2}\n" for i in range(30))
 
 CASES = [
-    ("a,a,y\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)),
-     r"t.csv has duplicate column name\(s\) \['a'\] in its header: rename them"),
-    ("text,y\n" + GOOD.replace("4,0\n", "4,0,7\n"),
-     r"t.csv data row 5 has 3 fields but the header has 2: fix that row"),
-    ("text,y\n" + GOOD.replace("4,0\n", "4\n"),
-     r"t.csv data row 5 has 1 fields but the header has 2: fix that row"),
-    ("text,y\n" + GOOD + '31,"' + "x" * 140_000 + '"\n',
-     r"t.csv line 3[12] cannot be read as CSV \(field larger than field limit \(131072\)\): "
-     "check that line's quotes"),
-]  # fmt: skip
+    (
+        "a,a,y\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)),
+        r"t.csv has duplicate column name\(s\) \['a'\] in its header: rename them",
+    ),
+    (
+        "text,y\n" + GOOD.replace("4,0\n", "4,0,7\n"),
+        r"t.csv data row 5 has 3 fields but the header has 2: fix that row",
+    ),
+    (
+        "text,y\n" + GOOD.replace("4,0\n", "4\n"),
+        r"t.csv data row 5 has 1 fields but the header has 2: fix that row",
+    ),
+    (
+        "text,y\n" + GOOD + '31,"' + "x" * 140_000 + '"\n',
+        r"t.csv line 3[12] cannot be read as CSV \(field larger than field limit \(131072\)\): "
+        "check that line's quotes",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -48,8 +57,13 @@ def test_malformed_csv_is_one_line_naming_the_file_and_row(tmp_path, content, me
 
 def test_an_image_folder_with_one_class_is_refused_for_a_classifier(compose, tmp_path):
     write_image_folder(tmp_path / "pics", ["cats"], per_class=10, size=12)
-    cfg = compose("model=cnn", "data=image_folder", f"data.path={tmp_path / 'pics'}",
-                  "data.num_workers=0", "data.image_size=16")  # fmt: skip
+    cfg = compose(
+        "model=cnn",
+        "data=image_folder",
+        f"data.path={tmp_path / 'pics'}",
+        "data.num_workers=0",
+        "data.image_size=16",
+    )
     data = build.build_data(cfg.data, 0, task_needs_images=True)
     with pytest.raises(DataError, match=r"data.path=.*pics has one class only \(\['cats'\]\)"):
         build.build_task(cfg, data, torch.device("cpu"))

@@ -15,9 +15,13 @@ def record(run_dir, overrides, val=None, status="completed", metric="accuracy", 
     """Write a metrics.json shaped like the ones dlrun.run writes."""
     body = {"status": status, "overrides": overrides, "run_dir": str(run_dir)}
     if status == "completed":
-        body |= {"monitor": {"metric": metric, "mode": mode}, "best_val": {metric: val},
-                 "test": {**test, "confusion_matrix": [[1, 0], [0, 1]]}, "epochs_run": 2,
-                 "train_seconds": 0.5}  # fmt: skip
+        body |= {
+            "monitor": {"metric": metric, "mode": mode},
+            "best_val": {metric: val},
+            "test": {**test, "confusion_matrix": [[1, 0], [0, 1]]},
+            "epochs_run": 2,
+            "train_seconds": 0.5,
+        }
     else:
         body["error"] = "optimizer.lr=-1 is invalid\nsecond line"
     RunArtifacts(run_dir).write_metrics(body)
@@ -41,8 +45,9 @@ def test_min_metrics_sort_ascending(tmp_path):
 
 
 def test_runs_differing_only_by_seed_are_grouped_with_mean_and_std(tmp_path):
-    for i, (opt, seed, val) in enumerate([("sgd", 1, 0.5), ("sgd", 2, 0.7), ("adam", 1, 0.9),
-                                          ("adam", 2, 0.8), ("adam", 3, 0.7)]):  # fmt: skip
+    for i, (opt, seed, val) in enumerate(
+        [("sgd", 1, 0.5), ("sgd", 2, 0.7), ("adam", 1, 0.9), ("adam", 2, 0.8), ("adam", 3, 0.7)]
+    ):
         record(tmp_path / str(i), [f"optimizer={opt}", f"seed={seed}"], val, accuracy=val)
     record(tmp_path / "5", ["optimizer=rmsprop", "seed=1"], 0.1)  # one seed: no group
     groups = seed_groups(collect(tmp_path))
@@ -69,17 +74,29 @@ def test_summary_files_hold_every_run_and_the_best_overrides(tmp_path):
 def test_summary_command_rebuilds_without_importing_torch(tmp_path):
     record(tmp_path / "multirun" / "a" / "0", ["optimizer=sgd"], 0.5, accuracy=0.4)
     record(tmp_path / "single", [], 0.7, accuracy=0.6)
-    code = ("import sys; from dlrun.summary import main; main([sys.argv[1]]); "
-            "assert 'torch' not in sys.modules, 'dlrun-summary imported torch'")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=dlrun_env(),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    code = (
+        "import sys; from dlrun.summary import main; main([sys.argv[1]]); "
+        "assert 'torch' not in sys.modules, 'dlrun-summary imported torch'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=dlrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| 1 | `(defaults)` | completed | 0.7000" in proc.stdout
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "summary.csv").is_file()
 
 
 def test_summary_command_refuses_an_empty_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dlrun.summary", str(tmp_path)],
-                          env=dlrun_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlrun.summary", str(tmp_path)],
+        env=dlrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "no run (metrics.json)" in proc.stderr
     assert "Traceback" not in proc.stderr

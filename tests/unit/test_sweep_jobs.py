@@ -18,8 +18,14 @@ from dlrun.sweep import (
 
 def job_folder(tmp_path: Path, status: str, checkpoint: bool) -> RunArtifacts:
     art = RunArtifacts(tmp_path / "3")
-    art.write_metrics({"status": status, "overrides": ["optimizer.lr=0.1"],
-                       "monitor": {"metric": "loss", "mode": "min"}, "best_val": {"loss": 0.25}})  # fmt: skip
+    art.write_metrics(
+        {
+            "status": status,
+            "overrides": ["optimizer.lr=0.1"],
+            "monitor": {"metric": "loss", "mode": "min"},
+            "best_val": {"loss": 0.25},
+        }
+    )
     if checkpoint:
         art.checkpoint("last").parent.mkdir(parents=True)
         art.checkpoint("last").write_bytes(b"not read here")
@@ -46,8 +52,16 @@ def test_a_completed_job_is_skipped_with_its_stored_value(tmp_path):
     cfg = OmegaConf.create({"seed": 0})
     # min-metrics are negated: a sweeper maximises what jobs return
     assert _continue_from(cfg, job_folder(tmp_path, "completed", True), "job 3") == -0.25
-    assert objective({"status": "completed", "monitor": {"metric": "accuracy", "mode": "max"},
-                      "best_val": {"accuracy": 0.9}}) == 0.9  # fmt: skip
+    assert (
+        objective(
+            {
+                "status": "completed",
+                "monitor": {"metric": "accuracy", "mode": "max"},
+                "best_val": {"accuracy": 0.9},
+            }
+        )
+        == 0.9
+    )
     assert objective({"status": "failed"}) is None
 
 
@@ -55,8 +69,14 @@ def test_previous_sweep_is_the_newest_with_the_same_overrides(tmp_path):
     import json
     import os
 
-    for i, (name, overrides) in enumerate([("d1/a", ["lr=1,2", "seed=0"]), ("d1/b", ["seed=0", "lr=1,2"]),
-                                           ("d2/c", ["lr=1,2"]), ("d2/d", ["lr=1,2", "seed=0", "sweep.resume=true"])]):  # fmt: skip
+    for i, (name, overrides) in enumerate(
+        [
+            ("d1/a", ["lr=1,2", "seed=0"]),
+            ("d1/b", ["seed=0", "lr=1,2"]),
+            ("d2/c", ["lr=1,2"]),
+            ("d2/d", ["lr=1,2", "seed=0", "sweep.resume=true"]),
+        ]
+    ):
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "dlrun_sweep.json").write_text(json.dumps({"overrides": overrides}))
         os.utime(tmp_path / name / "dlrun_sweep.json", (1000 + i, 1000 + i))

@@ -35,8 +35,9 @@ def house_rows(n, seed, shift=0.0):
 
 
 def table(path, task="auto", **kw):
-    return csv_table(str(path), "price", task, test_fraction=0.2, split_seed=0,
-                     val_fraction=0.2, seed=0, **kw)  # fmt: skip
+    return csv_table(
+        str(path), "price", task, test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0, **kw
+    )
 
 
 def test_preprocessing_is_fitted_on_the_training_split_and_typed_on_the_bundle(tmp_path):
@@ -67,8 +68,9 @@ def test_preprocessing_is_fitted_on_the_training_split_and_typed_on_the_bundle(t
 def test_preprocessing_survives_a_weights_only_checkpoint_and_encodes_new_rows(tmp_path):
     path = write_csv(tmp_path / "h.csv", ["area", "city", "price"], house_rows(200, 0))
     prep = table(path).preprocessing
-    checkpoint.save_atomic({"format": checkpoint.FORMAT, "data_state": {"table": prep.to_state()}},
-                           tmp_path / "c.pt")  # fmt: skip
+    checkpoint.save_atomic(
+        {"format": checkpoint.FORMAT, "data_state": {"table": prep.to_state()}}, tmp_path / "c.pt"
+    )
     back = TablePreprocessing.from_state(checkpoint.load(tmp_path / "c.pt")["data_state"]["table"])
     assert back == prep
     # a prediction file: columns in another order, no target, an unseen city
@@ -98,11 +100,17 @@ def test_bundle_checkpoint_state_holds_the_table(tmp_path):
 
 @pytest.mark.parametrize(
     "targets,task,why",
-    [([str(v) for v in range(25, 125)] * 2, "regression", "100 distinct whole numbers in 200 rows"),
-     ([f"{v / 7:.3f}" for v in range(200)], "regression", "it holds numbers with fractions"),
-     (["0", "1", "2"] * 60, "classification", "3 distinct whole numbers in 180 rows"),
-     (["cat", "dog"] * 60, "classification", "it holds text (e.g. 'cat')")],
-)  # fmt: skip
+    [
+        (
+            [str(v) for v in range(25, 125)] * 2,
+            "regression",
+            "100 distinct whole numbers in 200 rows",
+        ),
+        ([f"{v / 7:.3f}" for v in range(200)], "regression", "it holds numbers with fractions"),
+        (["0", "1", "2"] * 60, "classification", "3 distinct whole numbers in 180 rows"),
+        (["cat", "dog"] * 60, "classification", "it holds text (e.g. 'cat')"),
+    ],
+)
 def test_task_is_detected_from_the_target_and_the_log_says_why(
     tmp_path, caplog, targets, task, why
 ):

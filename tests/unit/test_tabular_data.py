@@ -27,8 +27,16 @@ def write_table(path, columns, n, seed):
 
 
 def build(path, test_path=None):
-    return csv_table(path, "label", "classification", test_fraction=0.2, split_seed=0,
-                     val_fraction=0.2, seed=0, test_path=test_path)  # fmt: skip
+    return csv_table(
+        path,
+        "label",
+        "classification",
+        test_fraction=0.2,
+        split_seed=0,
+        val_fraction=0.2,
+        seed=0,
+        test_path=test_path,
+    )
 
 
 def test_test_file_columns_are_matched_by_name(tmp_path):
@@ -93,10 +101,12 @@ def _regression_csv(path, targets, first_feature="0.5"):
 
 @pytest.mark.parametrize(
     "cell,message",
-    [("nan", r"data row 2 has y='nan', not a number: fill or drop"),
-     ("", r"data row 2 has y='', not a number: fill or drop"),
-     ("big", r"data row 2 has y='big', not a number: use data.task=classification")],
-)  # fmt: skip
+    [
+        ("nan", r"data row 2 has y='nan', not a number: fill or drop"),
+        ("", r"data row 2 has y='', not a number: fill or drop"),
+        ("big", r"data row 2 has y='big', not a number: use data.task=classification"),
+    ],
+)
 def test_regression_target_that_is_not_a_number_is_one_line(tmp_path, cell, message):
     path = _regression_csv(tmp_path / "r.csv", ["1.5", cell] + [str(i) for i in range(20)])
     with pytest.raises(DataError, match=message):

@@ -1,4 +1,5 @@
-"""Text data: tokeniser, vocabulary, padding, AG_NEWS files and checksums, the corpus cache, text_csv."""
+"""Text data: tokeniser, vocabulary, padding, AG_NEWS files and checksums, the corpus cache,
+text_csv."""
 
 from __future__ import annotations
 
@@ -47,10 +48,21 @@ def test_basic_english_is_torchtexts_rule():
         "using",
         "pip",
         "!",
-    ]  # fmt: skip  (torchtext's own docstring example)
+    ]  # torchtext's own docstring example
     assert tok('Don\'t (stop), "go"; now: ok.<br />Next') == [
-        "don", "'", "t", "(", "stop", ")", ",", "go", "now", "ok", ".", "next",
-    ]  # fmt: skip
+        "don",
+        "'",
+        "t",
+        "(",
+        "stop",
+        ")",
+        ",",
+        "go",
+        "now",
+        "ok",
+        ".",
+        "next",
+    ]
 
 
 def test_other_tokenisers_and_case():
@@ -210,9 +222,17 @@ def test_a_changed_source_or_a_torn_cache_is_rebuilt(tmp_path, skip_checksum, ca
 
 # --- the user's CSV --------------------------------------------------------------------------
 def build_csv(path: Path, **overrides) -> object:
-    kwargs = {**TEXT, "root": str(path.parent / "data"), "text_columns": ["headline", "body"],
-              "label_column": "topic", "test_fraction": 0.25, "split_seed": 0,
-              "val_fraction": 0.1, "seed": 0, **overrides}  # fmt: skip
+    kwargs = {
+        **TEXT,
+        "root": str(path.parent / "data"),
+        "text_columns": ["headline", "body"],
+        "label_column": "topic",
+        "test_fraction": 0.25,
+        "split_seed": 0,
+        "val_fraction": 0.1,
+        "seed": 0,
+        **overrides,
+    }
     return text_csv(str(path), **kwargs)
 
 

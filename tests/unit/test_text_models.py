@@ -25,8 +25,9 @@ def _docs() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_recurrent_output_ignores_padding(cell, bidirectional):
     torch.manual_seed(0)
-    model = RNNClassifier(**FACTS, embed_dim=8, hidden=6, num_layers=2, bidirectional=bidirectional,
-                          cell=cell).eval()  # fmt: skip
+    model = RNNClassifier(
+        **FACTS, embed_dim=8, hidden=6, num_layers=2, bidirectional=bidirectional, cell=cell
+    ).eval()
     x, lengths = _docs()
     out = model(x, lengths)
     assert out.shape == (3, 4)
@@ -53,9 +54,13 @@ def test_bad_cell_is_refused():
 
 @pytest.mark.parametrize(
     "model,cls,cell",
-    [("lstm", RNNClassifier, "lstm"), ("gru", RNNClassifier, "gru"), ("rnn", RNNClassifier, "rnn"),
-     ("embedding_bag", EmbeddingBagClassifier, None)],
-)  # fmt: skip
+    [
+        ("lstm", RNNClassifier, "lstm"),
+        ("gru", RNNClassifier, "gru"),
+        ("rnn", RNNClassifier, "rnn"),
+        ("embedding_bag", EmbeddingBagClassifier, None),
+    ],
+)
 def test_every_text_model_config_builds_from_data_facts(compose, model, cls, cell):
     cfg = compose(f"model={model}", "data=ag_news")
     built = build.build_object(cfg.model, "model", FACTS)
@@ -68,8 +73,13 @@ def test_a_model_that_cannot_take_lengths_is_refused_on_text(compose, tmp_path):
     from tests.textdata import write_labelled_csv
 
     path = write_labelled_csv(tmp_path / "news.csv", n=40)
-    overrides = ["data=text_csv", f"data.path={path}", f"data.root={tmp_path}",
-                 "data.text_columns=[body]", "data.label_column=topic"]  # fmt: skip
+    overrides = [
+        "data=text_csv",
+        f"data.path={path}",
+        f"data.root={tmp_path}",
+        "data.text_columns=[body]",
+        "data.label_column=topic",
+    ]
     data = build.build_data(compose("model=mlp", *overrides).data, seed=0)
     with pytest.raises(ConfigError, match=r"MLP cannot read this data.*\['x', 'lengths'\]"):
         build.build_task(compose("model=mlp", *overrides), data, torch.device("cpu"))

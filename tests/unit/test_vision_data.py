@@ -90,8 +90,14 @@ def test_missing_without_download_says_so(tmp_path):
 
 def test_image_folder_follows_the_loops_order(tmp_path):
     write_image_folder(tmp_path / "pics", ["a", "b", "c"], per_class=6, size=12)
-    data = folder.image_folder(str(tmp_path / "pics"), val_fraction=0.2, seed=0, image_size=16,
-                               num_workers=0, augment=False)  # fmt: skip
+    data = folder.image_folder(
+        str(tmp_path / "pics"),
+        val_fraction=0.2,
+        seed=0,
+        image_size=16,
+        num_workers=0,
+        augment=False,
+    )
     assert (len(data.train), len(data.val), len(data.test)) == (
         11,
         3,
@@ -115,5 +121,10 @@ def test_image_folder_bad_path_and_mismatched_test_classes(tmp_path):
     write_image_folder(tmp_path / "train", ["a", "b"], per_class=4, size=8)
     write_image_folder(tmp_path / "test", ["a", "c"], per_class=2, size=8)
     with pytest.raises(DataError, match="data.test_path=.* has classes"):
-        folder.image_folder(str(tmp_path / "train"), val_fraction=0.2, seed=0,
-                            test_path=str(tmp_path / "test"), num_workers=0)  # fmt: skip
+        folder.image_folder(
+            str(tmp_path / "train"),
+            val_fraction=0.2,
+            seed=0,
+            test_path=str(tmp_path / "test"),
+            num_workers=0,
+        )

@@ -27,8 +27,8 @@ Usage: dlrun [GROUP=OPTION ...] [key=value ...]
        dlrun ... resume=RUN_FOLDER|auto                       (continue a stopped run)
 """
 
-FOOTER = """Each run writes checkpoints/, metrics.json, history.csv and dlrun.log into its folder under
-outputs/. docs/config.md lists every key with its allowed values; README.md is the guide.
+FOOTER = """Each run writes checkpoints/, metrics.json, history.csv and dlrun.log into its folder
+under outputs/. docs/config.md lists every key with its allowed values; README.md is the guide.
 Hydra's own flags: dlrun --hydra-help.
 dlrun list: every target dlrun may build (built-in and plugged in)."""
 
@@ -82,7 +82,8 @@ def render(conf_dir: str, overrides: list[str]) -> str:
     lines = [
         HEADER,
         "== Configuration groups ==",
-        "Pick one option per group, e.g. model=mlp (logger takes a list: logger=[csv,tensorboard]):",
+        "Pick one option per group, e.g. model=mlp "
+        "(logger takes a list: logger=[csv,tensorboard]):",
         "",
     ]
     for group, options in config_groups(Path(conf_dir)).items():

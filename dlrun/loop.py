@@ -105,7 +105,8 @@ class _StepLog:
         self.read_count = 0
 
     def end_epoch(self, totals: dict[str, float], count: int) -> None:
-        """The epoch's final sums (read once at its end): its unlogged tail joins the next interval."""
+        """The epoch's final sums (read once at its end): its unlogged tail joins the next
+        interval."""
         for k, v in totals.items():
             self.carry[k] = self.carry.get(k, 0.0) + v - self.read.get(k, 0.0)
         self.carry_count += count - self.read_count
@@ -228,8 +229,9 @@ class Trainer:
                 train_logs = self.train_one_epoch(state)
             except torch.OutOfMemoryError:
                 raise TrainingFailed(
-                    f"out of memory at epoch {state.epoch + 1} step {state.batch_in_epoch + 1}: lower "
-                    f"trainer.batch_size (now {self.s.batch_size}) or use trainer.grad_accum; "
+                    f"out of memory at epoch {state.epoch + 1} step "
+                    f"{state.batch_in_epoch + 1}: lower trainer.batch_size "
+                    f"(now {self.s.batch_size}) or use trainer.grad_accum; "
                     "the last good checkpoint is kept"
                 ) from None
             seconds = time.perf_counter() - started
@@ -326,18 +328,21 @@ class Trainer:
             bad = ~torch.isfinite(loss_value)
             self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
             finite = True
-        else:  # read on the host: free on CPU, one sync per step on a GPU (hence 50 there by default)
+        else:  # read on the host: free on CPU, a sync per step on a GPU (hence 50 there by default)
             loss_value = step.loss.item()
             finite = math.isfinite(loss_value)
         if not finite:
             if state.nonfinite_skipped < s.skip_nonfinite:
                 state.nonfinite_skipped += 1
-                log.warning(f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
-                            f"({state.nonfinite_skipped}/{s.skip_nonfinite} allowed)")  # fmt: skip
+                log.warning(
+                    f"skipped a non-finite loss at epoch {state.epoch + 1} step {index + 1} "
+                    f"({state.nonfinite_skipped}/{s.skip_nonfinite} allowed)"
+                )
                 return None
             raise TrainingFailed(
-                f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} step {index + 1}: "
-                "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
+                f"non-finite loss ({float(step.loss):.4g}) at epoch {state.epoch + 1} "
+                f"step {index + 1}: lower optimizer.lr, set trainer.grad_clip, or check the data; "
+                "the last good checkpoint is kept"
             )
         if index % s.grad_accum == 0 or s.grad_accum == 1:
             opt.zero_grad(set_to_none=True)
@@ -381,9 +386,13 @@ class Trainer:
             state.best_value, state.best_epoch = value, state.epoch
             state.best_val = {k: v for k, v in val.items() if isinstance(v, int | float)}
         self._early_stopping(state, val)
-        row = {"epoch": state.epoch, **{f"train_{k}": v for k, v in train_logs.items()},
-               **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
-               "lr": self._lr(), "seconds": round(seconds, 4)}  # fmt: skip
+        row = {
+            "epoch": state.epoch,
+            **{f"train_{k}": v for k, v in train_logs.items()},
+            **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
+            "lr": self._lr(),
+            "seconds": round(seconds, 4),
+        }
         state.history.append(row)
         self.save(state, best=improved)  # one write: best.pt, if improved, is the same file
         self._log_epoch(row, improved)
@@ -409,7 +418,8 @@ class Trainer:
             if state.bad_epochs >= self.s.early_stopping.patience:
                 state.early_stopped = True
                 log.info(
-                    f"early stopping: val {self.stop_metric} has not improved for {state.bad_epochs} epochs"
+                    f"early stopping: val {self.stop_metric} has not improved for "
+                    f"{state.bad_epochs} epochs"
                 )
 
     def _log_epoch(self, row: dict[str, Any], improved: bool) -> None:
@@ -430,9 +440,10 @@ class Trainer:
     def _check_deferred(self, state: LoopState) -> None:
         if self._nonfinite is not None and bool(self._nonfinite):
             raise TrainingFailed(
-                f"non-finite loss in the {self.s.finite_check_every} steps before epoch {state.epoch + 1} "
-                f"step {state.batch_in_epoch}: lower optimizer.lr, set trainer.grad_clip, or check the data "
-                "(trainer.finite_check_every=1 stops at the exact step); the last good checkpoint is kept"
+                f"non-finite loss in the {self.s.finite_check_every} steps before epoch "
+                f"{state.epoch + 1} step {state.batch_in_epoch}: lower optimizer.lr, set "
+                "trainer.grad_clip, or check the data (trainer.finite_check_every=1 stops at the "
+                "exact step); the last good checkpoint is kept"
             )
 
     def _stop_requested(self) -> bool:

@@ -159,13 +159,17 @@ class Job:
     def base_record(self) -> dict[str, Any]:
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
-                "task": self.task.name, "model": self.cfg.model._target_.rsplit(".", 1)[-1],
+                "task": self.task.name,
+                "model": self.cfg.model._target_.rsplit(".", 1)[-1],
                 "data": self.cfg.data._target_.rsplit(".", 1)[-1],
-                "data_path": self.cfg.data.get("path"), "device": str(self.device),
-                "precision": self.settings.precision, "parameters": self.parameters(),
-                "run_dir": str(self.artifacts.run_dir), "overrides": _overrides(),
+                "data_path": self.cfg.data.get("path"),
+                "device": str(self.device),
+                "precision": self.settings.precision,
+                "parameters": self.parameters(),
+                "run_dir": str(self.artifacts.run_dir),
+                "overrides": _overrides(),
                 "threads": self.threads,
-            }  # fmt: skip
+            }
         return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
 
 
@@ -223,13 +227,16 @@ class TrainingJob(Job):
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self, state: LoopState) -> dict[str, Any]:
         return {
-            "format": checkpoint.FORMAT, "version": checkpoint.VERSION,
+            "format": checkpoint.FORMAT,
+            "version": checkpoint.VERSION,
             "model": distributed.unwrap(self.task.model).state_dict(),
             **self._optimizer_state(),
-            "loop": state.as_dict(), "rng": checkpoint.rng_state(), "config": self.config,
+            "loop": state.as_dict(),
+            "rng": checkpoint.rng_state(),
+            "config": self.config,
             "data_state": self.data.checkpoint_state(),
             "preprocessing": self.preprocessing,
-        }  # fmt: skip
+        }
 
     def _optimizer_state(self) -> dict[str, Any]:
         """Optimizers, schedulers and grad scaler; None with trainer.save_optimizer=false (much
@@ -288,22 +295,44 @@ class TrainingJob(Job):
 
     # --- the record --------------------------------------------------------------------------
     def write_record(
-        self, status: str, state: LoopState, test: dict | None = None, error: str | None = None,
+        self,
+        status: str,
+        state: LoopState,
+        test: dict | None = None,
+        error: str | None = None,
         in_place_if_full: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not distributed.is_main():
             return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
-        self.artifacts.write_metrics(in_place_if_full=in_place_if_full, record={
-            "status": status, "error": error, **self.base_record(),
-            "monitor": {"metric": self.settings.monitor, "mode": self.task.monitor_mode(self.settings.monitor)},
-            "best_epoch": state.best_epoch, "epochs_run": state.epoch, "early_stopped": state.early_stopped,
-            "nonfinite_skipped": state.nonfinite_skipped, "best_val": state.best_val, "test": test or {},
-            "train_seconds": round(state.train_seconds, 4), "startup_seconds": self.startup_seconds,
-            "samples_per_second": round(state.train_samples / state.train_seconds, 1) if state.train_seconds else None,
-            "checkpoints": {n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
-            "last_batch": self.last_batch, "skipped_files": len(self.data.skipped),
-        })  # fmt: skip
+        self.artifacts.write_metrics(
+            in_place_if_full=in_place_if_full,
+            record={
+                "status": status,
+                "error": error,
+                **self.base_record(),
+                "monitor": {
+                    "metric": self.settings.monitor,
+                    "mode": self.task.monitor_mode(self.settings.monitor),
+                },
+                "best_epoch": state.best_epoch,
+                "epochs_run": state.epoch,
+                "early_stopped": state.early_stopped,
+                "nonfinite_skipped": state.nonfinite_skipped,
+                "best_val": state.best_val,
+                "test": test or {},
+                "train_seconds": round(state.train_seconds, 4),
+                "startup_seconds": self.startup_seconds,
+                "samples_per_second": round(state.train_samples / state.train_seconds, 1)
+                if state.train_seconds
+                else None,
+                "checkpoints": {
+                    n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()
+                },
+                "last_batch": self.last_batch,
+                "skipped_files": len(self.data.skipped),
+            },
+        )
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
         # The disk that failed the checkpoint may fail this too: the record is then rewritten in
@@ -322,11 +351,20 @@ class TrainingJob(Job):
                     f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
                 )
             log.info(
-                f"resuming from {resume_from} at epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1}"
+                f"resuming from {resume_from} at epoch {state.epoch + 1}, "
+                f"batch {state.batch_in_epoch + 1}"
             )
             if resume.run_folder(resume_from) is None:
                 _start_best_afresh(state, resume_from, self.settings.epochs)
-        log.info(report.model_line(self.task.name, self.cfg.model._target_, self.task.model, self.device, self.settings.precision))  # fmt: skip
+        log.info(
+            report.model_line(
+                self.task.name,
+                self.cfg.model._target_,
+                self.task.model,
+                self.device,
+                self.settings.precision,
+            )
+        )
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
         self.startup_seconds = round(time.time() - command_start_time(), 3)
@@ -351,8 +389,11 @@ class TrainingJob(Job):
             except Interrupted as err:
                 self._record_failure("interrupted", state, str(err))
                 self._observe_end("interrupted", state)
-                log.info(f"resume with: dlrun {' '.join(o for o in _overrides() if not o.startswith('resume='))} "
-                         f"resume={self.artifacts.run_dir}")  # fmt: skip
+                log.info(
+                    f"resume with: dlrun "
+                    f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
+                    f"resume={self.artifacts.run_dir}"
+                )
                 raise
             except DlrunError as err:
                 self._record_failure("failed", state, str(err))
@@ -431,8 +472,13 @@ class TrainingJob(Job):
                 log.warning(f"export: {err}")
         return [w for w in written if w]
 
-    def _observe_end(self, status: str, state: LoopState, test: dict[str, Any] | None = None,
-                     written: list[str] | None = None) -> None:  # fmt: skip
+    def _observe_end(
+        self,
+        status: str,
+        state: LoopState,
+        test: dict[str, Any] | None = None,
+        written: list[str] | None = None,
+    ) -> None:
         """plots/ and the loggers' last word, at the end of a run, an interrupt or a failure."""
         if not distributed.is_main():
             return
@@ -444,9 +490,14 @@ class TrainingJob(Job):
     def _write_plots(self, status: str, state: LoopState, test: dict[str, Any] | None) -> None:
         try:
             names = plots.write_plots(
-                self.artifacts, state.history, self.settings.monitor, state.best_epoch, test,
-                self.data.class_names, getattr(self.task, "last_predictions", None),
-            )  # fmt: skip
+                self.artifacts,
+                state.history,
+                self.settings.monitor,
+                state.best_epoch,
+                test,
+                self.data.class_names,
+                getattr(self.task, "last_predictions", None),
+            )
         except Exception as err:  # never hide why an interrupted or failed run stopped
             if status == "completed":
                 raise
@@ -466,7 +517,8 @@ def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
     if state.epoch >= epochs:
         raise ConfigError(
             f"resume={file} has trained {state.epoch} epochs: raise trainer.epochs above "
-            f"{state.epoch} to continue it (its run folder is not here, so it continues in a new one)"
+            f"{state.epoch} to continue it "
+            "(its run folder is not here, so it continues in a new one)"
         )
     log.info(
         f"{file} is not in a run folder: continuing in a new one; the best epoch is chosen "
@@ -482,18 +534,26 @@ class EvalJob(Job):
         self.task.model.load_state_dict(ckpt["model"])
         metrics = evaluate_split(self.task, getattr(self.data, split), self.settings, self.device)
         monitor = self.settings.monitor
-        self.artifacts.write_metrics({
-            "status": "completed", "error": None, "mode": "eval", **self.base_record(),
-            "checkpoint": str(ckpt_path), "split": split, split: metrics,
-            "monitor": {"metric": monitor, "mode": self.task.monitor_mode(monitor)},
-        })  # fmt: skip
+        self.artifacts.write_metrics(
+            {
+                "status": "completed",
+                "error": None,
+                "mode": "eval",
+                **self.base_record(),
+                "checkpoint": str(ckpt_path),
+                "split": split,
+                split: metrics,
+                "monitor": {"metric": monitor, "mode": self.task.monitor_mode(monitor)},
+            }
+        )
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         log.info(f"{split} metrics of {ckpt_path}: {shown}")
         log.info(f"wrote {self.artifacts.metrics_path}")
         return float(metrics[monitor])
 
 
-# Sections an eval run takes from the checkpoint's config (the rest stays local: device, batch sizes).
+# Sections an eval run takes from the checkpoint's config (the rest stays local: device, batch
+# sizes).
 _FROM_CHECKPOINT = ("model", "data", "loss", "seed")
 
 
@@ -537,9 +597,10 @@ def _refuse_an_older_checkpoint(file: Path) -> None:
     here, there = (checkpoint.load(f, mmap=True)["loop"] for f in (file, last))
     if there["batches_done"] > here["batches_done"]:
         raise DlrunError(
-            f"resume={file}: its run folder has a newer checkpoints/last.pt (epoch {there['epoch']}); "
-            "resuming from an older checkpoint would mix two histories in one folder - resume from the "
-            "run folder, or copy the folder, delete the copy's checkpoints/last.pt and resume the copy"
+            f"resume={file}: its run folder has a newer checkpoints/last.pt "
+            f"(epoch {there['epoch']}); resuming from an older checkpoint would mix two histories "
+            "in one folder - resume from the run folder, or copy the folder, delete the copy's "
+            "checkpoints/last.pt and resume the copy"
         )
 
 

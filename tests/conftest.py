@@ -151,8 +151,10 @@ def read_only() -> Callable[[Path], Path]:
             folder.chmod(0o555)
             undo.append(lambda: folder.chmod(0o755))
             return folder
-        if not (_mount("--bind", str(folder), str(folder))
-                and _mount("-o", "remount,ro,bind", str(folder))):  # fmt: skip
+        if not (
+            _mount("--bind", str(folder), str(folder))
+            and _mount("-o", "remount,ro,bind", str(folder))
+        ):
             pytest.skip("cannot make a read-only bind mount here")
         undo.append(lambda: subprocess.run(["umount", "-l", str(folder)], capture_output=True))
         return folder

@@ -31,28 +31,28 @@ class Rule:
     expected: str
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _positive_int(v: Any) -> bool:
-    return _is_int(v) and v > 0
+def positive_int(v: Any) -> bool:
+    return is_int(v) and v > 0
 
 
-def _positive_number(v: Any) -> bool:
-    return _is_number(v) and v > 0
+def positive_number(v: Any) -> bool:
+    return is_number(v) and v > 0
 
 
-POSITIVE_INT = Rule(_positive_int, "a positive integer")
-OPTIONAL_POSITIVE_INT = Rule(lambda v: v is None or _positive_int(v), "a positive integer or null")
-NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-NON_NEGATIVE_NUMBER = Rule(lambda v: _is_number(v) and v >= 0, "a number >= 0")
+POSITIVE_INT = Rule(positive_int, "a positive integer")
+OPTIONAL_POSITIVE_INT = Rule(lambda v: v is None or positive_int(v), "a positive integer or null")
+NON_NEGATIVE_INT = Rule(lambda v: is_int(v) and v >= 0, "an integer >= 0")
+NON_NEGATIVE_NUMBER = Rule(lambda v: is_number(v) and v >= 0, "a number >= 0")
 BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
-AUTO_OR_POSITIVE_INT = Rule(lambda v: v == "auto" or _positive_int(v), "auto or a positive integer")
+AUTO_OR_POSITIVE_INT = Rule(lambda v: v == "auto" or positive_int(v), "auto or a positive integer")
 
 
 def one_of(*choices: Any, expected: str | None = None) -> Rule:
@@ -106,14 +106,14 @@ class TrainerConfig:
         None,
         "max global gradient norm; null = off",
         Rule(
-            lambda v: v is None or _positive_number(v),
+            lambda v: v is None or positive_number(v),
             "a positive max-norm, or null to turn clipping off",
         ),
     )
     grad_accum: int = key(
         1,
         "micro-batches per optimizer step",
-        Rule(_positive_int, "a positive integer (1 = no accumulation)"),
+        Rule(positive_int, "a positive integer (1 = no accumulation)"),
     )
     monitor: str = key(
         "auto",
@@ -293,7 +293,7 @@ class RunConfig:
     samples: int = key(
         64,
         "mode=predict on a GAN: images to generate, from `seed`",
-        Rule(_positive_int, "a positive integer (images a GAN generates)"),
+        Rule(positive_int, "a positive integer (images a GAN generates)"),
         "16",
     )
     predict: PredictConfig = section(PredictConfig, "mode=predict: how inputs are read")

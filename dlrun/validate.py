@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun import schema
 from dlrun.errors import ConfigError
+from dlrun.schema import is_number, positive_int, positive_number
 
 _MISSING = object()
 
@@ -21,31 +22,15 @@ def _get(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _positive_int(v: Any) -> bool:
-    return _is_int(v) and v > 0
-
-
-def _positive_number(v: Any) -> bool:
-    return _is_number(v) and v > 0
-
-
 def _fraction(v: Any) -> bool:
-    return _is_number(v) and 0 < v < 1
+    return is_number(v) and 0 < v < 1
 
 
 def _widths(v: Any) -> bool:
     """One positive width (cnn, lstm) or a list of them (mlp, autoencoder; [] = no hidden layer)."""
     if OmegaConf.is_list(v) or isinstance(v, list):
-        return all(_positive_int(w) for w in v)
-    return _positive_int(v)
+        return all(positive_int(w) for w in v)
+    return positive_int(v)
 
 
 def _schema_rules() -> dict[str, tuple[Callable[[Any], bool], str]]:
@@ -56,7 +41,7 @@ def _schema_rules() -> dict[str, tuple[Callable[[Any], bool], str]]:
 # key -> (rule, what a good value looks like). Keys absent from the config are skipped.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     **_schema_rules(),
-    "optimizer.lr": (_positive_number, "a positive number, e.g. optimizer.lr=0.001"),
+    "optimizer.lr": (positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (
         _fraction,
         "a fraction strictly between 0 and 1, e.g. data.val_fraction=0.1",
@@ -80,19 +65,18 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
             v is None
             or v == "auto"
             or (
-                (OmegaConf.is_list(v) or isinstance(v, list))
-                and all(_positive_number(w) for w in v)
+                (OmegaConf.is_list(v) or isinstance(v, list)) and all(positive_number(w) for w in v)
             )
         ),
         "null, auto (inverse class frequency) or a list of positive numbers, one per class",
     ),
     # Group-specific keys: checked only when the chosen option has them.
     "scheduler.step_size": (
-        _positive_int,
+        positive_int,
         "a positive integer (epochs between lr decays), e.g. scheduler.step_size=10",
     ),
     "loss.label_smoothing": (
-        lambda v: _is_number(v) and 0 <= v <= 1,
+        lambda v: is_number(v) and 0 <= v <= 1,
         "a number from 0 to 1, e.g. loss.label_smoothing=0.1",
     ),
     "model.hidden": (

@@ -14,9 +14,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.resolvers import oc
 
+_NO_DEFAULT = object()
 
-def _unresolved_env(key: str, default: Any = None) -> str:
-    return "${oc.env:" + key + "}"
+
+def _unresolved_env(key: str, default: Any = _NO_DEFAULT) -> str:
+    """`${oc.env:NAME}` or `${oc.env:NAME,default}` as written (the default is no secret: it was
+    typed in a config; keeping it lets `data.root: ${oc.env:DLRUN_DATA_DIR,./data}` say where)."""
+    return "${oc.env:" + key + ("" if default is _NO_DEFAULT else f",{default}") + "}"
 
 
 def recorded(cfg: DictConfig) -> dict[str, Any]:

@@ -202,7 +202,7 @@ class TrainingJob(Job):
         self.opt = Optimization(optimizers, schedulers, scaler)
         # Under torchrun only rank 0 logs (like it alone writes the run folder).
         loggers = (
-            build.build_loggers(cfg.get("logger"), artifacts, self.config)
+            build.build_loggers(cfg.get("logger"), artifacts, config_record.literal(self.config))
             if distributed.is_main()
             else []
         )
@@ -580,10 +580,14 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         for key in _FROM_CHECKPOINT:
             if key in saved:
                 merged[key] = config_record.literal(saved[key])
-        # where the data is, when typed (data.root=... for data that moved since training)
+        # where the data is follows this command when typed (data.root=... for data that moved
+        # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
+        # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is
         typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
+        saved_data = saved.get("data") or {}
         for key in resume.DATA_LOCATION_KEYS:
-            if f"data.{key}" in typed and key in merged.data and key in cfg.data:
+            from_env = "${oc.env:" in str(saved_data.get(key, ""))
+            if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
     return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
 

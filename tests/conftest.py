@@ -36,7 +36,8 @@ def _without_plots_unless_asked(args: tuple[str, ...]) -> tuple[str, ...]:
     """Runs in tests skip plots/ (matplotlib is ~1-2 s a run, most of a small run's time) unless
     the test asks for them with plots=true: tests/*/test_observe.py test the plots themselves."""
     info = {"--help", "-h", "--cfg", "-c", "--info", "--hydra-help", "--shell-completion"}
-    if any(a.startswith("plots=") for a in args) or info & set(args):
+    multirun = {"-m", "--multirun"}  # there it would join every job's overrides (and its name)
+    if any(a.startswith("plots=") for a in args) or (info | multirun) & set(args):
         return args
     return (*args, "plots=false")
 
@@ -58,6 +59,8 @@ def run_dlrun(
     tests/inprocess.py), in a subprocess with `process=True` where a process is the point.
     `failpoints` arms dlrun.faults; `checksums=False` accepts the tests' tiny dataset files."""
     args = _without_plots_unless_asked(args)
+    # a killing failpoint, or an environment only a new interpreter reads (PYTHONPATH): a process
+    process = process or "PYTHONPATH" in env
     if not process and not any(name in (failpoints or "") for name in KILLING_FAILPOINTS):
         return run_in_process(args, cwd, env, failpoints=failpoints, checksums=checksums)
     switches = [f"--test-failpoints={failpoints}"] if failpoints else []

@@ -110,7 +110,7 @@ def run_predict(cfg: DictConfig, artifacts: RunArtifacts) -> None:
     """mode=predict: predictions.csv (and images/ for generative models) in this run's folder."""
     if not cfg.get("ckpt"):
         raise ConfigError("mode=predict needs ckpt=PATH: a run folder (its best.pt) or a .pt file")
-    predictor = Predictor.load(cfg.ckpt, cfg.device.name)
+    predictor = Predictor.load(cfg.ckpt, cfg.device.name, cfg.get("plugins") or ())
     pred = _predict(cfg, predictor)
     classes = len(predictor.class_names or [])
     topk = min(cfg.topk or 5, classes) if classes else 0

@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from dlrun import build, checkpoint, resume
+from dlrun import build, checkpoint, config_record, registry, resume
 from dlrun.data.bundle import Batch, InMemorySplit, Split
 from dlrun.errors import DataError
 from dlrun.loop import autocast
@@ -93,24 +93,25 @@ class Predictor:
         self.kind: str = prep["kind"]
         self.config: dict[str, Any] = {}  # the training run's config (set by load)
         self.table = None  # a table's fitted preprocessing (dlrun/data/table_prep.py)
-        if self.kind == "table":
+        if self.kind == "table" and prep.get("table"):
             from dlrun.data.table_prep import TablePreprocessing
 
-            if not prep.get("table"):
-                raise DataError(
-                    "this table model saved no preprocessing for new rows: train it again"
-                )
             self.table = TablePreprocessing.from_state(prep["table"])
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> Predictor:
-        """A run folder (its best checkpoint) or a .pt file."""
+    def load(cls, path: str | Path, device: str = "auto", plugins: Sequence[str] = ()) -> Predictor:
+        """A run folder (its best checkpoint) or a .pt file; a model of a plugin module needs
+        that plugin named in `plugins` (a file never chooses code to import)."""
         file = resume.checkpoint_file(path, name="best")
         ckpt = checkpoint.load(file)
         prep = preprocessing.from_checkpoint(ckpt, str(file))
         saved = ckpt["config"]
-        cfg = OmegaConf.create({k: saved[k] for k in ("model", "loss", "data") if k in saved})
-        build.check_all_targets(cfg)  # names only what build.py's allowlist permits
+        sections = {k: saved[k] for k in ("model", "loss", "data") if k in saved}
+        # A checkpoint is data: it may name built-ins (and plugin code only of `plugins` the
+        # caller names), and its strings are taken literally (no interpolation evaluated).
+        registry.check_config(sections, from_file=str(file), typed_plugins=plugins)
+        registry.activate(plugins)
+        cfg = OmegaConf.create(config_record.literal(sections))
         target = torch.device(resolve_device(device))
         task = build.build_task(cfg, preprocessing.model_bundle(prep), target)
         task.model.load_state_dict(ckpt["model"])
@@ -125,6 +126,16 @@ class Predictor:
         )
         predictor.config = saved
         return predictor
+
+    def _fitted_table(self) -> Any:
+        """The table preprocessing new rows are encoded with (a dataset that fitted none, such as
+        a plugin's own builder, trains and tests fine but cannot encode new rows)."""
+        if self.table is None:
+            raise DataError(
+                "this table model saved no preprocessing for new rows (its dataset builder fitted "
+                "none): predict on tensors of encoded features instead, or train it again"
+            )
+        return self.table
 
     # --- preprocessing -----------------------------------------------------------------------
     def split(self, tensors: dict[str, Tensor]) -> InMemorySplit:
@@ -274,7 +285,7 @@ class Predictor:
                 f"an array of {x.shape[1]} columns cannot be encoded for this model: it takes the "
                 f"columns {self.table.features}; give rows as dicts or a CSV file instead"
             )
-        return self.table.transform_array(x.double().cpu().numpy())
+        return self._fitted_table().transform_array(x.double().cpu().numpy())
 
     def _table_rows(self, rows: list[Any], on_error: str) -> Predictions:
         """Rows as dicts (column -> value), like a CSV's rows."""
@@ -282,7 +293,7 @@ class Predictor:
             raise DataError("give table rows as dicts of column -> value, an array or a CSV path")
         skipped: list[str] = []
         errors = readers.ErrorPolicy(on_error, skipped)
-        numbers, x = readers.encode_rows(self.table, rows, "the rows", errors)
+        numbers, x = readers.encode_rows(self._fitted_table(), rows, "the rows", errors)
         chunk = readers.Chunk([str(n) for n in numbers], {"x": x})
         pred = self._from_chunk("row", chunk, InMemorySplit({"x": x}))
         pred.skipped = skipped
@@ -293,7 +304,7 @@ class Predictor:
             id_name, docs, chunk = readers.read_text(path, self.prep["text"])
             return self._from_chunk(id_name, chunk, self.encode_text(docs))
         if self.kind == "table":
-            return self._from_inputs(readers.read_table(path, self.table, on_error))
+            return self._from_inputs(readers.read_table(path, self._fitted_table(), on_error))
         return self._from_inputs(
             readers.read_images(
                 path, self.prep["images"], self.class_names, on_error, self.batch_size

@@ -28,7 +28,7 @@ def test_default_run_writes_the_run_folder(dlrun, tmp_path):
         "confusion_matrix",
     }
     assert (
-        np.array(m["test"]["confusion_matrix"]).sum() == 360
+        np.array(m["test"]["confusion_matrix"]).sum() == 359  # round(0.2 x 1,797) test rows
     )  # the whole 20% test split of 1,797 digits
     assert m["parameters"]["total"] > 0 and m["samples_per_second"] > 0 and m["device"] == "cpu"
     for name in [

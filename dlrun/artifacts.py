@@ -1,7 +1,7 @@
 """The only writer of run files: metrics.json, history.csv, steps.csv, plots/, the pictures tasks
 return (image grids) and the checkpoints folder layout.
 
-metrics.json schema (version 1) - stable keys, documented in the README:
+metrics.json schema (version 1) - stable keys, documented in docs/usage.md:
   schema_version, status (running|completed|interrupted|failed), error, task, model, data,
   monitor {metric, mode}, best_epoch, epochs_run, best_val {metric: value}, test {metric: value},
   train_seconds, samples_per_second, device, precision, parameters {total, trainable},

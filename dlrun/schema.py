@@ -314,7 +314,7 @@ class RunConfig:
     )
     plugins: list = key(
         [],
-        "your own modules, importable by name: plugins=[mymodels] (see README Your own code)",
+        "your own modules, importable by name: plugins=[mymodels] (see docs/plugins.md)",
         Rule(
             lambda v: isinstance(v, Sequence) and not isinstance(v, str),
             "a list of module names, e.g. plugins=[mymodels]",
@@ -325,7 +325,7 @@ class RunConfig:
         {}, "per-group settings merged over `optimizer` (GANs: optimizers.generator.lr=1e-4)"
     )
     trainer: TrainerConfig = section(TrainerConfig, "the training loop")
-    sweep: SweepConfig = section(SweepConfig, "multirun only (dlrun -m ...); see README Sweeps")
+    sweep: SweepConfig = section(SweepConfig, "multirun only (dlrun -m ...); see docs/sweeps.md")
 
 
 # --- reading the schema ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """CPU threads: how many torch uses in a run, and how its idle OpenMP threads wait.
 
-Measured on a 2-core machine (benchmarks/side_by_side.py, figures in the README):
+Measured on a 2-core machine (benchmarks/side_by_side.py):
 - libgomp's idle threads spin ~300,000 rounds before they sleep. Two torch processes with a
   thread per core each then spin against each other, and each trains 10-15x slower than alone.
 - Sleeping at once (OMP_WAIT_POLICY=PASSIVE) cures that, but a lone tiny model pays a wake-up on

@@ -1,5 +1,6 @@
-"""Your own code: the README's example plugin (examples/plugin/) trained by `plugins=` and as an
-installed package's entry point; a checkpoint naming plugin code; secrets kept out of run files."""
+"""Your own code: the docs' example plugin (examples/plugin/, shown in docs/plugins.md) trained by
+`plugins=` and as an installed package's entry point; a checkpoint naming plugin code; secrets
+kept out of run files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from tests.conftest import REPO, read_metrics, run_dirs, run_dlrun
 
 EXAMPLE = REPO / "examples" / "plugin"
-# The README's command, word for word (tests/unit/test_readme_plugin.py keeps them the same).
+# docs/plugins.md's command, word for word (tests/unit/test_readme_plugin.py keeps them the same).
 COMMAND = ["--config-dir", "conf", "plugins=[mymodels,mydata]", "model=tiny_net", "data=blobs"]
 
 

@@ -37,7 +37,9 @@ def _exit_now(code: object) -> None:
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, at exit
-    if run_exit_handlers is None:  # another interpreter: the ordinary exit
+    # Under torchrun the ordinary exit: a rank that left at once would have its peers stopped by
+    # torchrun's agent before they finish their own exit path.
+    if run_exit_handlers is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         sys.exit(code)
     run_exit_handlers()
     logging.shutdown()

@@ -114,3 +114,29 @@ def test_a_hydra_callback_that_is_not_dlrun_s_own_is_refused(dlrun, tmp_path):
     )
     assert not marker.exists()
     _refused(proc, "hydra.callbacks.evil._target_='pathlib.Path.touch' is not allowed")
+
+
+def test_env_set_cannot_switch_on_test_only_behaviour(dlrun, tmp_path):
+    """hydra.job.env_set sets environment variables for the job; dlrun's test-only switches
+    (failpoints, dataset checksum skips) are Python attributes, not environment variables, so
+    neither the old names nor anything else set there reaches them."""
+    from tests.datasets import write_cifar
+
+    write_cifar(tmp_path / "data", n_train=24, n_test=12)
+    env_set = [
+        "+hydra.job.env_set.DLRUN_FAILPOINTS=train_bug:1",
+        "+hydra.job.env_set.DLRUN_TEST_SKIP_MD5=1",
+    ]
+    trained = dlrun("debug=smoke", *env_set)  # the failpoint would fail the first batch
+    assert "completed" in (tmp_path / "outputs").rglob("metrics.json").__next__().read_text()
+    refused = dlrun(
+        "model=cnn",
+        "data=cifar10",
+        f"data.root={tmp_path / 'data'}",
+        "data.download=false",
+        "debug=smoke",
+        *env_set,
+        expect_fail=True,
+    )
+    assert trained.returncode == 0
+    assert refused.returncode != 0 and "MD5" in refused.stderr, refused.stderr

@@ -15,7 +15,7 @@ Policies (the environment each run starts with; dlrun keeps what the environment
   passive   OMP_WAIT_POLICY=PASSIVE: waiting threads sleep at once
   spinN     GOMP_SPINCOUNT=N: waiting threads spin N rounds, then sleep
   one       OMP_NUM_THREADS=1
-  dlrun     nothing set: what dlrun chooses (dlrun/threads.py)
+  dlrun     nothing set: what dlrun chooses (dlrun/threads.py: PASSIVE)
 """
 
 from __future__ import annotations

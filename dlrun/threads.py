@@ -1,12 +1,22 @@
 """CPU threads: how many torch uses in a run, and how its idle OpenMP threads wait.
 
-Measured on a 2-core machine (benchmarks/side_by_side.py):
-- libgomp's idle threads spin ~300,000 rounds before they sleep. Two torch processes with a
-  thread per core each then spin against each other, and each trains 10-15x slower than alone.
-- Sleeping at once (OMP_WAIT_POLICY=PASSIVE) cures that, but a lone tiny model pays a wake-up on
-  every operator (~25% slower). A short spin keeps a lone run's speed and still yields the cores.
+Measured on a 2-core machine with benchmarks/side_by_side.py (training seconds of the default
+MLP on digits, 30 epochs; a run alone, and each of two runs started together):
+
+    policy                              alone   each of two   pair/alone   alone vs default
+    libgomp default (spin 300,000)      0.90    9.34          10.4         1.00
+    OMP_WAIT_POLICY=PASSIVE             1.36    1.10          0.81         1.52
+    GOMP_SPINCOUNT=10000                1.21    6.44          5.31         1.35
+    one thread (OMP_NUM_THREADS=1)      0.99    0.94          0.95         1.10
+
+and for a small CNN: default 0.89 / 10.3x, PASSIVE 1.28 / 0.87x, one thread 1.17 / 0.95x.
+Idle threads that spin take the cores another process needs: two runs side by side each train
+10x slower. dlrun therefore makes idle threads sleep (PASSIVE) unless the environment chose a
+policy; this costs a lone run of a tiny model ~1.4-1.5x (each operator wakes the threads), and
+nothing measurable where operators are large. A lone small-model user gets the old speed back
+with OMP_WAIT_POLICY=ACTIVE, or trainer.threads=1 (~1.1x, and fine side by side).
 The wait policy is read once, when torch loads its OpenMP runtime: `prepare_openmp` must run
-before `import torch` (the CLI calls it first thing). What the environment already sets wins.
+before `import torch` (the command calls it first thing). What the environment sets wins.
 """
 
 from __future__ import annotations
@@ -15,15 +25,13 @@ import os
 from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass
 
-# Rounds an idle OpenMP thread spins before it sleeps (libgomp's default is 300,000).
-SPIN_ROUNDS = 10_000
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def prepare_openmp(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Before torch loads: a short spin for idle threads, unless the environment chose a policy."""
+    """Before torch loads: idle threads sleep (PASSIVE), unless the environment chose a policy."""
     if not any(var in environ for var in _WAIT_VARS):
-        environ["GOMP_SPINCOUNT"] = str(SPIN_ROUNDS)
+        environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 def usable_cpus() -> int:

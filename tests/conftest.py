@@ -165,3 +165,32 @@ def read_only() -> Callable[[Path], Path]:
     yield _make
     for step in undo:
         step()
+
+
+def start_dlrun(command: list[str], cwd: Path) -> subprocess.Popen:
+    """A real command (`[python, -m, dlrun, ...]`, or torchrun) left running in the background:
+    stdout dropped, stderr kept for the test's assertions."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=dlrun_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_file(root: Path, pattern: str, proc: subprocess.Popen, limit_s: float = 120) -> Path:
+    """The first file under `root` matching `pattern`, waited for while `proc` runs; the test
+    fails with the process's stderr if it ends first, or when `limit_s` passes."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = sorted(root.glob(pattern))
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended before {pattern} appeared:\n{proc.communicate()[1]}")
+        time.sleep(0.2)
+    pytest.fail(f"no {pattern} under {root} after {limit_s:.0f} s")

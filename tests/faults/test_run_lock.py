@@ -8,26 +8,24 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs, run_dlrun
+from tests.conftest import (
+    read_metrics,
+    run_dirs,
+    run_dlrun,
+    start_dlrun,
+    wait_for_file,
+)
 
 # Long enough to be still running while the other commands start (~0.3 s an epoch here).
 LONG = ("trainer.batch_size=8", "plots=false", "trainer.progress=false")
 
 
 def _wait_for_checkpoint(root: Path, live: subprocess.Popen, limit_s: float = 180) -> Path:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        found = list((root / "outputs").glob("*/*/checkpoints/last.pt"))
-        if found:
-            return found[0].parent.parent
-        assert live.poll() is None, live.communicate()[1]
-        time.sleep(0.2)
-    pytest.fail("the long run wrote no checkpoint")
+    return wait_for_file(root, "outputs/*/*/checkpoints/last.pt", live, limit_s).parent.parent
 
 
 def _one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -39,14 +37,7 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 @pytest.mark.slow
 def test_a_live_run_owns_its_folder(tmp_path):
-    live = subprocess.Popen(
-        [sys.executable, "-m", "dlrun", *LONG, "trainer.epochs=300"],
-        cwd=tmp_path,
-        env=dlrun_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    live = start_dlrun([sys.executable, "-m", "dlrun", *LONG, "trainer.epochs=300"], tmp_path)
     try:
         run = _wait_for_checkpoint(tmp_path, live)
         for second in ([f"hydra.run.dir={run}"], [f"resume={run}"], ["resume=auto"]):

@@ -5,11 +5,10 @@ import csv
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import dlrun_env, read_metrics, run_dirs, run_dlrun, start_dlrun, wait_for_file
 
 # dropout off: each rank draws its own dropout masks, so only a deterministic model can match
 # 720 training rows / global batch 48 = 15 full batches of 2 x 24 per step
@@ -57,14 +56,8 @@ def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_pa
     assert {p.name for p in (ddp / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
 
     single_root.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "dlrun", *ARGS],
-        cwd=single_root,
-        env=dlrun_env(),
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
+    single_run = run_dlrun(*ARGS, cwd=single_root)  # one process: this one (same 1 thread)
+    assert single_run.returncode == 0, single_run.stderr
     (single,) = run_dirs(single_root)
     a, b = read_metrics(ddp), read_metrics(single)
     assert a["status"] == b["status"] == "completed" and a["epochs_run"] == 3
@@ -90,19 +83,9 @@ def test_sigterm_stops_every_rank_at_the_same_step(tmp_path):
         *ARGS,
         "trainer.epochs=5000",
     ]
-    run = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=dlrun_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = start_dlrun(cmd, tmp_path)
     try:
-        for _ in range(240):  # wait (up to 2 min) for the first checkpoint
-            if list(tmp_path.glob("outputs/*/*/checkpoints/last.pt")):
-                break
-            time.sleep(0.5)
+        wait_for_file(tmp_path, "outputs/*/*/checkpoints/last.pt", run)
         run.send_signal(signal.SIGTERM)  # torchrun passes it on to both ranks
         _, err = run.communicate(timeout=120)
     finally:

@@ -3,11 +3,10 @@
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import read_metrics, run_dirs, start_dlrun, wait_for_file
 from tests.smoke.test_sweeps import sweep_dirs
 
 JOBLIB = ["-m", "debug=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
@@ -65,19 +64,9 @@ def test_sigterm_to_a_submitit_job_reaches_the_checkpoint_and_exit_path(tmp_path
         "trainer.epochs=5000",
         "trainer.progress=false",
     ]
-    sweep = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=dlrun_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    sweep = start_dlrun(cmd, tmp_path)
     try:
-        for _ in range(240):  # wait (up to 2 min) for the first epoch's checkpoint
-            if list(tmp_path.glob("outputs/multirun/*/*/0/checkpoints/last.pt")):
-                break
-            time.sleep(0.5)
+        wait_for_file(tmp_path, "outputs/multirun/*/*/0/checkpoints/last.pt", sweep)
         (job,) = tmp_path.glob("outputs/multirun/*/*/.submitit/[0-9]*")  # local job id = its pid
         subprocess.run(["kill", "-TERM", job.name], check=True)
         _, err = sweep.communicate(timeout=120)

@@ -3,14 +3,12 @@
 import csv
 import json
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import read_metrics, run_dirs, start_dlrun, wait_for_file
 
 SMOKE = ["debug=smoke"]
 
@@ -95,19 +93,9 @@ def test_sigterm_stops_the_sweep_after_a_checkpoint(tmp_path):
         "trainer.epochs=5000",
         "trainer.progress=false",
     ]
-    sweep = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=dlrun_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    sweep = start_dlrun(cmd, tmp_path)
     try:
-        for _ in range(240):  # wait (up to 2 min) for job 0's first checkpoint
-            if list(tmp_path.glob("outputs/multirun/*/*/0/checkpoints/last.pt")):
-                break
-            time.sleep(0.5)
+        wait_for_file(tmp_path, "outputs/multirun/*/*/0/checkpoints/last.pt", sweep)
         sweep.send_signal(signal.SIGTERM)
         _, err = sweep.communicate(timeout=120)
     finally:

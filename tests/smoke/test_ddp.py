@@ -30,20 +30,18 @@ def history(run):
     return list(csv.DictReader((run / "history.csv").open()))
 
 
+# `torchrun --standalone --nproc_per_node=2 -m dlrun`: two gloo ranks on this CPU
+TORCHRUN = [
+    *[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+    *["-m", "dlrun"],
+]
+
+
 @pytest.mark.slow
 def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_path):
     ddp_root, single_root = tmp_path / "ddp", tmp_path / "single"
     ddp_root.mkdir()
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "dlrun",
-        *ARGS,
-    ]
+    cmd = [*TORCHRUN, *ARGS]
     proc = subprocess.run(
         cmd, cwd=ddp_root, env=dlrun_env(), capture_output=True, text=True, timeout=240
     )
@@ -72,17 +70,7 @@ def test_two_gloo_ranks_match_one_process_and_write_one_run_folder(dlrun, tmp_pa
 
 @pytest.mark.slow
 def test_sigterm_stops_every_rank_at_the_same_step(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "dlrun",
-        *ARGS,
-        "trainer.epochs=5000",
-    ]
+    cmd = [*TORCHRUN, *ARGS, "trainer.epochs=5000"]
     run = start_dlrun(cmd, tmp_path)
     try:
         wait_for_file(tmp_path, "outputs/*/*/checkpoints/last.pt", run)

@@ -193,7 +193,7 @@ def build_loss(node: DictConfig, task_cls: type[Task], data: DataBundle | None =
 
 def check_model_inputs(model_node: DictConfig, data: DataBundle) -> None:
     """Refuse a model whose forward cannot take the data's batch inputs (text adds `lengths`)."""
-    inputs = data.facts.get("batch_inputs")
+    inputs = data.batch_inputs
     forward = getattr(check_target(model_node._target_, "model"), "forward", None)
     if not inputs or forward is None:
         return

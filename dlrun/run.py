@@ -135,7 +135,7 @@ class Job:
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
-        for name, content in self.data.facts.get("run_files", {}).items():
+        for name, content in self.data.run_files.items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if t.overfit_batches:
             _overfit(self.data, t.overfit_batches, t.batch_size)

@@ -83,10 +83,48 @@ def num_batches(n_samples: int, batch_size: int) -> int:
     return -(-n_samples // batch_size)
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    """How image data was normalised, one value per channel: pixels in [0, 1] = x * std + mean.
+    The channel count and size come from the bundle's input_shape (C, H, W)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean={list(self.mean)} and std={list(self.std)} differ in length")
+
+    def to_state(self) -> dict[str, list[float]]:
+        """The saved form ({"mean": [...], "std": [...]}), as model.yaml stores it."""
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+@dataclass(frozen=True)
+class TextFacts:
+    """What text data tells a model (vocab_size, padding_idx) and what is saved with it
+    (`state`: tokenizer, lowercase, max_length, the vocabulary, class names)."""
+
+    vocab_size: int
+    padding_idx: int
+    state: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class DataBundle:
-    """Train/val/test splits plus the facts a model needs
-    (filled into its constructor at run time)."""
+    """Train/val/test splits and what the data decides, in three roles:
+
+    - what the model is told: `model_facts()`, offered to its constructor by parameter name
+      (input_shape, in_features, num_classes; in_channels/image_size only when the bundle holds
+      images, input_shape (C, H, W); vocab_size/padding_idx only for text), and `batch_inputs`,
+      the batch keys its forward takes;
+    - what is saved with the model: `checkpoint_state()` (the text vocabulary, a table's
+      preprocessing) and the prediction preprocessing made from `images`, `text` and
+      `preprocessing` (dlrun/predict/preprocessing.py);
+    - what the run folder gets: `run_files`, JSON files by name (text: labels.json).
+    """
 
     train: Split
     val: Split
@@ -96,14 +134,38 @@ class DataBundle:
     num_classes: int | None = None
     num_targets: int = 1  # regression outputs
     class_names: list[str] | None = None
-    # Extra model facts the data decides (e.g. vocab_size, padding_idx) and state to checkpoint.
-    facts: dict[str, Any] = field(default_factory=dict)
+    # Image data only: its per-channel normalisation (generative tasks map back to pixels).
+    images: ImageFacts | None = None
+    # Text data only: vocabulary size, padding id, the vocabulary state saved with the model.
+    text: TextFacts | None = None
+    # The batch keys the model's forward takes (text: ("x", "lengths")).
+    batch_inputs: tuple[str, ...] = ("x",)
+    # JSON files the run folder gets, by name (text: labels.json, class name -> index).
+    run_files: dict[str, Any] = field(default_factory=dict)
+    # Where the data came from, for messages ("data.path=pics").
+    source: str = "the data"
     # Saved with the model for prediction: a table's fitted preprocessing (feature statistics,
     # categories, imputation values, target scaling, class names), fitted on the train split.
     preprocessing: TablePreprocessing | None = None
     # Files the data skipped as unreadable (image_folder with data.skip_bad=true), filled as
     # batches are read; the run record counts them.
     skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(self.input_shape)
+        self.batch_inputs = tuple(self.batch_inputs)
+        if self.images is not None and (
+            len(self.input_shape) != 3 or len(self.images.mean) != self.input_shape[0]
+        ):
+            raise ValueError(
+                f"images (normalisation for {len(self.images.mean)} channel(s)) need an "
+                f"input_shape of (channels, height, width), not {self.input_shape}"
+            )
+
+    @property
+    def holds_images(self) -> bool:
+        """Whether one sample is an image (C, H, W)."""
+        return len(self.input_shape) == 3
 
     def train_class_counts(self) -> Tensor:
         """Samples per class in the training split (int64, num_classes long)."""
@@ -112,9 +174,11 @@ class DataBundle:
         return torch.bincount(y.cpu().long().flatten(), minlength=self.num_classes or 0)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """What a checkpoint saves of the data (plain values): the text vocabulary, a table's
-        preprocessing under "table". A builder taking `checkpoint_state` gets it back."""
-        state = dict(self.facts.get("checkpoint_state", {}))
+        """What a checkpoint saves of the data (plain values): the text vocabulary under "text",
+        a table's preprocessing under "table". A builder taking `checkpoint_state` gets it back."""
+        state: dict[str, Any] = {}
+        if self.text is not None:
+            state["text"] = dict(self.text.state)
         if self.preprocessing is not None:
             state["table"] = self.preprocessing.to_state()
         return state
@@ -122,14 +186,15 @@ class DataBundle:
     def model_facts(self) -> dict[str, Any]:
         """Values the data decides, offered to model constructors by parameter name."""
         facts: dict[str, Any] = {
-            "input_shape": tuple(self.input_shape),
+            "input_shape": self.input_shape,
             "in_features": int(torch.tensor(self.input_shape).prod()),
-            "in_channels": self.input_shape[0],
-            "image_size": self.input_shape[-1],
         }
+        if self.holds_images:
+            facts["in_channels"], facts["image_size"] = self.input_shape[0], self.input_shape[-1]
         if self.num_classes is not None:
             facts["num_classes"] = self.num_classes
-        facts.update(self.facts)
+        if self.text is not None:
+            facts["vocab_size"], facts["padding_idx"] = self.text.vocab_size, self.text.padding_idx
         return facts
 
     def to(self, device: torch.device) -> DataBundle:

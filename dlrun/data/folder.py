@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlrun.data.augment import ImageBatchTransform
-from dlrun.data.bundle import Batch, DataBundle, carve_validation
+from dlrun.data.bundle import Batch, DataBundle, ImageFacts, carve_validation
 from dlrun.data.split import holdout
 from dlrun.data.vision import check_stats, image_transforms
 from dlrun.errors import DataError
@@ -284,9 +284,7 @@ def image_folder(
         input_shape=(3, image_size, image_size),
         num_classes=len(classes),
         class_names=classes,
-        facts={
-            "normalization": {"mean": list(mean), "std": list(std)},
-            "source": f"data.path={path}",
-        },
+        images=ImageFacts(mean, std),
+        source=f"data.path={path}",
         skipped=skipped,
     )

@@ -4,7 +4,7 @@ Features are standardised with statistics of the training split only (never val/
 are regression targets (metrics are reported back in the target's units); the fitted
 preprocessing is `DataBundle.preprocessing` (dlrun/data/table_prep.py), saved in checkpoints.
 Digits can also be served as 1x8x8 images (pixels scaled to [0, 1], then normalised with the
-train split's mean/std, recorded in facts["normalization"] as vision data does), for the
+train split's mean/std, recorded in DataBundle.images as vision data does), for the
 generative models.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlrun.data.bundle import DataBundle, InMemorySplit
+from dlrun.data.bundle import DataBundle, ImageFacts, InMemorySplit
 from dlrun.data.bundled import DIGITS_FEATURES, load_digits
 from dlrun.data.csv_read import csv_file, not_utf8, read_table
 from dlrun.data.split import holdout
@@ -38,16 +38,16 @@ _natural_key = natural_key
 __all__ = ["csv_file", "not_utf8", "csv_table", "digits"]
 
 
-def _normalise_images(*splits: InMemorySplit) -> dict[str, list[float]]:
+def _normalise_images(*splits: InMemorySplit) -> ImageFacts:
     """Normalise [0, 1] pixels with the first split's per-channel mean/std (in place).
 
-    Returns the `normalization` fact: pixels = x * std + mean, per channel.
+    Returns the bundle's image facts: pixels = x * std + mean, per channel.
     """
     x = splits[0].tensors["x"]
     mean, std = x.mean((0, 2, 3)), x.std((0, 2, 3))
     for split in splits:
         split.tensors["x"] = (split.tensors["x"] - mean[:, None, None]) / std[:, None, None]
-    return {"mean": mean.tolist(), "std": std.tolist()}
+    return ImageFacts(mean.tolist(), std.tolist())
 
 
 def _bundle_from_arrays(
@@ -95,7 +95,7 @@ def _bundle_from_arrays(
             input_shape=tuple(shape),
             num_classes=n,
             class_names=[str(i) for i in range(n)],
-            facts={"normalization": normalization},
+            images=normalization,
         )
     prep = TablePreprocessing.fit_array(x[train_index.numpy()], names)
     prep.task = task

@@ -3,7 +3,7 @@
 Each split is an InMemorySplit of x (N, width) int32 token ids padded with 0, lengths (N,) and
 y (N,); a whole-batch transform trims x to the longest document in the batch and makes it long.
 The vocabulary is chosen from the training rows only (after the validation split is carved), and
-travels in every checkpoint (DataBundle.facts["checkpoint_state"]["text"]).
+travels in every checkpoint (DataBundle.text.state, saved under checkpoint_state()["text"]).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from dlrun.data import ag_news as agn
 from dlrun.data import corpus as cache
 from dlrun.data import labelled_csv
-from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, carve_validation
+from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, TextFacts, carve_validation
 from dlrun.data.split import holdout
 from dlrun.data.tabular import csv_file
 from dlrun.data.tokenize import get_tokenizer
@@ -98,17 +98,17 @@ def assemble(
         input_shape=(train.tensors["x"].shape[1],),
         num_classes=len(names),
         class_names=names,
-        facts={
-            "vocab_size": len(vocab),
-            "padding_idx": PAD_ID,
-            "batch_inputs": ["x", "lengths"],
-            "checkpoint_state": {"text": {**state, "vocab": vocab.state(), "class_names": names}},
-            "run_files": {
-                "labels.json": {
-                    "label_column": label_column,
-                    "classes": {n: i for i, n in enumerate(names)},
-                }
-            },
+        text=TextFacts(
+            vocab_size=len(vocab),
+            padding_idx=PAD_ID,
+            state={**state, "vocab": vocab.state(), "class_names": names},
+        ),
+        batch_inputs=("x", "lengths"),
+        run_files={
+            "labels.json": {
+                "label_column": label_column,
+                "classes": {n: i for i, n in enumerate(names)},
+            }
         },
     )
 

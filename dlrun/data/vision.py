@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from dlrun.data.augment import ImageBatchTransform
-from dlrun.data.bundle import DataBundle, InMemorySplit, carve_validation
+from dlrun.data.bundle import DataBundle, ImageFacts, InMemorySplit, carve_validation
 from dlrun.download import last_line, socket_timeout
 from dlrun.errors import DataError
 
@@ -180,7 +180,7 @@ def _torchvision_bundle(
         input_shape=tuple(x.shape[1:]),
         num_classes=len(classes),
         class_names=classes,
-        facts={"normalization": {"mean": mean, "std": std}},
+        images=ImageFacts(mean, std),
     )
 
 

@@ -5,7 +5,8 @@ It holds values only (names, numbers, the vocabulary), never code or import path
 
     version, task (what the model does), data_task, kind (table | images | text), input_shape,
     num_classes, num_targets,
-    class_names, facts (what the model was sized from: vocab_size, padding_idx, normalization...),
+    class_names, facts (what the model was sized from: vocab_size and padding_idx for text,
+    batch_inputs unless just x, normalization {mean, std} for images),
     images {channels, size, mean, std}      pixels are read as uint8, resized, then normalised
     table  TablePreprocessing.to_state() (dlrun/data/table_prep.py): features, mean, std,
            categories, imputation, target scaling, class names
@@ -18,12 +19,10 @@ from typing import Any
 
 import torch
 
-from dlrun.data.bundle import DataBundle, InMemorySplit
+from dlrun.data.bundle import DataBundle, ImageFacts, InMemorySplit, TextFacts
 from dlrun.errors import DataError
 
 VERSION = 1
-# Bundle facts the model or task is built from; the rest (checkpoint payload, run files) is not.
-_MODEL_FACTS = ("vocab_size", "padding_idx", "batch_inputs", "normalization")
 
 
 def describe(data: DataBundle, task: str, data_config: dict[str, Any]) -> dict[str, Any]:
@@ -36,25 +35,30 @@ def describe(data: DataBundle, task: str, data_config: dict[str, Any]) -> dict[s
         "num_classes": data.num_classes,
         "num_targets": data.num_targets,
         "class_names": list(data.class_names) if data.class_names else None,
-        "facts": {k: data.facts[k] for k in _MODEL_FACTS if k in data.facts},
+        "facts": _model_facts(data),
     }
-    text = (data.facts.get("checkpoint_state") or {}).get("text")
-    if text is not None:
-        prep["kind"], prep["text"] = "text", _text(text, data_config)
-    elif len(data.input_shape) == 3 and "normalization" in data.facts:
-        norm = data.facts["normalization"]
+    if data.text is not None:
+        prep["kind"], prep["text"] = "text", _text(data.text.state, data_config)
+    elif data.images is not None:
         channels, height, width = data.input_shape
         prep["kind"] = "images"
-        prep["images"] = {
-            "channels": channels,
-            "size": [height, width],
-            "mean": list(norm["mean"]),
-            "std": list(norm["std"]),
-        }
+        prep["images"] = {"channels": channels, "size": [height, width], **data.images.to_state()}
     else:
         table = data.preprocessing
         prep["kind"], prep["table"] = "table", table.to_state() if table is not None else None
     return prep
+
+
+def _model_facts(data: DataBundle) -> dict[str, Any]:
+    """What the model and task were built from, as version 1 saves it under "facts"."""
+    facts: dict[str, Any] = {}
+    if data.text is not None:
+        facts["vocab_size"], facts["padding_idx"] = data.text.vocab_size, data.text.padding_idx
+    if data.batch_inputs != ("x",):  # the default is left out, as files before it were written
+        facts["batch_inputs"] = list(data.batch_inputs)
+    if data.images is not None:
+        facts["normalization"] = data.images.to_state()
+    return facts
 
 
 def _text(state: dict[str, Any], data_config: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +76,9 @@ def _text(state: dict[str, Any], data_config: dict[str, Any]) -> dict[str, Any]:
 def model_bundle(prep: dict[str, Any]) -> DataBundle:
     """A bundle without samples that tells build.py what the model was sized from."""
     empty = InMemorySplit({"x": torch.empty(0)})
+    facts = prep["facts"]
+    norm = facts.get("normalization")
+    text = TextFacts(facts["vocab_size"], facts["padding_idx"]) if "vocab_size" in facts else None
     return DataBundle(
         train=empty,
         val=empty,
@@ -81,7 +88,9 @@ def model_bundle(prep: dict[str, Any]) -> DataBundle:
         num_classes=prep["num_classes"],
         num_targets=prep["num_targets"],
         class_names=prep["class_names"],
-        facts=dict(prep["facts"]),
+        images=ImageFacts(norm["mean"], norm["std"]) if norm else None,
+        text=text,
+        batch_inputs=tuple(facts.get("batch_inputs", ("x",))),
     )
 
 

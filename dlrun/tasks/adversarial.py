@@ -76,7 +76,7 @@ class AdversarialTask(Task):
         self.generator, self.discriminator = model.generator, model.discriminator
         self.latent_dim: int = model.latent_dim
         self.device = next(model.parameters()).device
-        self.scale = PixelScale(data.facts["normalization"], self.device)
+        self.scale = PixelScale(require_images(self.name, data), self.device)
         self.fixed_noise = self._noise(SAMPLES, torch.Generator().manual_seed(SAMPLE_SEED))
 
     @classmethod

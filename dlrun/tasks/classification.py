@@ -33,9 +33,8 @@ class ClassificationTask(Task):
     def check_data(cls, data: DataBundle) -> None:
         """One class has nothing to learn: it would "complete" with accuracy 1.0."""
         if data.num_classes is not None and data.num_classes < 2:
-            source = data.facts.get("source", "the data")
             raise DataError(
-                f"{source} has one class only ({data.class_names}): a classifier needs two or "
+                f"{data.source} has one class only ({data.class_names}): a classifier needs two or "
                 "more (image_folder: one sub-folder of images per class)"
             )
 

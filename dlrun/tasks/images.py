@@ -1,7 +1,7 @@
 """The pixel scale of image data, shared by the generative tasks.
 
 Image batches hold normalised floats; the data records how it normalised them in
-facts["normalization"] = {"mean": [...], "std": [...]} (one value per channel), so
+DataBundle.images (ImageFacts: one mean and std per channel), so
 pixels in [0, 1] = x * std + mean. Metrics and pictures use that pixel scale.
 """
 
@@ -10,27 +10,35 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dlrun.data.bundle import DataBundle
+from dlrun.data.bundle import DataBundle, ImageFacts
 from dlrun.errors import ConfigError
 
 
-def require_images(task: str, data: DataBundle) -> None:
-    """Refuse feature tables: generative tasks need (C, H, W) images with a normalization fact."""
-    if len(data.input_shape) != 3 or "normalization" not in data.facts:
+def require_images(task: str, data: DataBundle) -> ImageFacts:
+    """The data's image facts; feature tables are refused: generative tasks need (C, H, W)
+    images whose normalisation the data records (DataBundle.images)."""
+    if data.images is not None:
+        return data.images
+    if data.holds_images:  # a plugin's images whose normalisation its builder did not record
         raise ConfigError(
-            f"a {task} model needs image data "
-            "(data=digits, mnist, fashion_mnist, cifar10), but this "
-            f"data is a feature table of shape {tuple(data.input_shape)}: pick image data "
-            "(for digits, leave data.as_images unset or set it to true)"
+            f"a {task} model maps its outputs back to pixels, but {data.source} gives images "
+            "without their normalisation: return DataBundle(images=ImageFacts(mean, std)) "
+            "from the dataset builder"
         )
+    raise ConfigError(
+        f"a {task} model needs image data "
+        "(data=digits, mnist, fashion_mnist, cifar10), but this "
+        f"data is a feature table of shape {tuple(data.input_shape)}: pick image data "
+        "(for digits, leave data.as_images unset or set it to true)"
+    )
 
 
 class PixelScale:
     """Maps a split's normalised tensors to [0, 1] pixels and back, per channel."""
 
-    def __init__(self, normalization: dict[str, list[float]], device: torch.device) -> None:
-        self.mean = torch.tensor(normalization["mean"], device=device).view(-1, 1, 1)
-        self.std = torch.tensor(normalization["std"], device=device).view(-1, 1, 1)
+    def __init__(self, images: ImageFacts, device: torch.device) -> None:
+        self.mean = torch.tensor(images.mean, device=device).view(-1, 1, 1)
+        self.std = torch.tensor(images.std, device=device).view(-1, 1, 1)
 
     def to_pixels(self, x: Tensor) -> Tensor:  # (B, C, H, W) normalised -> [0, 1]
         return x * self.std + self.mean

@@ -33,7 +33,7 @@ class ReconstructionTask(Task):
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         super().__init__(model, loss_fn, data)
         device = next(model.parameters()).device
-        self.scale = PixelScale(data.facts["normalization"], device)
+        self.scale = PixelScale(require_images(self.name, data), device)
         self.logits = isinstance(loss_fn, nn.BCEWithLogitsLoss)
 
     @classmethod

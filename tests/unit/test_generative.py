@@ -108,8 +108,9 @@ def test_digits_image_view_is_the_pixels_scaled_to_0_1():
 
     bundle = digits(0.2, 0, 0.1, seed=0, task_needs_images=True)
     assert bundle.input_shape == (1, 8, 8) and bundle.num_classes == 10
-    norm = bundle.facts["normalization"]
-    mean, std = torch.tensor(norm["mean"]).view(1, -1, 1, 1), torch.tensor(norm["std"])
+    assert bundle.model_facts()["in_channels"] == 1 and bundle.model_facts()["image_size"] == 8
+    norm = bundle.images
+    mean, std = torch.tensor(norm.mean).view(1, -1, 1, 1), torch.tensor(norm.std)
     train_x = bundle.train.tensors["x"]
     assert train_x.mean().abs() < 1e-5 and (train_x.std() - 1).abs() < 1e-3  # normalised
     pixels = bundle.test.tensors["x"] * std.view(1, -1, 1, 1) + mean
@@ -121,7 +122,10 @@ def test_digits_image_view_is_the_pixels_scaled_to_0_1():
 
 def test_digits_stay_a_feature_table_for_classifiers():
     table = digits(0.2, 0, 0.1, seed=0)
-    assert table.input_shape == (64,) and "normalization" not in table.facts
+    assert table.input_shape == (64,) and table.images is None
+    # a table tells models its width, never image facts
+    assert {"in_channels", "image_size"}.isdisjoint(table.model_facts())
+    assert table.model_facts()["in_features"] == 64
     forced = digits(0.2, 0, 0.1, seed=0, as_images=True)
     assert forced.input_shape == (1, 8, 8)
     assert digits(0.2, 0, 0.1, seed=0, as_images=False, task_needs_images=True).input_shape == (64,)

@@ -113,9 +113,13 @@ def test_ag_news_from_files_in_the_real_format(tmp_path, skip_checksum):
     data = build_ag_news(tmp_path)
     assert (len(data.train) + len(data.val), len(data.test)) == (400, 101)
     assert data.num_classes == 4 and data.class_names == agn.CLASS_NAMES
-    state = data.facts["checkpoint_state"]["text"]
+    state = data.checkpoint_state()["text"]
     vocab = Vocab.from_state(state["vocab"])
-    assert data.facts["vocab_size"] == len(vocab) and data.facts["padding_idx"] == 0
+    assert data.text.vocab_size == len(vocab) and data.text.padding_idx == 0
+    assert data.batch_inputs == ("x", "lengths")
+    facts = data.model_facts()
+    assert (facts["vocab_size"], facts["padding_idx"]) == (len(vocab), 0)
+    assert {"in_channels", "image_size"}.isdisjoint(facts)
     assert "zebra" not in vocab.stoi and "coach" in vocab.stoi
     # the vocabulary comes from the training rows: validation and test rows add nothing
     assert sum(t.startswith("uniq") for t in vocab.itos) == len(data.train)
@@ -200,7 +204,7 @@ def test_second_build_loads_the_cache_and_settings_key_it(tmp_path, skip_checksu
     second = build_ag_news(tmp_path, max_vocab=50)  # vocabulary settings reuse the cache
     assert "loaded tokenised ag_news from cache" in caplog.text
     assert list((tmp_path / "text_cache").iterdir()) == [cached]
-    assert second.facts["vocab_size"] == 50 < first.facts["vocab_size"]
+    assert second.text.vocab_size == 50 < first.text.vocab_size
     same = build_ag_news(tmp_path)
     assert torch.equal(same.train.tensors["x"], first.train.tensors["x"])
     build_ag_news(tmp_path, tokenizer="words")  # tokenisation settings: a new cache entry
@@ -239,7 +243,7 @@ def build_csv(path: Path, **overrides) -> object:
 def test_text_csv_with_string_labels(tmp_path):
     data = build_csv(write_labelled_csv(tmp_path / "news.csv", n=200))
     assert data.class_names == ["business", "sports", "tech", "world"]
-    assert data.facts["run_files"]["labels.json"] == {
+    assert data.run_files["labels.json"] == {
         "label_column": "topic",
         "classes": {"business": 0, "sports": 1, "tech": 2, "world": 3},
     }

@@ -28,7 +28,7 @@ def test_mnist_family_is_held_in_memory_as_uint8(tmp_path, name, fashion):
     assert (len(data.train), len(data.val), len(data.test)) == (30, 10, 12)
     assert data.train.tensors["x"].dtype == torch.uint8 and data.input_shape == (1, 28, 28)
     assert data.num_classes == 10 and len(data.class_names) == 10
-    assert data.facts["normalization"] == {
+    assert data.images.to_state() == {
         "mean": list(vision.SETS[name].mean),
         "std": list(vision.SETS[name].std),
     }
@@ -104,7 +104,7 @@ def test_image_folder_follows_the_loops_order(tmp_path):
         4,
     )  # 18 images: 4 test, 3 of 14 val
     assert data.input_shape == (3, 16, 16) and data.class_names == ["a", "b", "c"]
-    assert len(data.facts["normalization"]["mean"]) == 3
+    assert len(data.images.mean) == 3 and data.source == f"data.path={tmp_path / 'pics'}"
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(1))
     by_order = torch.cat([b["y"] for b in data.train.batches(5, order)])
     storage = torch.cat([b["y"] for b in data.train.batches(5)])

@@ -44,7 +44,7 @@ def build(root: Path) -> float:
     seconds = time.perf_counter() - started
     print(
         f"  {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test, "
-        f"vocabulary {data.facts['vocab_size']:,}, "
+        f"vocabulary {data.text.vocab_size:,}, "
         f"padded width {data.input_shape[0]}: {seconds:.2f} s"
     )
     return seconds

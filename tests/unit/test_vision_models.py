@@ -14,15 +14,8 @@ SHAPES = [(1, 28, 28), (3, 32, 32)]
 
 
 def facts(shape, classes=10):
-    return {
-        "input_shape": shape,
-        "in_features": shape[0] * shape[1] * shape[2],
-        "in_channels": shape[0],
-        "image_size": shape[-1],
-        "num_classes": classes,
-        "out_features": classes,
-        "normalization": {"mean": [0.5], "std": [0.5]},
-    }
+    """What build_task offers an image model: the bundle's facts and the task's output width."""
+    return {**tiny_bundle(shape).model_facts(), "num_classes": classes, "out_features": classes}
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=["1x28x28", "3x32x32"])

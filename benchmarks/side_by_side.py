@@ -10,12 +10,15 @@ together, the ratio pair/alone (goal <= 1.5) and the lone run against the `defau
 no more than 5% slower). Runs of a repeat are interleaved over policies, since this shared
 machine drifts over minutes. Prints figures only; asserts nothing.
 
-Policies (the environment each run starts with; dlrun keeps what the environment sets):
-  default   libgomp's own: threads spin 300,000 rounds before sleeping (today's torch behaviour)
+Policies (the environment each run starts with; dlrun keeps what the environment sets). All but
+`dlrun` fix the thread count (trainer.threads = the usable CPUs, or OMP_NUM_THREADS=1), so dlrun's
+tuner stays off and each policy is measured as it is:
+  default   libgomp's own: threads spin 300,000 rounds before sleeping (plain torch's behaviour)
   passive   OMP_WAIT_POLICY=PASSIVE: waiting threads sleep at once
   spinN     GOMP_SPINCOUNT=N: waiting threads spin N rounds, then sleep
   one       OMP_NUM_THREADS=1
-  dlrun     nothing set: what dlrun chooses (dlrun/threads.py: PASSIVE)
+  dlrun     nothing set: what dlrun chooses (dlrun/threads.py: the usable CPUs or one thread,
+            whichever its measured steps say is faster, re-checked as the run goes)
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def _env(policy: str) -> dict[str, str]:
 
 def _start(policy: str, args: list[str], cwd: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "dlrun", *args, "plots=false", "trainer.progress=false"]
+    if policy not in ("dlrun", "one"):  # a fixed count: dlrun's tuner stays off
+        command.append(f"trainer.threads={len(os.sched_getaffinity(0))}")
     return subprocess.Popen(
         command, cwd=cwd, env=_env(policy), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import callbacks, distributed, registry, runlock, sweep, threads  # no torch at import
+from dlrun import callbacks, distributed, registry, runlock, sweep  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
 
 log = logging.getLogger("dlrun")
@@ -187,7 +187,6 @@ def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     global _started_at
     _started_at = time.time()
-    threads.prepare_openmp()  # before anything loads torch: OpenMP reads it once, at load
     sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
     args = sys.argv[1:]
     if args[:1] == ["list"]:

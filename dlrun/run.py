@@ -128,7 +128,9 @@ class Job:
         self.cfg, self.artifacts = cfg, artifacts
         workers = cfg.data.get("num_workers") or 0
         t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
-        self.threads = threads.apply(threads.plan(t.threads, loader_workers=workers))
+        self.thread_plan = threads.plan(t.threads, loader_workers=workers)
+        self.threads = threads.apply(self.thread_plan)
+        self.thread_tuner: threads.ThreadTuner | None = None  # set when training starts
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
@@ -168,9 +170,18 @@ class Job:
                 "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir),
                 "overrides": _overrides(),
-                "threads": self.threads,
             }
-        return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
+        return {
+            **self._fixed_record,
+            "threads": self.thread_record(),
+            "peak_memory_mb": peak_memory_mb(self.device),
+        }
+
+    def thread_record(self) -> dict[str, Any]:
+        if self.thread_tuner is None:
+            return self.threads
+        tuning = self.thread_tuner.record()
+        return {**self.threads, "torch": tuning.pop("threads"), "tuning": tuning}
 
 
 class TrainingJob(Job):
@@ -371,6 +382,11 @@ class TrainingJob(Job):
         self.write_record("running", state)
         with StopFlag() as stop:
             try:
+                hooks = faults.loop_hooks()
+                self.thread_tuner = threads.tuner_for(self.thread_plan, self.device.type)
+                if self.thread_tuner:
+                    hooks.after_batch.append(self.thread_tuner.after_step)
+                    hooks.after_validation.append(self.thread_tuner.pause)
                 trainer = Trainer(
                     self.task,
                     self.data,
@@ -381,7 +397,7 @@ class TrainingJob(Job):
                     stop,
                     self.epoch_callbacks,
                     self.step_callbacks,
-                    faults.loop_hooks(),
+                    hooks,
                     seed=self.cfg.seed,
                 )
                 trainer.fit(state)

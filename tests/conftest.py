@@ -23,6 +23,12 @@ from tests.inprocess import run_in_process  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: a 60-second test that a worker starts last keeps the suite waiting on it
+    while the other worker idles (xdist workers take tests in this order)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: else as found
+
+
 def dlrun_env(**extra: str) -> dict[str, str]:
     """The environment for a dlrun subprocess: this checkout's package first on the path."""
     env = dict(os.environ)

@@ -46,6 +46,16 @@ POLICIES = {
 WORKLOADS = {
     "mlp_digits": ["model=mlp", "data=digits", "trainer.epochs=30"],
     "cnn_digits": ["model=cnn", "data=digits", "trainer.epochs=4"],
+    # an LSTM text classifier on a 2,000-document CSV (tests/textdata.py's keyword corpus)
+    "lstm_text": [
+        "model=lstm",
+        "data=text_csv",
+        "data.path={text_csv}",
+        "data.label_column=topic",
+        "data.text_columns=[headline,body]",
+        "trainer.batch_size=32",
+        "trainer.epochs=3",
+    ],
 }
 
 
@@ -64,17 +74,20 @@ def _start(policy: str, args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
-def _train_seconds(procs: list[subprocess.Popen], cwd: Path) -> list[float]:
+CHOSEN: dict[tuple[str, str, int], list[int]] = {}  # threads each run ended with
+
+
+def _train_seconds(procs: list[subprocess.Popen], cwd: Path) -> list[tuple[float, int]]:
     for proc in procs:
         _, err = proc.communicate()
         if proc.returncode:
             raise SystemExit(f"dlrun failed: {err.decode()[-2000:]}")
     records = [json.loads(p.read_text()) for p in (cwd / "outputs").rglob("metrics.json")]
-    return [r["train_seconds"] for r in records]
+    return [(r["train_seconds"], r["threads"]["torch"]) for r in records]
 
 
-def measure(policy: str, args: list[str], together: int) -> list[float]:
-    """Training seconds of each of `together` runs started at the same time."""
+def measure(policy: str, args: list[str], together: int) -> list[tuple[float, int]]:
+    """Training seconds and final thread count of each of `together` runs started together."""
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         procs = [_start(policy, args, cwd) for _ in range(together)]
@@ -88,23 +101,40 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     opts = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable; {opts.repeats} repeats")
+    sys.path.insert(0, str(REPO))
+    from tests.textdata import write_labelled_csv
+
+    data = Path(tempfile.mkdtemp())
+    text_csv = write_labelled_csv(data / "news.csv", n=2000)
+    workloads = {
+        name: [arg.format(text_csv=text_csv) for arg in args] for name, args in WORKLOADS.items()
+    }
     alone: dict[tuple[str, str], list[float]] = {}
     pair: dict[tuple[str, str], list[float]] = {}
     for _ in range(opts.repeats):
         for workload in opts.workloads:
             for policy in opts.policies:
                 key = (workload, policy)
-                alone.setdefault(key, []).extend(measure(policy, WORKLOADS[workload], 1))
-                pair.setdefault(key, []).extend(measure(policy, WORKLOADS[workload], 2))
-    print("| workload | policy | alone (s) | each of two (s) | pair/alone | alone vs default |")
-    print("|---|---|---|---|---|---|")
+                for together, times in ((1, alone), (2, pair)):
+                    runs = measure(policy, workloads[workload], together)
+                    times.setdefault(key, []).extend(seconds for seconds, _ in runs)
+                    CHOSEN.setdefault((*key, together), []).extend(n for _, n in runs)
+    print(
+        "| workload | policy | alone (s) | each of two (s) | pair/alone | alone vs default "
+        "| threads alone / in pairs |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for workload in opts.workloads:
         base = alone.get((workload, "default"))
         for policy in opts.policies:
             one = statistics.median(alone[(workload, policy)])
             two = statistics.median(pair[(workload, policy)])
             vs = f"{one / statistics.median(base):.2f}" if base else "-"
-            print(f"| {workload} | {policy} | {one:.2f} | {two:.2f} | {two / one:.2f} | {vs} |")
+            chosen = "/".join(",".join(map(str, CHOSEN[(workload, policy, n)])) for n in (1, 2))
+            print(
+                f"| {workload} | {policy} | {one:.2f} | {two:.2f} | {two / one:.2f} | {vs} "
+                f"| {chosen} |"
+            )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dlrun import (
     report,
     resume,
     runlock,
+    thread_tuner,
     threads,
 )
 from dlrun.artifacts import RunArtifacts
@@ -130,7 +131,7 @@ class Job:
         t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
         self.thread_plan = threads.plan(t.threads, loader_workers=workers)
         self.threads = threads.apply(self.thread_plan)
-        self.thread_tuner: threads.ThreadTuner | None = None  # set when training starts
+        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
@@ -383,7 +384,7 @@ class TrainingJob(Job):
         with StopFlag() as stop:
             try:
                 hooks = faults.loop_hooks()
-                self.thread_tuner = threads.tuner_for(self.thread_plan, self.device.type)
+                self.thread_tuner = thread_tuner.tuner_for(self.thread_plan, self.device.type)
                 if self.thread_tuner:
                     hooks.after_batch.append(self.thread_tuner.after_step)
                     hooks.after_validation.append(self.thread_tuner.pause)

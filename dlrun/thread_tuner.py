@@ -1,0 +1,188 @@
+"""While a CPU run trains, pick how many threads torch uses: one, or up to the planned count,
+from how busy other processes keep this process's CPUs and from measured step times.
+
+Why not a fixed policy: measured on a 2-core machine with benchmarks/side_by_side.py (training
+seconds of the default MLP on digits, 30 epochs; a run alone, and each of two runs together):
+
+    policy                              alone   each of two   pair/alone   alone vs default
+    libgomp default (spin 300,000)      0.90    9.34          10.4         1.00
+    OMP_WAIT_POLICY=PASSIVE             1.36    1.10          0.81         1.52
+    GOMP_SPINCOUNT=10000                1.21    6.44          5.31         1.35
+    one thread (OMP_NUM_THREADS=1)      0.99    0.94          0.95         1.10
+
+and for a small CNN: default 0.89 / 10.3x, PASSIVE 1.28 / 0.87x, one thread 1.17 / 0.95x.
+Idle OpenMP threads spin, taking the cores another process needs: two runs side by side each
+train 10x slower. Making them sleep (PASSIVE) costs a lone tiny model 1.4-1.5x (each operator
+wakes its threads). One thread is fine side by side but 10-20% slower alone. So a run measures:
+it starts on one thread, which is safe beside anything, and every window of steps reads how many
+cores other processes kept busy on its CPUs (/proc/stat less its own CPU time). Threads that the
+free cores can hold are tried for a few steps and kept when they step 5% faster; when other
+processes take cores, the run drops to what is left at once. Where /proc/stat cannot be read,
+a slowdown of 1.5x or a retry every so many steps (doubling while it loses) stands in for it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dlrun.threads import ThreadPlan, usable_cpus
+
+
+class CpuMeter:
+    """Cores that other processes kept busy on this process's CPUs since the last reading
+    (Linux's /proc/stat, less this process's own CPU time); None where it cannot be read."""
+
+    def __init__(self) -> None:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        self.names = {f"cpu{i}" for i in cpus}
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.last = self._read()
+
+    def _read(self) -> tuple[float, float, float] | None:
+        try:
+            lines = Path("/proc/stat").read_text().splitlines()
+        except OSError:
+            return None
+        busy = 0
+        for line in lines:
+            name, *values = line.split()
+            if name in self.names:  # user nice system idle iowait irq softirq steal
+                v = [int(x) for x in values[:8]]
+                busy += v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+        own = os.times()
+        return time.monotonic(), busy / self.tick, own.user + own.system
+
+    def others_busy(self) -> float | None:
+        now = self._read()
+        last, self.last = self.last, now
+        if now is None or last is None or now[0] <= last[0]:
+            return None
+        return max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0])
+
+
+class ThreadTuner:
+    """Chooses the thread count of a CPU run between 1 and `threads`, window by window.
+
+    A window is at least `window_steps` steps and `window_seconds` seconds (enough clock ticks
+    for the CPU reading), after `warmup` steps (the first optimizer step imports torch._dynamo).
+    Its median step time (a checkpoint write inside it does not count) is the count's speed.
+    """
+
+    def __init__(
+        self,
+        threads: int,
+        usable: int | None = None,
+        window_steps: int = 3,
+        window_seconds: float = 0.25,
+        warmup: int = 2,
+        retry_after: int = 64,
+        clock: Callable[[], float] = time.perf_counter,
+        set_threads: Callable[[int], None] | None = None,
+        others_busy: Callable[[], float | None] | None = None,
+    ) -> None:
+        if set_threads is None:
+            import torch
+
+            set_threads = torch.set_num_threads
+        self.planned, self.usable = threads, usable or threads
+        self.window_steps, self.window_seconds, self.warmup = window_steps, window_seconds, warmup
+        self.clock, self.set_threads = clock, set_threads
+        self.others_busy = others_busy or CpuMeter().others_busy
+        self.base_retry = self.retry_after = retry_after
+        self.current, self.trial = 1, None  # the count in use; the one on trial, if any
+        self.times: list[float] = []  # step seconds of the open window
+        self.step_seconds: dict[int, float] = {}  # latest median per count
+        self.since_trial, self.switches = 0, 0
+        self.last_others: float | None = None
+        self._last: float | None = None
+        set_threads(1)
+
+    def pause(self, *_: Any) -> None:
+        """Validation or a checkpoint ran since the last step: that gap is not a step time."""
+        self._last = None
+
+    def after_step(self, *_: Any) -> None:
+        now = self.clock()
+        last, self._last = self._last, now
+        if last is None:
+            return
+        if self.warmup:
+            self.warmup -= 1
+            return
+        self.since_trial += 1
+        self.times.append(now - last)
+        if self.trial is not None:
+            self._trial_step()
+        elif len(self.times) >= self.window_steps and sum(self.times) >= self.window_seconds:
+            self._window_done()
+
+    def _window_done(self) -> None:
+        median, self.times = statistics.median(self.times), []
+        before = self.step_seconds.get(self.current)
+        self.step_seconds[self.current] = median
+        others = self.last_others = self.others_busy()
+        target = self._target(others)
+        if target < self.current:  # other processes took cores: make room now, no trial
+            self._switch(target)
+        elif target > self.current and (
+            target not in self.step_seconds or self.since_trial >= self.retry_after
+        ):
+            self._start_trial(target)
+        elif self.current > 1 and before is not None and median > 1.5 * before:
+            self._start_trial(1)  # slower for a reason the CPU reading did not show
+
+    def _target(self, others: float | None) -> int:
+        """The threads the free cores can hold (all planned when the reading is unknown)."""
+        if others is None:
+            return self.planned
+        return max(1, min(self.planned, round(self.usable - others)))
+
+    def _trial_step(self) -> None:
+        assert self.trial is not None
+        reference, median = self.step_seconds[self.current], statistics.median(self.times)
+        if len(self.times) == 2 and median > 1.25 * reference:  # clearly slower: stop paying
+            self._end_trial(median, won=False)
+        elif len(self.times) >= self.window_steps and sum(self.times) >= self.window_seconds:
+            self._end_trial(median, won=median < 0.95 * reference)
+
+    def _start_trial(self, count: int) -> None:
+        self.trial, self.times = count, []
+        self.set_threads(count)
+
+    def _end_trial(self, median: float, won: bool) -> None:
+        assert self.trial is not None
+        self.step_seconds[self.trial] = median
+        if won:
+            self._switch(self.trial)
+        else:
+            self.set_threads(self.current)
+            self.retry_after = min(2 * self.retry_after, 1024)
+        self.trial, self.times, self.since_trial = None, [], 0
+
+    def _switch(self, count: int) -> None:
+        self.current, self.retry_after = count, self.base_retry
+        self.switches += 1
+        self.set_threads(count)
+
+    def record(self) -> dict[str, Any]:
+        """For metrics.json: the count in use, the last step time measured with each count, and
+        the cores other processes kept busy in the last window."""
+        others = None if self.last_others is None else round(self.last_others, 2)
+        return {
+            "threads": self.current,
+            "step_ms": {str(k): round(v * 1000, 3) for k, v in sorted(self.step_seconds.items())},
+            "switches": self.switches,
+            "others_busy_cores": others,
+        }
+
+
+def tuner_for(plan: ThreadPlan, device_type: str) -> ThreadTuner | None:
+    """A tuner for a training run on the CPU whose thread count dlrun chose; else None."""
+    if not (plan.tune and device_type == "cpu"):
+        return None
+    return ThreadTuner(plan.torch, usable=usable_cpus())

@@ -191,8 +191,9 @@ class TrainerConfig:
     )
     threads: int | str = key(
         "auto",
-        "CPU threads for torch; auto = the CPUs this process may use, shared by torchrun's local "
-        "ranks, less data workers (OMP_NUM_THREADS wins)",
+        "CPU threads for torch; auto = up to the CPUs this process may use (shared by torchrun's "
+        "local ranks, less data workers), as many as measured steps and free cores say pay off; "
+        "N or OMP_NUM_THREADS: fixed",
         AUTO_OR_POSITIVE_INT,
         "1",
     )

@@ -470,6 +470,7 @@ class TrainingJob(Job):
                 self.artifacts,
                 self.settings.precision,
                 self.settings.eval_batch_size,
+                self.settings.limit_eval_batches or None,
             )
         ]
         if self.cfg.get("export"):

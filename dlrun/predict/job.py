@@ -95,14 +95,17 @@ def write_test_predictions(
     artifacts: RunArtifacts,
     precision: str,
     batch_size: int,
+    limit_batches: int | None = None,
 ) -> str | None:
-    """predictions_test.csv from the model as it is now (the best weights, after the test pass)."""
+    """predictions_test.csv from the model as it is now (the best weights, after the test pass),
+    for the samples the test pass saw (its first `limit_batches` batches when limited)."""
     if prep["task"] == "adversarial":  # a GAN has no per-input answer; its samples are written
         return None
     device = next(task.model.parameters()).device
     predictor = Predictor(task, prep, device, precision, batch_size)
     ids, id_name = split_ids(data.test)
-    rows = rows_for_test_split(predictor.predict_split(data.test, ids, id_name))
+    predictions = predictor.predict_split(data.test, ids, id_name, limit_batches)
+    rows = rows_for_test_split(predictions)
     return artifacts.relative(artifacts.write_csv("predictions_test.csv", rows))
 
 

@@ -8,6 +8,7 @@ tables through tabular.scale_features, text through the corpus tokeniser, vocabu
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -165,17 +166,18 @@ class Predictor:
         return split
 
     # --- running the model -------------------------------------------------------------------
-    def _batches(self, split: Split) -> Iterator[Batch]:
-        for batch in split.batches(self.batch_size):
+    def _batches(self, split: Split, limit: int | None = None) -> Iterator[Batch]:
+        for batch in itertools.islice(split.batches(self.batch_size), limit):
             yield {k: v.to(self.device) for k, v in batch.items()}
 
     @torch.no_grad()
-    def outputs(self, split: Split) -> dict[str, np.ndarray]:
-        """The model's answers over a split (its `y`, when present, is ignored)."""
+    def outputs(self, split: Split, limit_batches: int | None = None) -> dict[str, np.ndarray]:
+        """The model's answers over a split, or its first `limit_batches` batches (its `y`, when
+        present, is ignored)."""
         task, parts = self.task, {}
         task.model.eval()
         with autocast(self.device, self.precision):
-            for batch in self._batches(split):
+            for batch in self._batches(split, limit_batches):
                 for name, value in self._answer(task, batch).items():
                     parts.setdefault(name, []).append(value.float().cpu().numpy())
         return {name: np.concatenate(p) for name, p in parts.items()}
@@ -326,10 +328,15 @@ class Predictor:
             )
         return self._predictions(collected, found.id_name, found.skipped)
 
-    def predict_split(self, split: Split, ids: list[str], id_name: str) -> Predictions:
-        """A split of the training data (already preprocessed), e.g. the test split."""
-        arrays = self.outputs(split)
+    def predict_split(
+        self, split: Split, ids: list[str], id_name: str, limit_batches: int | None = None
+    ) -> Predictions:
+        """A split of the training data (already preprocessed), e.g. the test split; with
+        `limit_batches`, the samples of its first batches (those trainer.limit_eval_batches
+        tested)."""
+        arrays = self.outputs(split, limit_batches)
         y = arrays.pop("y", None)
+        ids = ids[: len(next(iter(arrays.values()))) if arrays else 0]
         targets = None
         if y is not None and self.class_names and "probabilities" in arrays:
             targets = [self.class_names[int(i)] for i in y]

@@ -300,3 +300,12 @@ def test_gan_writes_samples_from_a_seed(dlrun, tmp_path):
     assert (run / "model.onnx").is_file()  # the generator: noise -> images
     proc = dlrun("mode=predict", f"ckpt={run}", f"input={run}", expect_fail=True)
     assert "a GAN makes images from noise" in proc.stderr
+
+
+def test_a_limited_test_pass_predicts_the_samples_it_tested(dlrun, tmp_path):
+    # debug=smoke tests 2 batches of 16: predictions_test.csv holds those 32 rows, not the
+    # whole test split (which cost a smoke run of ResNet-18 on MNIST seconds more than its test)
+    dlrun("debug=smoke")
+    run = newest_run(tmp_path)
+    rows = check_test_predictions(run)
+    assert len(rows) == 32 == sum(map(sum, read_metrics(run)["test"]["confusion_matrix"]))

@@ -81,9 +81,9 @@ class RunArtifacts:
         return json.loads(self.metrics_path.read_text())
 
     def record_failure(self, error: str, overrides: list[str]) -> None:
-        """Mark the run failed where the Job could not (a config or build error, a crash).
+        """Mark the run failed where the Run could not (a config or build error, a crash).
 
-        A record the Job already closed as failed or interrupted is kept as it is.
+        A record the Run already closed as failed or interrupted is kept as it is.
         """
         record = self.read_metrics() or {"run_dir": str(self.run_dir), "overrides": overrides}
         if record.get("status") in ("failed", "interrupted"):

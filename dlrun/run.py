@@ -1,5 +1,6 @@
-"""One job, start to end: build the pieces, fit (or resume), test the best weights, write the run
-folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate it."""
+"""One run, start to end: build its pieces (RunPieces), fit them with the FitLoop or continue a
+checkpoint, test the best weights, write the run folder (Run). Also mode=eval (EvalRun): rebuild
+a model from a checkpoint and score it on a split."""
 
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
+    FitLoop,
     LoopState,
     Optimization,
-    Trainer,
-    evaluate_split,
     samples_per_epoch,
+    split_metrics,
     steps_per_epoch,
 )
 from dlrun.picture import Picture
@@ -118,8 +119,9 @@ def _overrides() -> list[str]:
         return []
 
 
-class Job:
-    """The pieces of one run (data, task, loop settings) and the record it writes."""
+class RunPieces:
+    """The built pieces of one run (data, task, loop settings) and what the record says about
+    them (`about`); a training Run and an EvalRun are made of them."""
 
     def __init__(
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
@@ -156,7 +158,8 @@ class Job:
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
 
-    def base_record(self) -> dict[str, Any]:
+    def about(self) -> dict[str, Any]:
+        """What ran, where and with what: the record's description of the run."""
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
                 "task": self.task.name,
@@ -173,8 +176,9 @@ class Job:
         return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
 
 
-class TrainingJob(Job):
-    """Train (or continue training), then test the best weights."""
+class Run(RunPieces):
+    """One training run: its optimizers, loggers, checkpoints and record around the FitLoop;
+    trains (or continues), then tests the best weights and writes plots and exports."""
 
     def __init__(
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
@@ -225,7 +229,8 @@ class TrainingJob(Job):
             self.loggers.log_images(state.epoch, pictures)
 
     # --- checkpoints -------------------------------------------------------------------------
-    def state_dict(self, state: LoopState) -> dict[str, Any]:
+    def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
+        """Everything a checkpoint holds (what `restore` reads back)."""
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
@@ -249,7 +254,7 @@ class TrainingJob(Job):
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
         }
 
-    def load_state(self, ckpt: dict[str, Any]) -> LoopState:
+    def restore(self, ckpt: dict[str, Any]) -> LoopState:
         """Restore everything a checkpoint holds; returns the loop state to continue from."""
         if ckpt.get("optimizers") is None:  # resuming without them would not continue the run
             raise ConfigError(
@@ -267,7 +272,7 @@ class TrainingJob(Job):
         checkpoint.restore_rng(ckpt["rng"])
         return LoopState(**ckpt["loop"])
 
-    def save(self, state: LoopState, best: bool = False) -> None:
+    def write_checkpoint(self, state: LoopState, best: bool = False) -> None:
         """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.
         One serialisation and one write: the other names are links to the same bytes."""
         if not distributed.is_main():
@@ -280,7 +285,7 @@ class TrainingJob(Job):
         try:
             # best.pt is placed before last.pt: a kill in between leaves last.pt one epoch
             # behind, never a best.pt older than the best epoch that last.pt records
-            checkpoint.save_atomic(self.state_dict(state), last, copies=tuple(copies))
+            checkpoint.save_atomic(self.checkpoint_payload(state), last, copies=tuple(copies))
             if keep_k:
                 checkpoint.prune_epoch_copies(self.artifacts.checkpoint_dir, keep_k)
             self.artifacts.write_history(state.history)
@@ -310,7 +315,7 @@ class TrainingJob(Job):
             record={
                 "status": status,
                 "error": error,
-                **self.base_record(),
+                **self.about(),
                 "monitor": {
                     "metric": self.settings.monitor,
                     "mode": self.task.monitor_mode(self.settings.monitor),
@@ -342,20 +347,9 @@ class TrainingJob(Job):
 
     # --- the run -----------------------------------------------------------------------------
     def train(self, resume_from: Path | None = None) -> float:
-        state = LoopState()
-        if resume_from is not None:
-            state = self.load_state(checkpoint.load(resume_from))
-            if state.epoch > self.settings.epochs:
-                raise ConfigError(
-                    f"resume={resume_from} has already trained {state.epoch} epochs: set "
-                    f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
-                )
-            log.info(
-                f"resuming from {resume_from} at epoch {state.epoch + 1}, "
-                f"batch {state.batch_in_epoch + 1}"
-            )
-            if resume.run_folder(resume_from) is None:
-                _start_best_afresh(state, resume_from, self.settings.epochs)
+        """Fit from the start or from `resume_from`, test the best weights, write the record;
+        returns the best monitored validation value."""
+        state = LoopState() if resume_from is None else self._continued(resume_from)
         log.info(
             report.model_line(
                 self.task.name,
@@ -370,50 +364,70 @@ class TrainingJob(Job):
         self.startup_seconds = round(time.time() - command_start_time(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
-            try:
-                trainer = Trainer(
-                    self.task,
-                    self.data,
-                    self.opt,
-                    self.settings,
-                    self.device,
-                    self.save,
-                    stop,
-                    self.epoch_callbacks,
-                    self.step_callbacks,
-                    faults.loop_hooks(),
-                    seed=self.cfg.seed,
-                )
-                trainer.fit(state)
-                metric = self._finish(trainer, state)
-            except Interrupted as err:
-                self._record_failure("interrupted", state, str(err))
-                self._observe_end("interrupted", state)
-                log.info(
-                    f"resume with: dlrun "
-                    f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
-                    f"resume={self.artifacts.run_dir}"
-                )
-                raise
-            except DlrunError as err:
-                self._record_failure("failed", state, str(err))
-                self._observe_end("failed", state)
-                raise
-            except Exception as err:  # a bug: say so in the record, never leave it "running"
-                self._record_failure("failed", state, f"{type(err).__name__}: {err}")
-                raise
+            metric = self._fit_recording_the_end(state, stop)
             if stop.requested:  # it came during the test pass or the plots: the run is complete
                 raise Interrupted(
                     stop.name, stop.exit_code, "the run had completed; results are written"
                 )
         return metric
 
-    def _finish(self, trainer: Trainer, state: LoopState) -> float:
+    def _continued(self, resume_from: Path) -> LoopState:
+        state = self.restore(checkpoint.load(resume_from))
+        if state.epoch > self.settings.epochs:
+            raise ConfigError(
+                f"resume={resume_from} has already trained {state.epoch} epochs: set "
+                f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
+            )
+        log.info(
+            f"resuming from {resume_from} at epoch {state.epoch + 1}, "
+            f"batch {state.batch_in_epoch + 1}"
+        )
+        if resume.run_folder(resume_from) is None:
+            _start_best_afresh(state, resume_from, self.settings.epochs)
+        return state
+
+    def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
+        """The FitLoop, then `_finish`; an interrupt or a failure is recorded, never left
+        "running", and plots and loggers still get their last word."""
+        try:
+            fit_loop = FitLoop(
+                self.task,
+                self.data,
+                self.opt,
+                self.settings,
+                self.device,
+                self.write_checkpoint,
+                stop,
+                self.epoch_callbacks,
+                self.step_callbacks,
+                faults.loop_hooks(),
+                seed=self.cfg.seed,
+            )
+            fit_loop.fit(state)
+            return self._finish(fit_loop, state)
+        except Interrupted as err:
+            self._record_failure("interrupted", state, str(err))
+            self._observe_end("interrupted", state)
+            log.info(
+                f"resume with: dlrun "
+                f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
+                f"resume={self.artifacts.run_dir}"
+            )
+            raise
+        except DlrunError as err:
+            self._record_failure("failed", state, str(err))
+            self._observe_end("failed", state)
+            raise
+        except Exception as err:  # a bug: say so in the record, never leave it "running"
+            self._record_failure("failed", state, f"{type(err).__name__}: {err}")
+            raise
+
+    def _finish(self, fit_loop: FitLoop, state: LoopState) -> float:
         """Test the best weights once, export them, write the final record."""
         if distributed.is_main():  # the test pass runs on rank 0 only
             best = checkpoint.load(self.artifacts.checkpoint("best"))
             distributed.unwrap(self.task.model).load_state_dict(best["model"])
-        test = trainer.evaluate(self.data.test)
+        test = fit_loop.measure(self.data.test)
         if not distributed.is_main():
             return float(state.best_value)
         checkpoint.export_safetensors(
@@ -527,19 +541,20 @@ def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
     state.best_value, state.best_epoch, state.best_val = None, None, {}
 
 
-class EvalJob(Job):
+class EvalRun(RunPieces):
     """mode=eval: the checkpoint's model and data config, merged onto the local config tree."""
 
-    def evaluate(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
+    def score(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
+        """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
         self.task.model.load_state_dict(ckpt["model"])
-        metrics = evaluate_split(self.task, getattr(self.data, split), self.settings, self.device)
+        metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
         monitor = self.settings.monitor
         self.artifacts.write_metrics(
             {
                 "status": "completed",
                 "error": None,
                 "mode": "eval",
-                **self.base_record(),
+                **self.about(),
                 "checkpoint": str(ckpt_path),
                 "split": split,
                 split: metrics,
@@ -589,7 +604,7 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
             from_env = "${oc.env:" in str(saved_data.get(key, ""))
             if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
-    return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
+    return EvalRun(merged, artifacts, ckpt.get("data_state")).score(ckpt, path, cfg.split)
 
 
 def _refuse_an_older_checkpoint(file: Path) -> None:
@@ -676,7 +691,7 @@ def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
         saved = checkpoint.load(resume_from)
     # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
     # vocabulary), not refitted ones.
-    job = TrainingJob(cfg, artifacts, saved.get("data_state") if saved else None)
+    run = Run(cfg, artifacts, saved.get("data_state") if saved else None)
     if saved is not None:
-        resume.check_same_setup(saved["config"], job.config, resume_from)
-    return job.train(resume_from)
+        resume.check_same_setup(saved["config"], run.config, resume_from)
+    return run.train(resume_from)

@@ -131,18 +131,17 @@ def _record_failure(cfg: DictConfig, err: DlrunError) -> None:
     artifacts = RunArtifacts(Path(hc.runtime.output_dir))
     if artifacts.metrics_path.exists():
         return
+    from dlrun.record import failed_before_training
+
     try:
-        data = OmegaConf.select(cfg, "data._target_", default="") or ""
-        model = OmegaConf.select(cfg, "model._target_", default="") or ""
         artifacts.write_metrics(
-            {
-                "status": "failed",
-                "error": str(err),
-                "model": model.rsplit(".", 1)[-1],
-                "data": data.rsplit(".", 1)[-1],
-                "run_dir": str(artifacts.run_dir),
-                "overrides": list(hc.overrides.task),
-            }
+            failed_before_training(
+                str(err),
+                OmegaConf.select(cfg, "model._target_", default=""),
+                OmegaConf.select(cfg, "data._target_", default=""),
+                str(artifacts.run_dir),
+                list(hc.overrides.task),
+            )
         )
     except Exception:  # noqa: BLE001 (a full disk: the error line is printed anyway)
         log.debug("could not write the failure record", exc_info=True)

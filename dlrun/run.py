@@ -32,6 +32,7 @@ from dlrun import (
     runlock,
     threads,
 )
+from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
@@ -47,6 +48,7 @@ from dlrun.loop import (
 )
 from dlrun.picture import Picture
 from dlrun.predict.preprocessing import describe
+from dlrun.record import RunRecord
 from dlrun.runtime import (
     StopFlag,
     configure_backends,
@@ -149,7 +151,7 @@ class RunPieces:
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
         self.epoch_callbacks: list = []  # the task's pictures, loggers, live plots...
         self.opt: Optimization | None = None
-        self._fixed_record: dict[str, Any] | None = None
+        self._fixed_record: RunRecord | None = None
 
     def parameters(self) -> dict[str, int]:
         params = list(self.task.model.parameters())
@@ -158,13 +160,13 @@ class RunPieces:
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
 
-    def about(self) -> dict[str, Any]:
+    def about(self) -> RunRecord:
         """What ran, where and with what: the record's description of the run."""
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
                 "task": self.task.name,
-                "model": self.cfg.model._target_.rsplit(".", 1)[-1],
-                "data": self.cfg.data._target_.rsplit(".", 1)[-1],
+                "model": run_record.target_name(self.cfg.model._target_),
+                "data": run_record.target_name(self.cfg.data._target_),
                 "data_path": self.cfg.data.get("path"),
                 "device": str(self.device),
                 "precision": self.settings.precision,
@@ -174,6 +176,11 @@ class RunPieces:
                 "threads": self.threads,
             }
         return {**self._fixed_record, "peak_memory_mb": peak_memory_mb(self.device)}
+
+    def monitor(self) -> dict[str, str]:
+        """The record's `monitor`: the metric that chooses the best epoch, and its direction."""
+        metric = self.settings.monitor
+        return {"metric": metric, "mode": self.task.monitor_mode(metric)}
 
 
 class Run(RunPieces):
@@ -310,34 +317,19 @@ class Run(RunPieces):
         if not distributed.is_main():
             return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
-        self.artifacts.write_metrics(
-            in_place_if_full=in_place_if_full,
-            record={
-                "status": status,
-                "error": error,
-                **self.about(),
-                "monitor": {
-                    "metric": self.settings.monitor,
-                    "mode": self.task.monitor_mode(self.settings.monitor),
-                },
-                "best_epoch": state.best_epoch,
-                "epochs_run": state.epoch,
-                "early_stopped": state.early_stopped,
-                "nonfinite_skipped": state.nonfinite_skipped,
-                "best_val": state.best_val,
-                "test": test or {},
-                "train_seconds": round(state.train_seconds, 4),
-                "startup_seconds": self.startup_seconds,
-                "samples_per_second": round(state.train_samples / state.train_seconds, 1)
-                if state.train_seconds
-                else None,
-                "checkpoints": {
-                    n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()
-                },
-                "last_batch": self.last_batch,
-                "skipped_files": len(self.data.skipped),
-            },
+        record = run_record.training(
+            status,
+            state,
+            self.about(),
+            self.monitor(),
+            error=error,
+            test=test,
+            startup_seconds=self.startup_seconds,
+            checkpoints={n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
+            last_batch=self.last_batch,
+            skipped_files=len(self.data.skipped),
         )
+        self.artifacts.write_metrics(record, in_place_if_full=in_place_if_full)
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
         # The disk that failed the checkpoint may fail this too: the record is then rewritten in
@@ -548,23 +540,13 @@ class EvalRun(RunPieces):
         """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
         self.task.model.load_state_dict(ckpt["model"])
         metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
-        monitor = self.settings.monitor
         self.artifacts.write_metrics(
-            {
-                "status": "completed",
-                "error": None,
-                "mode": "eval",
-                **self.about(),
-                "checkpoint": str(ckpt_path),
-                "split": split,
-                split: metrics,
-                "monitor": {"metric": monitor, "mode": self.task.monitor_mode(monitor)},
-            }
+            run_record.evaluation(self.about(), str(ckpt_path), split, metrics, self.monitor())
         )
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         log.info(f"{split} metrics of {ckpt_path}: {shown}")
         log.info(f"wrote {self.artifacts.metrics_path}")
-        return float(metrics[monitor])
+        return float(metrics[self.settings.monitor])
 
 
 # Sections an eval run takes from the checkpoint's config (the rest stays local: device, batch

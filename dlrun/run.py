@@ -49,6 +49,7 @@ from dlrun.loop import (
 from dlrun.picture import Picture
 from dlrun.predict.preprocessing import describe
 from dlrun.record import RunRecord
+from dlrun.resume import ResumePlan
 from dlrun.runtime import (
     StopFlag,
     configure_backends,
@@ -338,10 +339,10 @@ class Run(RunPieces):
             self.write_record(status, state, error=error, in_place_if_full=True)
 
     # --- the run -----------------------------------------------------------------------------
-    def train(self, resume_from: Path | None = None) -> float:
-        """Fit from the start or from `resume_from`, test the best weights, write the record;
-        returns the best monitored validation value."""
-        state = LoopState() if resume_from is None else self._continued(resume_from)
+    def train(self, plan: ResumePlan = resume.FRESH, saved: dict[str, Any] | None = None) -> float:
+        """Fit from the start, or from `saved` (the checkpoint `plan` continues), test the best
+        weights, write the record; returns the best monitored validation value."""
+        state = LoopState() if saved is None else self._continued(plan, saved)
         log.info(
             report.model_line(
                 self.task.name,
@@ -363,19 +364,19 @@ class Run(RunPieces):
                 )
         return metric
 
-    def _continued(self, resume_from: Path) -> LoopState:
-        state = self.restore(checkpoint.load(resume_from))
-        if state.epoch > self.settings.epochs:
-            raise ConfigError(
-                f"resume={resume_from} has already trained {state.epoch} epochs: set "
-                f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
-            )
+    def _continued(self, plan: ResumePlan, saved: dict[str, Any]) -> LoopState:
+        state = self.restore(saved)
+        resume.check_epochs_left(plan, state.epoch, self.settings.epochs)
         log.info(
-            f"resuming from {resume_from} at epoch {state.epoch + 1}, "
+            f"resuming from {plan.checkpoint} at epoch {state.epoch + 1}, "
             f"batch {state.batch_in_epoch + 1}"
         )
-        if resume.run_folder(resume_from) is None:
-            _start_best_afresh(state, resume_from, self.settings.epochs)
+        if not plan.in_run_folder:
+            log.info(
+                f"{plan.checkpoint} is not in a run folder: continuing in a new one; the best "
+                "epoch is chosen among the epochs trained from now on"
+            )
+            state.best_value, state.best_epoch, state.best_val = None, None, {}
         return state
 
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
@@ -517,22 +518,6 @@ class Run(RunPieces):
         log.info(report.summary_table(record, time.time() - self.started))
 
 
-def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
-    """A checkpoint from outside a run folder continues in a new folder, which has no best.pt of
-    the epoch the file calls best: the best epoch is chosen among the epochs trained from here."""
-    if state.epoch >= epochs:
-        raise ConfigError(
-            f"resume={file} has trained {state.epoch} epochs: raise trainer.epochs above "
-            f"{state.epoch} to continue it "
-            "(its run folder is not here, so it continues in a new one)"
-        )
-    log.info(
-        f"{file} is not in a run folder: continuing in a new one; the best epoch is chosen "
-        "among the epochs trained from now on"
-    )
-    state.best_value, state.best_epoch, state.best_val = None, None, {}
-
-
 class EvalRun(RunPieces):
     """mode=eval: the checkpoint's model and data config, merged onto the local config tree."""
 
@@ -589,22 +574,6 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     return EvalRun(merged, artifacts, ckpt.get("data_state")).score(ckpt, path, cfg.split)
 
 
-def _refuse_an_older_checkpoint(file: Path) -> None:
-    """resume=<run>/checkpoints/X.pt continues in that run's folder: refuse it when the folder's
-    last.pt is further on (best.pt, epoch_003.pt), or the folder would mix two histories."""
-    last = file.parent / "last.pt"
-    if file.parent.name != "checkpoints" or not last.is_file() or last.samefile(file):
-        return
-    here, there = (checkpoint.load(f, mmap=True)["loop"] for f in (file, last))
-    if there["batches_done"] > here["batches_done"]:
-        raise DlrunError(
-            f"resume={file}: its run folder has a newer checkpoints/last.pt "
-            f"(epoch {there['epoch']}); resuming from an older checkpoint would mix two histories "
-            "in one folder - resume from the run folder, or copy the folder, delete the copy's "
-            "checkpoints/last.pt and resume the copy"
-        )
-
-
 def _write_failure(err: Exception, folder: Path) -> str:
     """Why a write failed, in words: torch.save's writer reports a full disk as a RuntimeError
     about zip positions ("unexpected pos 46016 vs 45908"), so say what is free on that disk."""
@@ -621,10 +590,11 @@ def _write_failure(err: Exception, folder: Path) -> str:
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
-def run_job(cfg: DictConfig) -> float | None:
-    """Run one configured job in Hydra's output folder; returns the monitored val metric."""
+def run_job(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
+    """Run one configured job in Hydra's output folder; returns the monitored val metric. A
+    training job follows `plan` (made here from resume= unless a sweep job brings its own)."""
     try:
-        return _run_holding_the_folder(cfg)
+        return _run_holding_the_folder(cfg, plan)
     except OSError as err:
         if err.errno not in _DISK_ERRORS:
             raise
@@ -635,19 +605,19 @@ def run_job(cfg: DictConfig) -> float | None:
         ) from None
 
 
-def _run_holding_the_folder(cfg: DictConfig) -> float | None:
+def _run_holding_the_folder(cfg: DictConfig, plan: ResumePlan | None) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     # A single run holds its folder from before Hydra writes into it (callbacks.OutputGuard); a
     # sweep's job holds its own folder here, for the job's duration.
     held = runlock.acquire(artifacts.run_dir)
     try:
-        return _run_job(cfg, artifacts)
+        return _run_job(cfg, artifacts, plan)
     finally:
         if held:
             runlock.release(artifacts.run_dir)
 
 
-def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
+def _run_job(cfg: DictConfig, artifacts: RunArtifacts, plan: ResumePlan | None) -> float | None:
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
     if cfg.mode == "predict":
@@ -658,22 +628,11 @@ def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
         from dlrun.export import run_export
 
         return run_export(cfg, artifacts)
-    resume_from = None
-    if cfg.get("resume"):
-        resume_from = (
-            artifacts.checkpoint("last")
-            if cfg.resume == "auto"
-            else resume.checkpoint_file(cfg.resume)
-        )
-        if cfg.resume == "auto" and not resume_from.is_file():
-            resume_from = None  # nothing unfinished to continue: a fresh run
-    saved = None
-    if resume_from is not None:
-        _refuse_an_older_checkpoint(resume_from)
-        saved = checkpoint.load(resume_from)
+    plan = plan or resume.plan(cfg.get("resume"), artifacts.run_dir)
+    saved = resume.load_checkpoint(plan)
     # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
     # vocabulary), not refitted ones.
     run = Run(cfg, artifacts, saved.get("data_state") if saved else None)
     if saved is not None:
-        resume.check_same_setup(saved["config"], run.config, resume_from)
-    return run.train(resume_from)
+        resume.check_same_setup(saved["config"], run.config, plan.checkpoint)
+    return run.train(plan, saved)

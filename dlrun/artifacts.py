@@ -1,12 +1,8 @@
 """The only writer of run files: metrics.json, history.csv, steps.csv, plots/, the pictures tasks
 return (image grids) and the checkpoints folder layout.
 
-metrics.json schema (version 1) - stable keys, documented in docs/usage.md:
-  schema_version, status (running|completed|interrupted|failed), error, task, model, data,
-  monitor {metric, mode}, best_epoch, epochs_run, best_val {metric: value}, test {metric: value},
-  train_seconds, samples_per_second, device, precision, parameters {total, trainable},
-  checkpoints {best, last}, run_dir, overrides, last_batch {drop_last, dropped_per_epoch},
-  skipped_files, data_path
+metrics.json holds one dlrun.record.RunRecord (its keys are documented there and in
+docs/usage.md); dlrun/record.py builds every record, write_metrics writes it.
 """
 
 from __future__ import annotations
@@ -21,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlrun import record as run_record
 from dlrun.atomic import temp_beside
 
 if TYPE_CHECKING:
     from dlrun.picture import Picture
-
-SCHEMA_VERSION = 1
+    from dlrun.record import RunRecord
 
 
 def _write_atomic(path: Path, text: str | bytes) -> None:
@@ -61,11 +57,11 @@ class RunArtifacts:
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.run_dir))
 
-    def write_metrics(self, record: dict[str, Any], in_place_if_full: bool = False) -> None:
+    def write_metrics(self, record: RunRecord, in_place_if_full: bool = False) -> None:
         """Atomically; with `in_place_if_full`, a full disk (no room for the temporary file)
         rewrites the existing file in place instead, so a failure is still recorded."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"schema_version": SCHEMA_VERSION, **record}, indent=2) + "\n"
+        text = json.dumps({"schema_version": run_record.SCHEMA_VERSION, **record}, indent=2) + "\n"
         try:
             _write_atomic(self.metrics_path, text)
         except OSError as err:
@@ -81,15 +77,13 @@ class RunArtifacts:
         return json.loads(self.metrics_path.read_text())
 
     def record_failure(self, error: str, overrides: list[str]) -> None:
-        """Mark the run failed where the Job could not (a config or build error, a crash).
+        """Mark the run failed where the Run could not (a config or build error, a crash).
 
-        A record the Job already closed as failed or interrupted is kept as it is.
+        A record the Run already closed as failed or interrupted is kept as it is.
         """
-        record = self.read_metrics() or {"run_dir": str(self.run_dir), "overrides": overrides}
-        if record.get("status") in ("failed", "interrupted"):
-            return
-        record.pop("schema_version", None)
-        self.write_metrics({**record, "status": "failed", "error": error})
+        record = run_record.marked_failed(self.read_metrics(), error, str(self.run_dir), overrides)
+        if record is not None:
+            self.write_metrics(record)
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.run_dir / name

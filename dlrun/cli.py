@@ -11,12 +11,16 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun import callbacks, distributed, registry, runlock, sweep  # no torch at import
 from dlrun.errors import DlrunError, Interrupted
+
+if TYPE_CHECKING:
+    from dlrun.resume import ResumePlan
 
 log = logging.getLogger("dlrun")
 
@@ -39,18 +43,13 @@ def _run_dir(default: str, *, _root_: DictConfig) -> str:
     """hydra.run.dir: the resumed run's own folder for resume=PATH|auto, else a new folder."""
     from dlrun import resume
 
-    spec = _root_.get("resume")
-    if not spec:
-        return default
+    def config() -> dict:
+        current = {k: _root_[k] for k in _root_ if k != "hydra"}
+        return OmegaConf.to_container(OmegaConf.create(current), resolve=True)
+
     try:
-        if spec == "auto":
-            current = {k: _root_[k] for k in _root_ if k != "hydra"}
-            found = resume.find_unfinished_run(
-                OmegaConf.to_container(OmegaConf.create(current), resolve=True)
-            )
-            return str(found) if found else default
-        folder = resume.run_folder(resume.checkpoint_file(spec))
-        return str(folder) if folder else default  # a file outside a run folder: a new folder
+        folder = resume.run_folder_for(_root_.get("resume"), config)
+        return str(folder) if folder else default
     except DlrunError as err:  # raised while Hydra picks the folder: report it like any other
         _fail(err)
         raise
@@ -103,7 +102,8 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _run(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
+    """Validate and run one job; a sweep job's `plan` was made by sweep.run_sweep_job."""
     from dlrun.validate import validate_config
 
     try:
@@ -112,7 +112,7 @@ def _run(cfg: DictConfig) -> float | None:
         registry.check_config(cfg)  # every `_target_`, before anything is imported or built
         from dlrun.run import run_job  # imports torch: only once a job really runs
 
-        return run_job(cfg)
+        return run_job(cfg, plan)
     except DlrunError as err:
         if not isinstance(err, Interrupted) and not _is_multirun():  # sweeps record their own
             _record_failure(cfg, err)
@@ -131,18 +131,17 @@ def _record_failure(cfg: DictConfig, err: DlrunError) -> None:
     artifacts = RunArtifacts(Path(hc.runtime.output_dir))
     if artifacts.metrics_path.exists():
         return
+    from dlrun.record import failed_before_training
+
     try:
-        data = OmegaConf.select(cfg, "data._target_", default="") or ""
-        model = OmegaConf.select(cfg, "model._target_", default="") or ""
         artifacts.write_metrics(
-            {
-                "status": "failed",
-                "error": str(err),
-                "model": model.rsplit(".", 1)[-1],
-                "data": data.rsplit(".", 1)[-1],
-                "run_dir": str(artifacts.run_dir),
-                "overrides": list(hc.overrides.task),
-            }
+            failed_before_training(
+                str(err),
+                OmegaConf.select(cfg, "model._target_", default=""),
+                OmegaConf.select(cfg, "data._target_", default=""),
+                str(artifacts.run_dir),
+                list(hc.overrides.task),
+            )
         )
     except Exception:  # noqa: BLE001 (a full disk: the error line is printed anyway)
         log.debug("could not write the failure record", exc_info=True)
@@ -183,12 +182,8 @@ def argv_plugins(args: list[str]) -> list[str]:
     return found
 
 
-def main() -> None:
-    """Console-script entry point; a multirun exits non-zero when any job did not complete."""
-    global _started_at
-    _started_at = time.time()
-    sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
-    args = sys.argv[1:]
+def _answered_without_hydra(args: list[str]) -> bool:
+    """`dlrun list` and `dlrun --help`: printed here, without composing a config."""
     if args[:1] == ["list"]:
         from dlrun.help import render_registry
 
@@ -196,13 +191,24 @@ def main() -> None:
             print(render_registry(argv_plugins(args[1:])))
         except DlrunError as err:
             _fail(err)
-        return
+        return True
     if ("--help" in args or "-h" in args) and not any(
         a.startswith("--config-dir") or a == "-cd" for a in args
     ):
         from dlrun.help import render  # fast path; Hydra's own help is ~2 s (see dlrun/help.py)
 
         print(render(config_dir(), [a for a in args if not a.startswith("-")]))
+        return True
+    return False
+
+
+def main() -> None:
+    """Console-script entry point; a multirun exits non-zero when any job did not complete."""
+    global _started_at
+    _started_at = time.time()
+    sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
+    args = sys.argv[1:]
+    if _answered_without_hydra(args):
         return
     try:  # before Hydra composes: installed entry points and the command line's plugins=[...]
         registry.activate(argv_plugins(args))

@@ -56,7 +56,7 @@ def epoch_tag(key: str) -> str:
 
 class Logger:
     """Base class: every hook is optional. Runtime arguments `artifacts` and `run_config` (the
-    resolved config as plain containers) are passed by the Job; the rest come from
+    resolved config as plain containers) are passed by the Run; the rest come from
     conf/logger/<name>.yaml."""
 
     shows_images: ClassVar[bool] = False

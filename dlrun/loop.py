@@ -64,7 +64,7 @@ class Optimization:
     scaler: torch.amp.GradScaler | None = None
 
 
-class SaveFn(Protocol):
+class CheckpointWriter(Protocol):
     """Writes last.pt; with best=True, best.pt gets the same checkpoint."""
 
     def __call__(self, state: LoopState, best: bool = False) -> None: ...
@@ -182,7 +182,7 @@ def _progress(
     )
 
 
-def evaluate_split(
+def split_metrics(
     task: Task, split: Split, s: TrainerConfig, device: torch.device
 ) -> dict[str, Any]:
     """The task's metrics over a whole split, model in eval mode, no gradients."""
@@ -197,8 +197,9 @@ def evaluate_split(
         task.model.train()
 
 
-class Trainer:
-    """Runs `fit` for one task; the pieces are built elsewhere (build.py) and handed in."""
+class FitLoop:
+    """The fit loop of one task: epochs of training steps and validation (`fit`); the pieces
+    are built elsewhere (build.py, dlrun.run.Run) and handed in."""
 
     def __init__(
         self,
@@ -207,7 +208,7 @@ class Trainer:
         opt: Optimization,
         settings: TrainerConfig,
         device: torch.device,
-        save: SaveFn,
+        write_checkpoint: CheckpointWriter,
         stop: StopFlag,
         on_epoch_end: list[EpochCallback] | None = None,
         on_log: list[StepCallback] | None = None,
@@ -216,7 +217,7 @@ class Trainer:
     ) -> None:
         # settings: the trainer config with its `auto`s resolved (TrainerConfig.resolved)
         self.task, self.data, self.opt, self.s, self.seed = task, data, opt, settings, seed
-        self.device, self._save, self.stop = device, save, stop
+        self.device, self._write_checkpoint, self.stop = device, write_checkpoint, stop
         self.on_epoch_end = on_epoch_end or []
         self.hooks = hooks or LoopHooks()
         self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
@@ -245,7 +246,7 @@ class Trainer:
                     "the last good checkpoint is kept"
                 ) from None
             seconds = time.perf_counter() - started
-            val = self.evaluate(self.data.val)
+            val = self.measure(self.data.val)
             for hook in self.hooks.after_validation:
                 hook(state)
             self._end_epoch(state, train_logs, val, seconds)
@@ -298,7 +299,7 @@ class Trainer:
             # Checkpoints and stops wait for an optimizer step: gradients accumulated over part
             # of trainer.grad_accum's micro-batches are not saved, so a resume there is not exact.
             if self._checkpoint_due and last_micro:
-                self.save(state)
+                self.checkpoint(state)
                 self._checkpoint_due = False
             for hook in self.hooks.after_batch:
                 hook(state)
@@ -376,10 +377,10 @@ class Trainer:
             sched[0].step()
         return loss_value
 
-    def evaluate(self, split: Split) -> dict[str, Any]:
-        """The task's metrics over a whole split (under torchrun: on rank 0, shared with all)."""
+    def measure(self, split: Split) -> dict[str, Any]:
+        """split_metrics of the model as it is now (under torchrun: on rank 0, shared with all)."""
         return distributed.on_main(
-            lambda: evaluate_split(self.task, split, self.s, self.device), self.task
+            lambda: split_metrics(self.task, split, self.s, self.device), self.task
         )
 
     def _end_epoch(
@@ -406,7 +407,7 @@ class Trainer:
             "seconds": round(seconds, 4),
         }
         state.history.append(row)
-        self.save(state, best=improved)  # one write: best.pt, if improved, is the same file
+        self.checkpoint(state, best=improved)  # one write: best.pt, if improved, is the same file
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
             callback(state, row)
@@ -445,9 +446,9 @@ class Trainer:
         shown += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s"]
         log.info("  ".join(shown) + ("  *" if improved else ""))
 
-    def save(self, state: LoopState, best: bool = False) -> None:
+    def checkpoint(self, state: LoopState, best: bool = False) -> None:
         self._check_deferred(state)  # never write weights a non-finite step may have touched
-        self._save(state, best=best)
+        self._write_checkpoint(state, best=best)
 
     def _check_deferred(self, state: LoopState) -> None:
         if self._nonfinite is not None and bool(self._nonfinite):
@@ -464,5 +465,5 @@ class Trainer:
         return stop if self.world_size == 1 else distributed.any_rank(stop)
 
     def _interrupt(self, state: LoopState) -> None:
-        self.save(state)
+        self.checkpoint(state)
         raise Interrupted(self.stop.name, self.stop.exit_code)

@@ -1,4 +1,10 @@
-"""Finding what to resume: `resume=PATH` (a run folder or a checkpoint) or `resume=auto`.
+"""The resume plan: what a training job does with `resume=` and its run folder.
+
+Decided in two moments, each in one function here: while Hydra picks the run folder,
+`run_folder_for` chooses it (resume=auto searches outputs/ for the newest unfinished run of the
+same config - the only search; resume=PATH takes the checkpoint's run folder); when the job
+starts, `plan` reads that folder and says what to do (a ResumePlan: start afresh, continue a
+checkpoint, or skip a completed sweep job). cli.py, sweep.py and run.py act on its answer.
 
 Imported by the CLI while Hydra picks the run folder, so it must not import torch.
 """
@@ -6,12 +12,14 @@ Imported by the CLI while Hydra picks the run folder, so it must not import torc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from omegaconf import OmegaConf
 
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import ConfigError, DataError, DlrunError
 
 # Keys that must match the checkpoint's for training to continue from it (epochs may change).
 LOCKED_KEYS = (
@@ -51,6 +59,100 @@ def run_folder(checkpoint: Path) -> Path | None:
     if checkpoint.parent.name != "checkpoints":
         return None
     return run if (run / "metrics.json").is_file() or (run / ".hydra").is_dir() else None
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a training job does, decided once by `plan`."""
+
+    action: Literal["fresh", "continue", "skip"]
+    checkpoint: Path | None = None  # continue: the file training continues from
+    # continue: False for a file outside a run folder (a downloaded checkpoint): it continues in a
+    # new folder, which has no best.pt, so the best epoch is chosen among the epochs trained here
+    in_run_folder: bool = True
+    record: dict[str, Any] | None = None  # skip: the completed job's record (its value)
+    why: str = ""  # said in the log when the folder's own state decided it (a sweep job)
+
+
+FRESH = ResumePlan("fresh")
+
+
+def run_folder_for(spec: str | None, config: Callable[[], dict[str, Any]]) -> Path | None:
+    """hydra.run.dir for `resume=`: the folder a resumed run continues in, None for a new one.
+    resume=auto: the newest unfinished run of this config under outputs/ (`config()` gives it);
+    resume=PATH: the run folder of that checkpoint (a file elsewhere continues in a new one)."""
+    if not spec:
+        return None
+    if spec == "auto":
+        return find_unfinished_run(config())
+    return run_folder(checkpoint_file(spec))
+
+
+def plan(spec: str | None, run_dir: Path, job_record: dict[str, Any] | None = None) -> ResumePlan:
+    """What the job in `run_dir` does. `job_record` is a sweep job's earlier record in its own
+    folder: completed -> skip it; running or interrupted with a last.pt -> continue it. Otherwise
+    `spec` (resume=) decides: auto continues the folder run_folder_for chose when it holds a
+    last.pt (a new folder, or nothing unfinished, has none: a fresh start), a PATH continues that
+    checkpoint, none starts afresh."""
+    last = run_dir / "checkpoints" / "last.pt"
+    status = (job_record or {}).get("status")
+    if status == "completed":
+        return ResumePlan("skip", record=job_record, why=f"already completed in {run_dir}: skipped")
+    if status in ("running", "interrupted") and last.is_file():
+        why = f"unfinished in {run_dir}: resuming from its last checkpoint"
+        return ResumePlan("continue", last, why=why)
+    if not spec:
+        return FRESH
+    if spec == "auto":
+        return ResumePlan("continue", last) if last.is_file() else FRESH
+    file = checkpoint_file(spec)
+    return ResumePlan("continue", file, in_run_folder=run_folder(file) is not None)
+
+
+def load_checkpoint(resume: ResumePlan) -> dict[str, Any] | None:
+    """The checkpoint a plan continues from, loaded once (None for a fresh start); refuses an
+    older checkpoint of a run folder whose last.pt is further on."""
+    if resume.action != "continue" or resume.checkpoint is None:
+        return None
+    from dlrun import checkpoint  # imports torch: only once a job really continues
+
+    _refuse_an_older_checkpoint(resume.checkpoint)
+    return checkpoint.load(resume.checkpoint)
+
+
+def _refuse_an_older_checkpoint(file: Path) -> None:
+    """resume=<run>/checkpoints/X.pt continues in that run's folder: refuse it when the folder's
+    last.pt is further on (best.pt, epoch_003.pt), or the folder would mix two histories."""
+    last = file.parent / "last.pt"
+    if file.parent.name != "checkpoints" or not last.is_file() or last.samefile(file):
+        return
+    from dlrun import checkpoint
+
+    here, there = (checkpoint.load(f, mmap=True)["loop"] for f in (file, last))
+    if there["batches_done"] > here["batches_done"]:
+        raise DlrunError(
+            f"resume={file}: its run folder has a newer checkpoints/last.pt "
+            f"(epoch {there['epoch']}); resuming from an older checkpoint would mix two histories "
+            "in one folder - resume from the run folder, or copy the folder, delete the copy's "
+            "checkpoints/last.pt and resume the copy"
+        )
+
+
+def check_epochs_left(resume: ResumePlan, trained: int, epochs: int) -> None:
+    """Refuse a checkpoint that has trained past trainer.epochs, or (outside a run folder, so
+    continued in a new one) one with no epoch left to train."""
+    file = resume.checkpoint
+    if trained > epochs:
+        raise ConfigError(
+            f"resume={file} has already trained {trained} epochs: set "
+            f"trainer.epochs to {trained} or more (it is {epochs})"
+        )
+    if not resume.in_run_folder and trained >= epochs:
+        raise ConfigError(
+            f"resume={file} has trained {trained} epochs: raise trainer.epochs above "
+            f"{trained} to continue it "
+            "(its run folder is not here, so it continues in a new one)"
+        )
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

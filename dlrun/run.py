@@ -1,5 +1,6 @@
-"""One job, start to end: build the pieces, fit (or resume), test the best weights, write the run
-folder. Also the eval-only job: rebuild a model from a checkpoint and evaluate it."""
+"""One run, start to end: build its pieces (RunPieces), fit them with the FitLoop or continue a
+checkpoint, test the best weights, write the run folder (Run). Also mode=eval (EvalRun): rebuild
+a model from a checkpoint and score it on a split."""
 
 from __future__ import annotations
 
@@ -32,21 +33,25 @@ from dlrun import (
     thread_tuner,
     threads,
 )
+from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
+    FitLoop,
+    LoopHooks,
     LoopState,
     Optimization,
-    Trainer,
-    evaluate_split,
     samples_per_epoch,
+    split_metrics,
     steps_per_epoch,
 )
 from dlrun.picture import Picture
 from dlrun.predict.preprocessing import describe
+from dlrun.record import RunRecord
+from dlrun.resume import ResumePlan
 from dlrun.runtime import (
     StopFlag,
     configure_backends,
@@ -119,8 +124,9 @@ def _overrides() -> list[str]:
         return []
 
 
-class Job:
-    """The pieces of one run (data, task, loop settings) and the record it writes."""
+class RunPieces:
+    """The built pieces of one run (data, task, loop settings) and what the record says about
+    them (`about`); a training Run and an EvalRun are made of them."""
 
     def __init__(
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
@@ -150,7 +156,7 @@ class Job:
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
         self.epoch_callbacks: list = []  # the task's pictures, loggers, live plots...
         self.opt: Optimization | None = None
-        self._fixed_record: dict[str, Any] | None = None
+        self._fixed_record: RunRecord | None = None
 
     def parameters(self) -> dict[str, int]:
         params = list(self.task.model.parameters())
@@ -159,12 +165,13 @@ class Job:
             "trainable": sum(p.numel() for p in params if p.requires_grad),
         }
 
-    def base_record(self) -> dict[str, Any]:
+    def about(self) -> RunRecord:
+        """What ran, where and with what: the record's description of the run."""
         if self._fixed_record is None:  # rewritten every epoch: compute the constant part once
             self._fixed_record = {
                 "task": self.task.name,
-                "model": self.cfg.model._target_.rsplit(".", 1)[-1],
-                "data": self.cfg.data._target_.rsplit(".", 1)[-1],
+                "model": run_record.target_name(self.cfg.model._target_),
+                "data": run_record.target_name(self.cfg.data._target_),
                 "data_path": self.cfg.data.get("path"),
                 "device": str(self.device),
                 "precision": self.settings.precision,
@@ -184,9 +191,15 @@ class Job:
         tuning = self.thread_tuner.record()
         return {**self.threads, "torch": tuning.pop("threads"), "tuning": tuning}
 
+    def monitor(self) -> dict[str, str]:
+        """The record's `monitor`: the metric that chooses the best epoch, and its direction."""
+        metric = self.settings.monitor
+        return {"metric": metric, "mode": self.task.monitor_mode(metric)}
 
-class TrainingJob(Job):
-    """Train (or continue training), then test the best weights."""
+
+class Run(RunPieces):
+    """One training run: its optimizers, loggers, checkpoints and record around the FitLoop;
+    trains (or continues), then tests the best weights and writes plots and exports."""
 
     def __init__(
         self, cfg: DictConfig, artifacts: RunArtifacts, data_state: dict | None = None
@@ -237,7 +250,8 @@ class TrainingJob(Job):
             self.loggers.log_images(state.epoch, pictures)
 
     # --- checkpoints -------------------------------------------------------------------------
-    def state_dict(self, state: LoopState) -> dict[str, Any]:
+    def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
+        """Everything a checkpoint holds (what `restore` reads back)."""
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
@@ -261,7 +275,7 @@ class TrainingJob(Job):
             "scaler": self.opt.scaler.state_dict() if self.opt.scaler else None,
         }
 
-    def load_state(self, ckpt: dict[str, Any]) -> LoopState:
+    def restore(self, ckpt: dict[str, Any]) -> LoopState:
         """Restore everything a checkpoint holds; returns the loop state to continue from."""
         if ckpt.get("optimizers") is None:  # resuming without them would not continue the run
             raise ConfigError(
@@ -279,7 +293,7 @@ class TrainingJob(Job):
         checkpoint.restore_rng(ckpt["rng"])
         return LoopState(**ckpt["loop"])
 
-    def save(self, state: LoopState, best: bool = False) -> None:
+    def write_checkpoint(self, state: LoopState, best: bool = False) -> None:
         """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.
         One serialisation and one write: the other names are links to the same bytes."""
         if not distributed.is_main():
@@ -292,7 +306,7 @@ class TrainingJob(Job):
         try:
             # best.pt is placed before last.pt: a kill in between leaves last.pt one epoch
             # behind, never a best.pt older than the best epoch that last.pt records
-            checkpoint.save_atomic(self.state_dict(state), last, copies=tuple(copies))
+            checkpoint.save_atomic(self.checkpoint_payload(state), last, copies=tuple(copies))
             if keep_k:
                 checkpoint.prune_epoch_copies(self.artifacts.checkpoint_dir, keep_k)
             self.artifacts.write_history(state.history)
@@ -317,34 +331,19 @@ class TrainingJob(Job):
         if not distributed.is_main():
             return
         ckpts = {n: self.artifacts.relative(self.artifacts.checkpoint(n)) for n in ("best", "last")}
-        self.artifacts.write_metrics(
-            in_place_if_full=in_place_if_full,
-            record={
-                "status": status,
-                "error": error,
-                **self.base_record(),
-                "monitor": {
-                    "metric": self.settings.monitor,
-                    "mode": self.task.monitor_mode(self.settings.monitor),
-                },
-                "best_epoch": state.best_epoch,
-                "epochs_run": state.epoch,
-                "early_stopped": state.early_stopped,
-                "nonfinite_skipped": state.nonfinite_skipped,
-                "best_val": state.best_val,
-                "test": test or {},
-                "train_seconds": round(state.train_seconds, 4),
-                "startup_seconds": self.startup_seconds,
-                "samples_per_second": round(state.train_samples / state.train_seconds, 1)
-                if state.train_seconds
-                else None,
-                "checkpoints": {
-                    n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()
-                },
-                "last_batch": self.last_batch,
-                "skipped_files": len(self.data.skipped),
-            },
+        record = run_record.training(
+            status,
+            state,
+            self.about(),
+            self.monitor(),
+            error=error,
+            test=test,
+            startup_seconds=self.startup_seconds,
+            checkpoints={n: p for n, p in ckpts.items() if (self.artifacts.run_dir / p).exists()},
+            last_batch=self.last_batch,
+            skipped_files=len(self.data.skipped),
         )
+        self.artifacts.write_metrics(record, in_place_if_full=in_place_if_full)
 
     def _record_failure(self, status: str, state: LoopState, error: str) -> None:
         # The disk that failed the checkpoint may fail this too: the record is then rewritten in
@@ -353,21 +352,10 @@ class TrainingJob(Job):
             self.write_record(status, state, error=error, in_place_if_full=True)
 
     # --- the run -----------------------------------------------------------------------------
-    def train(self, resume_from: Path | None = None) -> float:
-        state = LoopState()
-        if resume_from is not None:
-            state = self.load_state(checkpoint.load(resume_from))
-            if state.epoch > self.settings.epochs:
-                raise ConfigError(
-                    f"resume={resume_from} has already trained {state.epoch} epochs: set "
-                    f"trainer.epochs to {state.epoch} or more (it is {self.settings.epochs})"
-                )
-            log.info(
-                f"resuming from {resume_from} at epoch {state.epoch + 1}, "
-                f"batch {state.batch_in_epoch + 1}"
-            )
-            if resume.run_folder(resume_from) is None:
-                _start_best_afresh(state, resume_from, self.settings.epochs)
+    def train(self, plan: ResumePlan = resume.FRESH, saved: dict[str, Any] | None = None) -> float:
+        """Fit from the start, or from `saved` (the checkpoint `plan` continues), test the best
+        weights, write the record; returns the best monitored validation value."""
+        state = LoopState() if saved is None else self._continued(plan, saved)
         log.info(
             report.model_line(
                 self.task.name,
@@ -382,55 +370,80 @@ class TrainingJob(Job):
         self.startup_seconds = round(time.time() - command_start_time(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
-            try:
-                hooks = faults.loop_hooks()
-                self.thread_tuner = thread_tuner.tuner_for(self.thread_plan, self.device.type)
-                if self.thread_tuner:
-                    hooks.after_batch.append(self.thread_tuner.after_step)
-                    hooks.after_validation.append(self.thread_tuner.pause)
-                trainer = Trainer(
-                    self.task,
-                    self.data,
-                    self.opt,
-                    self.settings,
-                    self.device,
-                    self.save,
-                    stop,
-                    self.epoch_callbacks,
-                    self.step_callbacks,
-                    hooks,
-                    seed=self.cfg.seed,
-                )
-                trainer.fit(state)
-                metric = self._finish(trainer, state)
-            except Interrupted as err:
-                self._record_failure("interrupted", state, str(err))
-                self._observe_end("interrupted", state)
-                log.info(
-                    f"resume with: dlrun "
-                    f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
-                    f"resume={self.artifacts.run_dir}"
-                )
-                raise
-            except DlrunError as err:
-                self._record_failure("failed", state, str(err))
-                self._observe_end("failed", state)
-                raise
-            except Exception as err:  # a bug: say so in the record, never leave it "running"
-                self._record_failure("failed", state, f"{type(err).__name__}: {err}")
-                raise
+            metric = self._fit_recording_the_end(state, stop)
             if stop.requested:  # it came during the test pass or the plots: the run is complete
                 raise Interrupted(
                     stop.name, stop.exit_code, "the run had completed; results are written"
                 )
         return metric
 
-    def _finish(self, trainer: Trainer, state: LoopState) -> float:
+    def _continued(self, plan: ResumePlan, saved: dict[str, Any]) -> LoopState:
+        state = self.restore(saved)
+        resume.check_epochs_left(plan, state.epoch, self.settings.epochs)
+        log.info(
+            f"resuming from {plan.checkpoint} at epoch {state.epoch + 1}, "
+            f"batch {state.batch_in_epoch + 1}"
+        )
+        if not plan.in_run_folder:
+            log.info(
+                f"{plan.checkpoint} is not in a run folder: continuing in a new one; the best "
+                "epoch is chosen among the epochs trained from now on"
+            )
+            state.best_value, state.best_epoch, state.best_val = None, None, {}
+        return state
+
+    def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
+        """The FitLoop, then `_finish`; an interrupt or a failure is recorded, never left
+        "running", and plots and loggers still get their last word."""
+        try:
+            fit_loop = FitLoop(
+                self.task,
+                self.data,
+                self.opt,
+                self.settings,
+                self.device,
+                self.write_checkpoint,
+                stop,
+                self.epoch_callbacks,
+                self.step_callbacks,
+                self._loop_hooks(),
+                seed=self.cfg.seed,
+            )
+            fit_loop.fit(state)
+            return self._finish(fit_loop, state)
+        except Interrupted as err:
+            self._record_failure("interrupted", state, str(err))
+            self._observe_end("interrupted", state)
+            log.info(
+                f"resume with: dlrun "
+                f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
+                f"resume={self.artifacts.run_dir}"
+            )
+            raise
+        except DlrunError as err:
+            self._record_failure("failed", state, str(err))
+            self._observe_end("failed", state)
+            raise
+        except Exception as err:  # a bug: say so in the record, never leave it "running"
+            self._record_failure("failed", state, f"{type(err).__name__}: {err}")
+            raise
+
+    def _loop_hooks(self) -> LoopHooks:
+        """The test failpoints when armed, and the thread tuner of a CPU run whose thread count
+        dlrun chose (dlrun/thread_tuner.py)."""
+        hooks = faults.loop_hooks()
+        self.thread_tuner = thread_tuner.tuner_for(self.thread_plan, self.device.type)
+        if self.thread_tuner:
+            hooks.after_batch.append(self.thread_tuner.after_step)
+            hooks.after_validation.append(self.thread_tuner.pause)
+        return hooks
+
+    def _finish(self, fit_loop: FitLoop, state: LoopState) -> float:
         """Test the best weights once, export them, write the final record."""
         if distributed.is_main():  # the test pass runs on rank 0 only
             best = checkpoint.load(self.artifacts.checkpoint("best"))
             distributed.unwrap(self.task.model).load_state_dict(best["model"])
-        test = trainer.evaluate(self.data.test)
+        test = fit_loop.measure(self.data.test)
         if not distributed.is_main():
             return float(state.best_value)
         checkpoint.export_safetensors(
@@ -529,45 +542,20 @@ class TrainingJob(Job):
         log.info(report.summary_table(record, time.time() - self.started))
 
 
-def _start_best_afresh(state: LoopState, file: Path, epochs: int) -> None:
-    """A checkpoint from outside a run folder continues in a new folder, which has no best.pt of
-    the epoch the file calls best: the best epoch is chosen among the epochs trained from here."""
-    if state.epoch >= epochs:
-        raise ConfigError(
-            f"resume={file} has trained {state.epoch} epochs: raise trainer.epochs above "
-            f"{state.epoch} to continue it "
-            "(its run folder is not here, so it continues in a new one)"
-        )
-    log.info(
-        f"{file} is not in a run folder: continuing in a new one; the best epoch is chosen "
-        "among the epochs trained from now on"
-    )
-    state.best_value, state.best_epoch, state.best_val = None, None, {}
-
-
-class EvalJob(Job):
+class EvalRun(RunPieces):
     """mode=eval: the checkpoint's model and data config, merged onto the local config tree."""
 
-    def evaluate(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
+    def score(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
+        """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
         self.task.model.load_state_dict(ckpt["model"])
-        metrics = evaluate_split(self.task, getattr(self.data, split), self.settings, self.device)
-        monitor = self.settings.monitor
+        metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
         self.artifacts.write_metrics(
-            {
-                "status": "completed",
-                "error": None,
-                "mode": "eval",
-                **self.base_record(),
-                "checkpoint": str(ckpt_path),
-                "split": split,
-                split: metrics,
-                "monitor": {"metric": monitor, "mode": self.task.monitor_mode(monitor)},
-            }
+            run_record.evaluation(self.about(), str(ckpt_path), split, metrics, self.monitor())
         )
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         log.info(f"{split} metrics of {ckpt_path}: {shown}")
         log.info(f"wrote {self.artifacts.metrics_path}")
-        return float(metrics[monitor])
+        return float(metrics[self.settings.monitor])
 
 
 # Sections an eval run takes from the checkpoint's config (the rest stays local: device, batch
@@ -607,23 +595,7 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
             from_env = "${oc.env:" in str(saved_data.get(key, ""))
             if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
-    return EvalJob(merged, artifacts, ckpt.get("data_state")).evaluate(ckpt, path, cfg.split)
-
-
-def _refuse_an_older_checkpoint(file: Path) -> None:
-    """resume=<run>/checkpoints/X.pt continues in that run's folder: refuse it when the folder's
-    last.pt is further on (best.pt, epoch_003.pt), or the folder would mix two histories."""
-    last = file.parent / "last.pt"
-    if file.parent.name != "checkpoints" or not last.is_file() or last.samefile(file):
-        return
-    here, there = (checkpoint.load(f, mmap=True)["loop"] for f in (file, last))
-    if there["batches_done"] > here["batches_done"]:
-        raise DlrunError(
-            f"resume={file}: its run folder has a newer checkpoints/last.pt "
-            f"(epoch {there['epoch']}); resuming from an older checkpoint would mix two histories "
-            "in one folder - resume from the run folder, or copy the folder, delete the copy's "
-            "checkpoints/last.pt and resume the copy"
-        )
+    return EvalRun(merged, artifacts, ckpt.get("data_state")).score(ckpt, path, cfg.split)
 
 
 def _write_failure(err: Exception, folder: Path) -> str:
@@ -642,10 +614,11 @@ def _write_failure(err: Exception, folder: Path) -> str:
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
-def run_job(cfg: DictConfig) -> float | None:
-    """Run one configured job in Hydra's output folder; returns the monitored val metric."""
+def run_job(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
+    """Run one configured job in Hydra's output folder; returns the monitored val metric. A
+    training job follows `plan` (made here from resume= unless a sweep job brings its own)."""
     try:
-        return _run_holding_the_folder(cfg)
+        return _run_holding_the_folder(cfg, plan)
     except OSError as err:
         if err.errno not in _DISK_ERRORS:
             raise
@@ -656,19 +629,19 @@ def run_job(cfg: DictConfig) -> float | None:
         ) from None
 
 
-def _run_holding_the_folder(cfg: DictConfig) -> float | None:
+def _run_holding_the_folder(cfg: DictConfig, plan: ResumePlan | None) -> float | None:
     artifacts = RunArtifacts(Path(HydraConfig.get().runtime.output_dir))
     # A single run holds its folder from before Hydra writes into it (callbacks.OutputGuard); a
     # sweep's job holds its own folder here, for the job's duration.
     held = runlock.acquire(artifacts.run_dir)
     try:
-        return _run_job(cfg, artifacts)
+        return _run_job(cfg, artifacts, plan)
     finally:
         if held:
             runlock.release(artifacts.run_dir)
 
 
-def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
+def _run_job(cfg: DictConfig, artifacts: RunArtifacts, plan: ResumePlan | None) -> float | None:
     if cfg.mode == "eval" or cfg.get("train") is False:
         return run_eval(cfg, artifacts)
     if cfg.mode == "predict":
@@ -679,22 +652,11 @@ def _run_job(cfg: DictConfig, artifacts: RunArtifacts) -> float | None:
         from dlrun.export import run_export
 
         return run_export(cfg, artifacts)
-    resume_from = None
-    if cfg.get("resume"):
-        resume_from = (
-            artifacts.checkpoint("last")
-            if cfg.resume == "auto"
-            else resume.checkpoint_file(cfg.resume)
-        )
-        if cfg.resume == "auto" and not resume_from.is_file():
-            resume_from = None  # nothing unfinished to continue: a fresh run
-    saved = None
-    if resume_from is not None:
-        _refuse_an_older_checkpoint(resume_from)
-        saved = checkpoint.load(resume_from)
+    plan = plan or resume.plan(cfg.get("resume"), artifacts.run_dir)
+    saved = resume.load_checkpoint(plan)
     # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
     # vocabulary), not refitted ones.
-    job = TrainingJob(cfg, artifacts, saved.get("data_state") if saved else None)
+    run = Run(cfg, artifacts, saved.get("data_state") if saved else None)
     if saved is not None:
-        resume.check_same_setup(saved["config"], job.config, resume_from)
-    return job.train(resume_from)
+        resume.check_same_setup(saved["config"], run.config, plan.checkpoint)
+    return run.train(plan, saved)

@@ -1,5 +1,6 @@
-"""Multirun plumbing: per-job skip/resume/failure handling, the sweep-folder resolver, GPU pinning
-for parallel launchers, and the Hydra callback that writes the sweep summary.
+"""Multirun plumbing: per-job skip/resume (as dlrun.resume.plan decides) and failure handling,
+the sweep-folder resolver, GPU pinning for parallel launchers, and the Hydra callback that writes
+the sweep summary.
 
 Hydra's sweepers and launchers do the scheduling; this module only decides what one job does with
 its folder and what the sweep reports at the end. It must not import torch (it runs in the
@@ -22,8 +23,9 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
+from dlrun import resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.errors import DlrunError, Interrupted
 from dlrun.summary import Summary, summarize, visible_overrides
@@ -147,27 +149,18 @@ def _check_same_job(record: dict[str, Any], overrides: list[str], folder: Path) 
         )
 
 
-def _continue_from(cfg: DictConfig, artifacts: RunArtifacts, job: str) -> float | None | bool:
-    """Skip a completed job (its stored value), point an unfinished one at its own folder to
-    resume from checkpoints/last.pt, or return False to run it from the start."""
-    record = artifacts.read_metrics()
-    if record is None:
-        return False
-    if record.get("status") == "completed":
-        log.info(f"{job} already completed in {artifacts.run_dir}: skipped")
-        return objective(record)
-    if (
-        record.get("status") in ("running", "interrupted")
-        and artifacts.checkpoint("last").is_file()
-    ):
-        log.info(f"{job} unfinished in {artifacts.run_dir}: resuming from its last checkpoint")
-        with open_dict(cfg):
-            cfg.resume = str(artifacts.run_dir)  # run.py continues a run folder given as resume
-    return False
+def _pin_gpu(cfg: DictConfig, job_num: int, job: str) -> None:
+    if _parallel_launcher() and str(cfg.device.name) in ("auto", "cuda"):
+        gpu = _PINNER.pin(job_num, os.environ, visible_gpus(os.environ))
+        if gpu is not None:
+            log.info(f"{job} pinned to GPU {gpu} (CUDA_VISIBLE_DEVICES, process {os.getpid()})")
 
 
-def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | None:
-    """One multirun job: skip it if done, resume it if unfinished, record a failure and go on."""
+def run_sweep_job(
+    cfg: DictConfig, run: Callable[[DictConfig, resume.ResumePlan], Any]
+) -> float | None:
+    """One multirun job: skip it if done, resume it if unfinished (resume.plan decides from its
+    folder), record a failure and go on."""
     hc = HydraConfig.get()
     artifacts = RunArtifacts(Path(hc.runtime.output_dir))
     overrides, job = list(hc.overrides.task), f"job {hc.job.num}"
@@ -175,15 +168,14 @@ def run_sweep_job(cfg: DictConfig, run: Callable[[DictConfig], Any]) -> float | 
     record = artifacts.read_metrics()
     if record is not None:
         _check_same_job(record, overrides, artifacts.run_dir)
-    done = _continue_from(cfg, artifacts, job)
-    if done is not False:
-        return done  # type: ignore[return-value]
-    if _parallel_launcher() and str(cfg.device.name) in ("auto", "cuda"):
-        gpu = _PINNER.pin(hc.job.num, os.environ, visible_gpus(os.environ))
-        if gpu is not None:
-            log.info(f"{job} pinned to GPU {gpu} (CUDA_VISIBLE_DEVICES, process {os.getpid()})")
     try:
-        run(cfg)
+        plan = resume.plan(cfg.get("resume"), artifacts.run_dir, job_record=record)
+        if plan.why:
+            log.info(f"{job} {plan.why}")
+        if plan.action == "skip":
+            return objective(plan.record)
+        _pin_gpu(cfg, hc.job.num, job)
+        run(cfg, plan)
     except Interrupted as err:
         raise SweepStopped(
             f"{err.signal_name} received: {job} saved a checkpoint and the sweep stopped; "

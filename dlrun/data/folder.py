@@ -219,6 +219,38 @@ def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[floa
     return mean.tolist(), std.tolist()
 
 
+def _check_settings(
+    image_size: int, num_workers: int, mean: list[float] | None, std: list[float] | None
+) -> None:
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size={image_size!r} is invalid: use an integer >= 8")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers!r} is invalid: use an integer >= 0")
+    check_stats(mean, std, 3)
+
+
+def _train_and_test(
+    source: FolderSource,
+    test_source: FolderSource | None,
+    test_path: str | None,
+    test_fraction: float,
+    split_seed: int,
+) -> tuple[list[int], FolderSplit]:
+    """The training indices of `source`, and the test split: all of `test_source` (data.test_path,
+    which must hold the same class folders), or `test_fraction` of `source` fixed by split_seed."""
+    if test_source is None:
+        train_idx, test_idx = _split_test(source.dataset.targets, test_fraction, split_seed)
+        return train_idx, FolderSplit(source, test_idx)
+    classes = list(source.dataset.classes)
+    if list(test_source.dataset.classes) != classes:
+        raise DataError(
+            f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
+            f"but data.path has {classes}: give both the same class folders"
+        )
+    test = FolderSplit(test_source, range(len(test_source.dataset)))
+    return list(range(len(source.dataset))), test
+
+
 def image_folder(
     path: str,
     val_fraction: float,
@@ -241,36 +273,17 @@ def image_folder(
     The test split is `test_path` (same class folders) or `test_fraction` of `path` (fixed by
     `split_seed`); validation is carved from train by `seed`. Without `mean`/`std`, statistics
     come from up to `stats_samples` training images."""
-    if not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size={image_size!r} is invalid: use an integer >= 8")
-    if not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers={num_workers!r} is invalid: use an integer >= 0")
-    check_stats(mean, std, 3)
+    _check_settings(image_size, num_workers, mean, std)
     skipped: list[str] = []  # unreadable files left out (skip_bad), shared by every split
-    source = FolderSource(
-        _open_folder(path, "data.path", image_size), num_workers, image_size, skip_bad, skipped
-    )
+
+    def opened(folder: str, key: str) -> FolderSource:
+        images = _open_folder(folder, key, image_size)
+        return FolderSource(images, num_workers, image_size, skip_bad, skipped)
+
+    source = opened(path, "data.path")
     classes = list(source.dataset.classes)
-    if test_path:
-        test_source = FolderSource(
-            _open_folder(test_path, "data.test_path", image_size),
-            num_workers,
-            image_size,
-            skip_bad,
-            skipped,
-        )
-        if list(test_source.dataset.classes) != classes:
-            raise DataError(
-                f"data.test_path={test_path} has classes {test_source.dataset.classes}, "
-                f"but data.path has {classes}: give both the same class folders"
-            )
-        train_idx, test = (
-            list(range(len(source.dataset))),
-            FolderSplit(test_source, range(len(test_source.dataset))),
-        )
-    else:
-        train_idx, test_idx = _split_test(source.dataset.targets, test_fraction, split_seed)
-        test = FolderSplit(source, test_idx)
+    test_source = opened(test_path, "data.test_path") if test_path else None
+    train_idx, test = _train_and_test(source, test_source, test_path, test_fraction, split_seed)
     train, val = carve_validation(FolderSplit(source, train_idx), val_fraction, seed)
     if mean is None or std is None:
         stats = folder_stats(train, stats_samples, split_seed)

@@ -97,15 +97,28 @@ def _bundle_from_arrays(
             class_names=[str(i) for i in range(n)],
             images=normalization,
         )
+    return _fitted_table(task, names, (x, yt), (x_test, y_test), train_index, val_index)
+
+
+def _fitted_table(
+    task: str,
+    names: list[str] | None,
+    rows: tuple[np.ndarray, Tensor],
+    test_rows: tuple[np.ndarray, Tensor],
+    train_index: Tensor,
+    val_index: Tensor,
+) -> DataBundle:
+    """A table's preprocessing fitted on the training rows only, then every split encoded."""
+    (x, y), (x_test, y_test) = rows, test_rows
     prep = TablePreprocessing.fit_array(x[train_index.numpy()], names)
     prep.task = task
-    if classify:
+    if task == "classification":
         prep.class_names = [str(i) for i in range(int(max(y.max(), y_test.max())) + 1)]
     else:
-        prep.fit_target(yt[train_index].float().reshape(len(train_index), -1))
+        prep.fit_target(y[train_index].float().reshape(len(train_index), -1))
     xs, x_test = prep.transform_array(x), prep.transform_array(x_test)
     return _table_bundle(
-        prep, (xs[train_index], yt[train_index]), (xs[val_index], yt[val_index]), (x_test, y_test)
+        prep, (xs[train_index], y[train_index]), (xs[val_index], y[val_index]), (x_test, y_test)
     )
 
 

@@ -20,7 +20,7 @@ from dlrun.data import labelled_csv
 from dlrun.data.bundle import Batch, DataBundle, InMemorySplit, TextFacts, carve_validation
 from dlrun.data.split import holdout
 from dlrun.data.tabular import csv_file
-from dlrun.data.tokenize import get_tokenizer
+from dlrun.data.tokenize import Tokenizer, get_tokenizer
 from dlrun.data.vocab import PAD_ID, Vocab, choose
 from dlrun.errors import DataError
 
@@ -76,16 +76,7 @@ def assemble(
     checkpoint saved, so an eval run encodes text exactly as training did), map every split
     to it."""
     train, val = carve_validation(train_all, val_fraction, seed)
-    if saved and "text" in saved:
-        vocab = Vocab.from_state(saved["text"]["vocab"])
-        table = vocab.table_for(corpus.types, train.tensors["x"].dtype)
-    else:
-        vocab, table = choose(corpus.types, train.tensors["x"], min_freq, max_vocab)
-    for split in (train, val, test):
-        split.tensors["x"] = table[split.tensors["x"]]
-    names = corpus.class_names
-    if saved and "text" in saved and saved["text"].get("class_names") not in (None, names):
-        names = _relabel(names, saved["text"]["class_names"], (train, val, test))
+    vocab, names = _encode(corpus, (train, val, test), min_freq, max_vocab, saved)
     log.info(
         f"text: {len(vocab):,} tokens in the vocabulary (from {len(train):,} training documents), "
         f"{len(names)} classes, padded width {train.tensors['x'].shape[1]}"
@@ -111,6 +102,29 @@ def assemble(
             }
         },
     )
+
+
+def _encode(
+    corpus: cache.Corpus,
+    splits: tuple[InMemorySplit, InMemorySplit, InMemorySplit],
+    min_freq: int,
+    max_vocab: int | None,
+    saved: dict[str, Any] | None,
+) -> tuple[Vocab, list[str]]:
+    """Map the (train, val, test) splits' tokens to the vocabulary chosen from the training rows,
+    or to the one a checkpoint saved, with its class order; returns the vocabulary and classes."""
+    train = splits[0]
+    if saved and "text" in saved:
+        vocab = Vocab.from_state(saved["text"]["vocab"])
+        table = vocab.table_for(corpus.types, train.tensors["x"].dtype)
+    else:
+        vocab, table = choose(corpus.types, train.tensors["x"], min_freq, max_vocab)
+    for split in splits:
+        split.tensors["x"] = table[split.tensors["x"]]
+    names = corpus.class_names
+    if saved and "text" in saved and saved["text"].get("class_names") not in (None, names):
+        names = _relabel(names, saved["text"]["class_names"], splits)
+    return vocab, names
 
 
 def _relabel(names: list[str], trained: list[str], splits: tuple[InMemorySplit, ...]) -> list[str]:
@@ -177,6 +191,34 @@ def _holdout(
     return split.subset(train_idx), split.subset(test_idx)
 
 
+def _csv_corpus(
+    path: str,
+    test_path: str | None,
+    columns: list[str],
+    label_column: str,
+    root: str,
+    settings: dict[str, Any],
+    tokenize: Tokenizer,
+) -> cache.Corpus:
+    """The CSV files' tokenized documents, from the text cache under `root` when these files
+    (by identity) were read with these settings before."""
+    paths = {"train": Path(path)} | ({"test": Path(test_path)} if test_path else {})
+    for split, p in paths.items():
+        csv_file(p, "data.path" if split == "train" else "data.test_path")
+    key = {
+        **settings,
+        "text_columns": columns,
+        "label_column": label_column,
+        "files": {s: cache.file_identity(p) for s, p in paths.items()},
+    }
+    return cache.cached(
+        Path(root) / "text_cache",
+        Path(path).stem,
+        key,
+        lambda: labelled_csv.corpus(paths, columns, label_column, tokenize),
+    )
+
+
 def text_csv(
     path: str,
     text_columns: list[str] | str,
@@ -198,22 +240,8 @@ def text_csv(
     tokenize = get_tokenizer(tokenizer, lowercase)
     _check_settings(min_freq, max_vocab, max_length)
     columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
-    paths = {"train": Path(path)} | ({"test": Path(test_path)} if test_path else {})
-    for split, p in paths.items():
-        csv_file(p, "data.path" if split == "train" else "data.test_path")
     settings = {"tokenizer": tokenizer, "lowercase": lowercase}
-    key = {
-        **settings,
-        "text_columns": columns,
-        "label_column": label_column,
-        "files": {s: cache.file_identity(p) for s, p in paths.items()},
-    }
-    corpus = cache.cached(
-        Path(root) / "text_cache",
-        Path(path).stem,
-        key,
-        lambda: labelled_csv.corpus(paths, columns, label_column, tokenize),
-    )
+    corpus = _csv_corpus(path, test_path, columns, label_column, root, settings, tokenize)
     train_all = pad(corpus.splits["train"], max_length)
     if "test" in corpus.splits:
         test = pad(corpus.splits["test"], max_length)

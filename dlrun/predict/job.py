@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, Split
 from dlrun.errors import ConfigError, DataError
@@ -121,22 +122,19 @@ def run_predict(cfg: DictConfig, artifacts: RunArtifacts) -> None:
     if pred.images is not None:
         for i, image in enumerate(pred.images):
             artifacts.write_png(image_name(i), image)
-    record = {
-        "status": "completed",
-        "error": None,
-        "mode": "predict",
-        "checkpoint": str(cfg.ckpt),
-        "input": cfg.get("input"),
-        "predictions": artifacts.relative(csv_path),
-        "inputs": len(pred.ids),
-        "skipped": pred.skipped,
-        "run_dir": str(artifacts.run_dir),
-        "overrides": _overrides(),  # so dlrun-summary names this folder by its command
-    }
     accuracy = pred.accuracy()
-    if accuracy is not None:
-        record["accuracy"] = accuracy
-    artifacts.write_metrics(record)
+    artifacts.write_metrics(
+        run_record.prediction(
+            str(cfg.ckpt),
+            cfg.get("input"),
+            artifacts.relative(csv_path),
+            len(pred.ids),
+            pred.skipped,
+            str(artifacts.run_dir),
+            _overrides(),
+            accuracy,
+        )
+    )
     _report(pred, csv_path, accuracy)
 
 

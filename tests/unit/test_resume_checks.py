@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dlrun.errors import ConfigError
-from dlrun.resume import check_same_setup
+from dlrun.errors import ConfigError, DataError
+from dlrun.resume import check_same_setup, plan
 
 CKPT = Path("run/checkpoints/last.pt")
 ONECYCLE = {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "max_lr": 0.1}
@@ -31,3 +31,19 @@ def test_more_epochs_cannot_stretch_an_epoch_sized_schedule(scheduler):
 @pytest.mark.parametrize("scheduler", [STEP, {}], ids=["step", "none"])
 def test_more_epochs_are_fine_otherwise(scheduler):
     check_same_setup(config(3, scheduler), config(8, scheduler), CKPT)
+
+
+def test_resume_path_continues_that_checkpoint_in_its_own_run_folder_or_a_new_one(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"not read here")
+    (run / "metrics.json").write_text("{}")
+    decided = plan(str(run), tmp_path / "elsewhere")
+    assert decided.action == "continue" and decided.checkpoint == run / "checkpoints" / "last.pt"
+    assert decided.in_run_folder
+    loose = tmp_path / "downloaded.pt"
+    loose.write_bytes(b"not read here")
+    decided = plan(str(loose), tmp_path / "new")
+    assert decided.checkpoint == loose and not decided.in_run_folder  # a new folder, best afresh
+    with pytest.raises(DataError, match="no checkpoint at"):
+        plan(str(tmp_path / "missing"), tmp_path / "new")

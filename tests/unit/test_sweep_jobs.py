@@ -1,14 +1,14 @@
-"""What a multirun job does with its folder, and GPU pinning for parallel launchers."""
+"""What a multirun job does with its folder (the resume plan), and GPU pinning for parallel
+launchers."""
 
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from dlrun.artifacts import RunArtifacts
+from dlrun.resume import plan
 from dlrun.sweep import (
     GpuPinner,
-    _continue_from,
     find_previous_sweep,
     gpu_for_job,
     objective,
@@ -32,26 +32,36 @@ def job_folder(tmp_path: Path, status: str, checkpoint: bool) -> RunArtifacts:
     return art
 
 
+def job_plan(art: RunArtifacts, spec: str | None = None):
+    return plan(spec, art.run_dir, job_record=art.read_metrics())
+
+
 @pytest.mark.parametrize("status", ["running", "interrupted"])
 def test_an_unfinished_job_resumes_from_its_own_folder(tmp_path, status):
-    cfg = OmegaConf.create({"seed": 0})
-    OmegaConf.set_struct(cfg, True)  # as Hydra hands it over
     art = job_folder(tmp_path, status, checkpoint=True)
-    assert _continue_from(cfg, art, "job 3") is False  # it runs ...
-    assert cfg.resume == str(art.run_dir)  # ... continuing from <job>/checkpoints/last.pt
+    decided = job_plan(art)
+    assert decided.action == "continue" and decided.checkpoint == art.checkpoint("last")
+    assert decided.in_run_folder and "unfinished" in decided.why
 
 
 @pytest.mark.parametrize("status,checkpoint", [("failed", True), ("running", False)])
 def test_a_failed_or_checkpointless_job_starts_again(tmp_path, status, checkpoint):
-    cfg = OmegaConf.create({"seed": 0})
-    assert _continue_from(cfg, job_folder(tmp_path, status, checkpoint), "job 3") is False
-    assert "resume" not in cfg
+    assert job_plan(job_folder(tmp_path, status, checkpoint)).action == "fresh"
+
+
+def test_resume_auto_continues_a_folder_with_a_checkpoint_and_starts_a_new_one_afresh(tmp_path):
+    assert plan("auto", tmp_path / "new").action == "fresh"
+    art = job_folder(tmp_path, "failed", checkpoint=True)  # auto continues any last.pt there
+    decided = plan("auto", art.run_dir)
+    assert decided.action == "continue" and decided.checkpoint == art.checkpoint("last")
+    assert plan(None, art.run_dir).action == "fresh"
 
 
 def test_a_completed_job_is_skipped_with_its_stored_value(tmp_path):
-    cfg = OmegaConf.create({"seed": 0})
+    decided = job_plan(job_folder(tmp_path, "completed", True))
+    assert decided.action == "skip" and "skipped" in decided.why
     # min-metrics are negated: a sweeper maximises what jobs return
-    assert _continue_from(cfg, job_folder(tmp_path, "completed", True), "job 3") == -0.25
+    assert objective(decided.record) == -0.25
     assert (
         objective(
             {

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -159,6 +159,33 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         _fail(err)
 
 
+# Where a command can bring in a `hydra.mode` that dlrun's own configs do not set: an override of
+# it, an experiment file, or config files of the user's (a config dir, a search path, plugins).
+_MODE_SOURCES = ("hydra.mode", "experiment=", "hydra.searchpath", "--config-dir", "-cd", "plugins=")
+_MODE_SOURCES += ("--config-name", "-cn")
+
+
+def _read_hydra_mode_only_where_it_can_be_set(args: list[str]) -> None:
+    """Hydra composes the whole config once just to read `hydra.mode`, then again to run: 0.15-0.3
+    s of every command (a third of an in-process smoke run). dlrun's configs never set hydra.mode
+    (tests/unit/test_hydra_mode.py keeps it so), so unless the command line could bring one in,
+    the mode is what -m says and the first composition is skipped."""
+    from hydra._internal.hydra import Hydra
+
+    global _hydras_get_mode
+    if _hydras_get_mode is None:
+        _hydras_get_mode = Hydra.get_mode
+    bring_mode = any(a.lstrip("+").startswith(_MODE_SOURCES) for a in args)
+    Hydra.get_mode = _hydras_get_mode if bring_mode else _mode_from_the_command_line
+
+
+def _mode_from_the_command_line(self: Any, config_name: str | None, overrides: list[str]) -> None:
+    return None  # Hydra then runs (or, with -m, multiruns) as the command line says
+
+
+_hydras_get_mode: Any = None
+
+
 def _interrupted_at_start_up() -> None:
     print("dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr)
     sys.exit(130)
@@ -218,6 +245,7 @@ def main() -> None:
         _interrupted_at_start_up()
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
+    _read_hydra_mode_only_where_it_can_be_set(args)
     try:
         _hydra_entry()
     except sweep.SweepStopped as stop:

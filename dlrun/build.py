@@ -7,12 +7,14 @@ Values the data decides (input size, classes, vocabulary) are filled in here, ne
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -100,7 +102,10 @@ def _bind(
 def build_object(
     node: DictConfig, key: str, facts: Mapping[str, Any] | None = None, **runtime: Any
 ) -> Any:
-    """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments."""
+    """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments.
+    Runtime objects (the run folder, the run's whole config, class-weight tensors) go straight
+    to the constructor: through instantiate they would be turned into OmegaConf nodes and back
+    (~50 ms for a logger's run config)."""
     accepted = _bind(node, key, facts or {}, runtime)
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
@@ -109,11 +114,15 @@ def build_object(
     for k in _DLRUN_KEYS:
         plain.pop(k, None)
     try:
-        return instantiate(plain, _convert_="all", **accepted, **runtime)
+        if not runtime:
+            return instantiate(plain, _convert_="all", **accepted)
+        partial = plain.pop("_partial_", False)
+        build = instantiate({**plain, "_partial_": True}, _convert_="all", **accepted)
+        return functools.partial(build, **runtime) if partial else build(**runtime)
     except DlrunError:
         raise
     except Exception as err:
-        cause = err.__cause__ or err
+        cause = err.__cause__ if isinstance(err, InstantiationException) else err
         if isinstance(cause, DlrunError):  # a builder's own one-line error, unwrapped
             raise cause from None
         decided = {*accepted, *runtime}
@@ -333,10 +342,8 @@ def build_schedulers(
 
 def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any]) -> list[Any]:
     """One logger per entry of `logger` (`logger=[csv,tensorboard]` selects several)."""
-    # _recursive_=False: the run's config is handed over as data; its `_target_`s are not built.
+    # the run's config is handed over as data (a runtime argument): its `_target_`s are not built
     return [
-        build_object(
-            child, f"logger.{name}", artifacts=artifacts, run_config=config, _recursive_=False
-        )
+        build_object(child, f"logger.{name}", artifacts=artifacts, run_config=config)
         for name, child in (node or {}).items()
     ]

@@ -9,6 +9,7 @@ resolver, so the text exists once.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def key_lines(cfg: DictConfig | None = None) -> list[str]:
     return lines
 
 
+@functools.cache  # Hydra resolves it several times a command, ~7 ms each
 def text(part: str) -> str:
     """The `dlrun_help` resolver for Hydra's help page: header, keys or footer. `$` is doubled:
     Hydra passes the page through string.Template."""

@@ -595,7 +595,11 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
             from_env = "${oc.env:" in str(saved_data.get(key, ""))
             if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
-    return EvalRun(merged, artifacts, ckpt.get("data_state")).score(ckpt, path, cfg.split)
+    scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
+    try:
+        return scoring.score(ckpt, path, cfg.split)
+    finally:
+        scoring.data.close()
 
 
 def _write_failure(err: Exception, folder: Path) -> str:
@@ -657,6 +661,9 @@ def _run_job(cfg: DictConfig, artifacts: RunArtifacts, plan: ResumePlan | None) 
     # A resumed run encodes its data with the statistics it saved (a table's preprocessing, a
     # vocabulary), not refitted ones.
     run = Run(cfg, artifacts, saved.get("data_state") if saved else None)
-    if saved is not None:
-        resume.check_same_setup(saved["config"], run.config, plan.checkpoint)
-    return run.train(plan, saved)
+    try:
+        if saved is not None:
+            resume.check_same_setup(saved["config"], run.config, plan.checkpoint)
+        return run.train(plan, saved)
+    finally:
+        run.data.close()

@@ -109,6 +109,17 @@ class FolderSource:
         sampler.indices = indices
         return loader
 
+    def close(self) -> None:
+        """Stop the loaders' worker processes now (persistent workers live in the loader's
+        iterator; torch has no public call for it)."""
+        for loader, _ in self._loaders.values():
+            iterator = getattr(loader, "_iterator", None)
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            loader._iterator = None
+        self._loaders.clear()
+
 
 class FolderSplit:
     """A subset of a FolderSource's images, batched through its DataLoader (the Split protocol)."""
@@ -133,6 +144,9 @@ class FolderSplit:
         return FolderSplit(
             self.source, [self.indices[i] for i in index.tolist()], self.transform, self.device
         )
+
+    def close(self) -> None:
+        self.source.close()
 
     def labels(self) -> Tensor:
         """The class of each image of this split (no image is read)."""

@@ -1,5 +1,7 @@
 """Vision through the real `dlrun` command on tiny files in each dataset's real on-disk format."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -141,6 +143,7 @@ def test_image_folder_end_to_end_same_results_with_or_without_workers(dlrun, tmp
         "trainer.limit_train_batches=3",
     ]
     dlrun(*common, "data.num_workers=1")  # worker iterators are abandoned after 3 batches
+    assert not multiprocessing.active_children()  # the run stopped its loader workers
     dlrun(*common, "data.num_workers=0")
     first, second = (read_metrics(r) for r in run_dirs(tmp_path))
     assert first["status"] == "completed" and first["data"] == "image_folder"

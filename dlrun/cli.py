@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import callbacks, distributed, registry, runlock, sweep  # no torch at import
+from dlrun import (  # no torch at import
+    callbacks,
+    distributed,
+    registry,
+    runlock,
+    sweep,
+    thread_tuner,
+)
 from dlrun.errors import DlrunError, Interrupted
 
 if TYPE_CHECKING:
@@ -233,6 +240,7 @@ def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     global _started_at
     _started_at = time.time()
+    thread_tuner.note_start()  # how busy the CPUs are while the command starts (no torch here)
     sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
     args = sys.argv[1:]
     if _answered_without_hydra(args):

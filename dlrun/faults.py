@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ def _before_batch(batch: dict[str, Any]) -> dict[str, Any]:
 def _after_batch(state: object) -> None:
     if failpoint("kill_after_batch"):  # die as `kill -9` would, mid-epoch
         os.kill(os.getpid(), signal.SIGKILL)
+    if failpoint("hold_after_batch"):  # a live run that holds its folder without using a core
+        while True:  # until killed
+            time.sleep(0.1)
 
 
 def _after_validation(state: object) -> None:

@@ -13,12 +13,14 @@ seconds of the default MLP on digits, 30 epochs; a run alone, and each of two ru
 and for a small CNN: default 0.89 / 10.3x, PASSIVE 1.28 / 0.87x, one thread 1.17 / 0.95x.
 Idle OpenMP threads spin, taking the cores another process needs: two runs side by side each
 train 10x slower. Making them sleep (PASSIVE) costs a lone tiny model 1.4-1.5x (each operator
-wakes its threads). One thread is fine side by side but 10-20% slower alone. So a run measures:
-it starts on one thread, which is safe beside anything, and every window of steps reads how many
-cores other processes kept busy on its CPUs (/proc/stat less its own CPU time). Threads that the
-free cores can hold are tried for a few steps and kept when they step 5% faster; when other
-processes take cores, the run drops to what is left at once. Where /proc/stat cannot be read,
-a slowdown of 1.5x or a retry every so many steps (doubling while it loses) stands in for it.
+wakes its threads). One thread is fine side by side but 10-20% slower alone. So a run measures
+how many cores other processes keep busy on its CPUs (/proc/stat less its own CPU time): it
+starts with the threads the cores left free during its start-up can hold (one, safe beside
+anything, where that is unknown), and reads again every window of steps. When other processes
+take cores it drops to what is left at once; threads that freed cores can hold are tried for a
+few steps and kept when they step 5% faster; one thread is tried once (a model too small to
+share its work). Where /proc/stat cannot be read, a slowdown of 1.5x or a retry every so many
+steps (doubling while it loses) stands in for the reading.
 """
 
 from __future__ import annotations
@@ -60,9 +62,19 @@ class CpuMeter:
     def others_busy(self) -> float | None:
         now = self._read()
         last, self.last = self.last, now
-        if now is None or last is None or now[0] <= last[0]:
+        if now is None or last is None or now[0] - last[0] < 0.05:  # too few clock ticks
             return None
         return max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0])
+
+
+_startup_meter: CpuMeter | None = None
+
+
+def note_start() -> None:
+    """Called as the command starts: the first reading then covers the start-up, so a run can
+    begin with the threads the free cores can hold instead of one."""
+    global _startup_meter
+    _startup_meter = CpuMeter()
 
 
 class ThreadTuner:
@@ -78,7 +90,7 @@ class ThreadTuner:
         threads: int,
         usable: int | None = None,
         window_steps: int = 3,
-        window_seconds: float = 0.25,
+        window_seconds: float = 0.15,
         warmup: int = 2,
         retry_after: int = 64,
         clock: Callable[[], float] = time.perf_counter,
@@ -94,13 +106,16 @@ class ThreadTuner:
         self.clock, self.set_threads = clock, set_threads
         self.others_busy = others_busy or CpuMeter().others_busy
         self.base_retry = self.retry_after = retry_after
-        self.current, self.trial = 1, None  # the count in use; the one on trial, if any
+        self.trial: int | None = None  # the count on trial, if any
         self.times: list[float] = []  # step seconds of the open window
         self.step_seconds: dict[int, float] = {}  # latest median per count
         self.since_trial, self.switches = 0, 0
         self.last_others: float | None = None
         self._last: float | None = None
-        set_threads(1)
+        # what the free cores held since the command started; one thread when unknown
+        self.last_others = self.others_busy()
+        self.current = 1 if self.last_others is None else self._target(self.last_others)
+        set_threads(self.current)
 
     def pause(self, *_: Any) -> None:
         """Validation or a checkpoint ran since the last step: that gap is not a step time."""
@@ -133,8 +148,11 @@ class ThreadTuner:
             target not in self.step_seconds or self.since_trial >= self.retry_after
         ):
             self._start_trial(target)
-        elif self.current > 1 and before is not None and median > 1.5 * before:
-            self._start_trial(1)  # slower for a reason the CPU reading did not show
+        elif self.current > 1 and (
+            1 not in self.step_seconds or (before is not None and median > 1.5 * before)
+        ):
+            self._start_trial(1)  # once (a model too small to share), or slower for a reason
+            # the CPU reading did not show
 
     def _target(self, others: float | None) -> int:
         """The threads the free cores can hold (all planned when the reading is unknown)."""
@@ -185,4 +203,5 @@ def tuner_for(plan: ThreadPlan, device_type: str) -> ThreadTuner | None:
     """A tuner for a training run on the CPU whose thread count dlrun chose; else None."""
     if not (plan.tune and device_type == "cpu"):
         return None
-    return ThreadTuner(plan.torch, usable=usable_cpus())
+    meter = _startup_meter or CpuMeter()
+    return ThreadTuner(plan.torch, usable=usable_cpus(), others_busy=meter.others_busy)

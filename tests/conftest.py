@@ -17,6 +17,9 @@ import pytest
 # before any import of it): tests run in parallel workers on few cores, tiny models gain nothing
 # from more, and runs compared bit for bit must use the same thread count in and out of process.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# torch.compile's inductor compiles in this process: its default pool of compile workers (one per
+# CPU, each importing torch) costs more than the tests' tiny graphs take to compile
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 from tests.inprocess import run_in_process  # noqa: E402
 
@@ -48,8 +51,9 @@ def _without_plots_unless_asked(args: tuple[str, ...]) -> tuple[str, ...]:
     return (*args, "plots=false")
 
 
-# Failpoints that SIGKILL the process they fire in: never inside the test process.
-KILLING_FAILPOINTS = ("kill_after_batch", "checkpoint_crash")
+# Failpoints that SIGKILL (or hold forever) the process they fire in: never inside the test
+# process.
+KILLING_FAILPOINTS = ("kill_after_batch", "checkpoint_crash", "hold_after_batch")
 
 
 def run_dlrun(

@@ -37,7 +37,10 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 @pytest.mark.slow
 def test_a_live_run_owns_its_folder(tmp_path):
-    live = start_dlrun([sys.executable, "-m", "dlrun", *LONG, "trainer.epochs=300"], tmp_path)
+    # after epoch 1's checkpoint (162 batches of 8), the live run sleeps until killed: it holds
+    # its folder without taking a core from the rest of the suite
+    hold = ["-m", "tests.proc", "--test-failpoints=hold_after_batch:170"]
+    live = start_dlrun([sys.executable, *hold, *LONG, "trainer.epochs=300"], tmp_path)
     try:
         run = _wait_for_checkpoint(tmp_path, live)
         for second in ([f"hydra.run.dir={run}"], [f"resume={run}"], ["resume=auto"]):

@@ -66,28 +66,36 @@ class SimulatedSteps:
         )
 
 
-def test_a_lone_run_keeps_more_threads_when_they_step_faster():
+def test_a_lone_run_starts_on_the_free_cores_and_keeps_them_when_they_step_faster():
     sim = SimulatedSteps(lambda n, step: {1: 0.010, 2: 0.008}[n])
     tuner = sim.tuner()
-    assert sim.threads == 1  # starts safe
+    assert sim.threads == 2  # nothing else ran while it started
     sim.train(tuner, 300)
-    assert tuner.current == sim.threads == 2 and tuner.switches == 1
+    assert tuner.current == sim.threads == 2 and tuner.switches == 0
     assert tuner.record() == {
         "threads": 2,
         "step_ms": {"1": 10.0, "2": 8.0},
-        "switches": 1,
+        "switches": 0,
         "others_busy_cores": 0.0,
     }
-    assert sim.steps_at[1] < 40  # warm-up and the first window (0.25 s) only
+    assert sim.steps_at[1] <= 16  # one thread was tried once: one window (0.15 s)
 
 
-def test_a_lone_run_stays_on_one_thread_when_more_do_not_pay_and_retries_rarely():
-    sim = SimulatedSteps(lambda n, step: {1: 0.010, 2: 0.011}[n])  # a model too small to share
+def test_a_run_that_starts_beside_a_busy_process_starts_on_one_thread():
+    sim = SimulatedSteps(lambda n, step: {1: 0.010, 2: 0.100}[n], others=lambda step: 1.0)
+    tuner = sim.tuner()
+    assert sim.threads == 1
+    sim.train(tuner, 1000)
+    assert tuner.current == 1 and 2 not in sim.steps_at  # never tried: no free core
+
+
+def test_a_model_too_small_to_share_moves_to_one_thread_and_retries_rarely():
+    sim = SimulatedSteps(lambda n, step: {1: 0.010, 2: 0.011}[n])
     tuner = sim.tuner()
     sim.train(tuner, 3000)
-    assert tuner.current == sim.threads == 1 and tuner.switches == 0
-    # a trial is a window (0.25 s, ~23 steps here); retries double apart from 64 steps: 6 trials
-    assert sim.steps_at[2] <= 6 * 23
+    assert tuner.current == sim.threads == 1 and tuner.switches == 1
+    # a trial is a window (0.15 s, ~14 steps here); retries double apart from 64 steps
+    assert sim.steps_at[2] <= 14 + 6 * 14
 
 
 def test_a_run_makes_room_when_another_process_takes_a_core_and_takes_it_back_after():
@@ -100,10 +108,10 @@ def test_a_run_makes_room_when_another_process_takes_a_core_and_takes_it_back_af
     sim.train(tuner, 200)
     assert tuner.current == 2
     before = sim.steps_at[2]
-    sim.train(tuner, 400)
+    sim.train(tuner, 300)
     assert tuner.current == sim.threads == 1
     assert sim.steps_at[2] - before <= 3  # one window of slow steps, no trial
-    sim.train(tuner, 100)
+    sim.train(tuner, 200)
     assert tuner.current == sim.threads == 2  # the core came back
 
 
@@ -111,6 +119,7 @@ def test_without_a_cpu_reading_a_slowdown_still_moves_the_run_to_one_thread():
     sim = SimulatedSteps(lambda n, s: 0.010 if n == 1 else (0.008 if s < 200 else 0.100))
     sim.others = lambda step: None  # no /proc/stat (not Linux)
     tuner = sim.tuner()
+    assert sim.threads == 1  # nothing known: the safe start
     sim.train(tuner, 200)
     assert tuner.current == 2
     before = sim.steps_at[2]

@@ -10,9 +10,15 @@ from tests.datasets import write_cifar, write_image_folder, write_mnist
 
 MODELS = ["lenet", "cnn", "mlp", "resnet18", "resnet34", "vgg11", "alexnet", "resnet9"]
 MODEL_NAMES = {"LeNet", "CNN", "MLP", "resnet18", "resnet34", "vgg11", "alexnet", "ResNet9"}
-# no optimizer state in checkpoints: 1 GB less to write and fsync per matrix row (resume tests
-# cover it)
-TINY = ["trainer.batch_size=2", "trainer.eval_batch_size=16", "trainer.save_optimizer=false"]
+# One training step per model (a forward, backward and optimizer step on each image kind is what
+# the matrix checks; the loop's epochs are tested elsewhere), no optimizer state in checkpoints
+# (1 GB less to write per matrix row; resume tests cover it).
+TINY = [
+    "trainer.batch_size=2",
+    "trainer.eval_batch_size=16",
+    "trainer.limit_train_batches=1",
+    "trainer.save_optimizer=false",
+]
 N_TEST = 12
 # A refused proxy makes any download fail at once: "offline" even on a networked machine.
 OFFLINE = {

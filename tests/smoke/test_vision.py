@@ -19,7 +19,7 @@ TINY = [
     "trainer.limit_train_batches=1",
     "trainer.save_optimizer=false",
 ]
-N_TEST = 12
+N_TEST = 6  # test images: ResNet-34 and VGG at 32 px spend most of a smoke run on them
 # A refused proxy makes any download fail at once: "offline" even on a networked machine.
 OFFLINE = {
     v: "http://127.0.0.1:9" for v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
@@ -34,7 +34,7 @@ def _write(dataset, root):
         write_cifar(root / "data", n_train=24, n_test=N_TEST, cifar100=dataset == "cifar100")
     else:
         write_image_folder(root / "train", ["ant", "bee", "cat"], per_class=8, size=30)
-        write_image_folder(root / "test", ["ant", "bee", "cat"], per_class=4, size=30)
+        write_image_folder(root / "test", ["ant", "bee", "cat"], per_class=N_TEST // 3, size=30)
         return [
             f"data.path={root / 'train'}",
             f"data.test_path={root / 'test'}",
@@ -175,6 +175,7 @@ def test_recipes_compose(compose):
 def test_cifar10_speed_recipe_runs_with_bf16_and_channels_last(dlrun, tmp_path):
     args = _write("cifar10", tmp_path)
     # bf16 is emulated on CPUs without avx512_bf16 (~6x slower): batches of 4 keep it short
-    dlrun("experiment=cifar10_speed", "debug=smoke", "trainer.batch_size=4", *args, checksums=False)
+    recipe = ["experiment=cifar10_speed", "debug=smoke", "trainer.batch_size=4"]
+    dlrun(*recipe, "trainer.limit_train_batches=1", *args, checksums=False)
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "completed" and m["model"] == "ResNet9" and m["precision"] == "bf16"

@@ -254,7 +254,9 @@ class FitLoop:
                 self._interrupt(state)
         return state
 
-    def train_one_epoch(self, state: LoopState) -> dict[str, float]:
+    def _epoch_batches(self, state: LoopState) -> tuple[Iterator[Batch], int]:
+        """This epoch's remaining training batches (from `state.batch_in_epoch`, in the epoch's
+        seeded order, this rank's share under torchrun) and the epoch's number of batches."""
         s, split = self.s, self.data.train
         order = epoch_order(len(split), self.seed, state.epoch, self.device)
         order = order[: samples_per_epoch(len(order), s.batch_size, s.drop_last)]
@@ -265,6 +267,11 @@ class FitLoop:
         batches = itertools.islice(
             split.batches(batch_size, order, state.batch_in_epoch), total - state.batch_in_epoch
         )
+        return batches, total
+
+    def train_one_epoch(self, state: LoopState) -> dict[str, float]:
+        s = self.s
+        batches, total = self._epoch_batches(state)
         # Per-epoch sums stay on the device (no sync per step) and live in the state, so a
         # mid-epoch resume reports the same epoch averages as a run that never stopped.
         sums = state.epoch_sums = {

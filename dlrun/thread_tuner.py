@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlrun.threads import ThreadPlan, usable_cpus
+from dlrun.threads import ThreadPlan, usable_cpu_ids, usable_cpus
 
 
 class CpuMeter:
@@ -40,8 +40,7 @@ class CpuMeter:
     (Linux's /proc/stat, less this process's own CPU time); None where it cannot be read."""
 
     def __init__(self) -> None:
-        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-        self.names = {f"cpu{i}" for i in cpus}
+        self.names = {f"cpu{i}" for i in usable_cpu_ids()}
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.last = self._read()
 
@@ -108,6 +107,7 @@ class ThreadTuner:
         self.base_retry = self.retry_after = retry_after
         self.trial: int | None = None  # the count on trial, if any
         self.times: list[float] = []  # step seconds of the open window
+        self.window_total = 0.0  # their sum
         self.step_seconds: dict[int, float] = {}  # latest median per count
         self.since_trial, self.switches = 0, 0
         self.last_others: float | None = None
@@ -131,13 +131,21 @@ class ThreadTuner:
             return
         self.since_trial += 1
         self.times.append(now - last)
+        self.window_total += now - last
         if self.trial is not None:
             self._trial_step()
-        elif len(self.times) >= self.window_steps and sum(self.times) >= self.window_seconds:
+        elif self._window_full():
             self._window_done()
 
+    def _window_full(self) -> bool:
+        return len(self.times) >= self.window_steps and self.window_total >= self.window_seconds
+
+    def _open_window(self) -> None:
+        self.times, self.window_total = [], 0.0
+
     def _window_done(self) -> None:
-        median, self.times = statistics.median(self.times), []
+        median = statistics.median(self.times)
+        self._open_window()
         before = self.step_seconds.get(self.current)
         self.step_seconds[self.current] = median
         others = self.last_others = self.others_busy()
@@ -162,14 +170,16 @@ class ThreadTuner:
 
     def _trial_step(self) -> None:
         assert self.trial is not None
-        reference, median = self.step_seconds[self.current], statistics.median(self.times)
-        if len(self.times) == 2 and median > 1.25 * reference:  # clearly slower: stop paying
-            self._end_trial(median, won=False)
-        elif len(self.times) >= self.window_steps and sum(self.times) >= self.window_seconds:
+        reference = self.step_seconds[self.current]
+        if len(self.times) == 2 and statistics.median(self.times) > 1.25 * reference:
+            self._end_trial(statistics.median(self.times), won=False)  # clearly slower: stop
+        elif self._window_full():
+            median = statistics.median(self.times)
             self._end_trial(median, won=median < 0.95 * reference)
 
     def _start_trial(self, count: int) -> None:
-        self.trial, self.times = count, []
+        self.trial = count
+        self._open_window()
         self.set_threads(count)
 
     def _end_trial(self, median: float, won: bool) -> None:
@@ -180,7 +190,8 @@ class ThreadTuner:
         else:
             self.set_threads(self.current)
             self.retry_after = min(2 * self.retry_after, 1024)
-        self.trial, self.times, self.since_trial = None, [], 0
+        self.trial, self.since_trial = None, 0
+        self._open_window()
 
     def _switch(self, count: int) -> None:
         self.current, self.retry_after = count, self.base_retry

@@ -14,11 +14,15 @@ from dataclasses import asdict, dataclass
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
+def usable_cpu_ids() -> set[int]:
+    """The CPUs this process may run on (a container's or taskset's limit, not the machine's);
+    empty where the platform cannot say."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
 def usable_cpus() -> int:
-    """CPUs this process may run on (a container's or taskset's limit, not the machine's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    """How many CPUs this process may run on."""
+    return len(usable_cpu_ids()) or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

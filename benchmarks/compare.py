@@ -181,21 +181,34 @@ def run_seed(case: str, root: Path, epochs: int, device: torch.device) -> float:
     return samples / seconds
 
 
+def minimal_epoch(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int,
+    bf16: bool = False,
+) -> int:
+    """One epoch of the minimal loop (b) over tensors on the device; returns the samples seen.
+    benchmarks/step_overhead.py runs it against dlrun's loop in one process."""
+    perm = torch.randperm(len(x), device=x.device)
+    for i in range(0, len(x), batch):
+        idx = perm[i : i + batch]
+        opt.zero_grad()
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+    return len(x)
+
+
 def run_minimal(case: str, root: Path, epochs: int, device: torch.device) -> float:
     x, y = (t.to(device) for t in tensors(case, root))
     net, batch = model(case).to(device), CASES[case]["batch"]
     opt, seconds, samples = _sgd(net), 0.0, 0
     for _ in range(epochs):
         start = time.perf_counter()
-        perm = torch.randperm(len(x), device=device)
-        for i in range(0, len(x), batch):
-            idx = perm[i : i + batch]
-            opt.zero_grad()
-            with _autocast(case, device):
-                loss = F.cross_entropy(net(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            samples += len(idx)
+        samples += minimal_epoch(net, opt, x, y, batch, CASES[case].get("bf16", False))
         _sync(device)
         seconds += time.perf_counter() - start
     return samples / seconds

@@ -311,9 +311,12 @@ def build_optimizers(cfg: DictConfig, task: Task) -> dict[str, torch.optim.Optim
             if group in overrides
             else cfg.optimizer
         )
-        built[group] = build_object(
-            node, f"optimizers.{group}" if group in overrides else "optimizer"
-        )(params)
+        key = f"optimizers.{group}" if group in overrides else "optimizer"
+        make = build_object(node, key)
+        try:  # torch checks its arguments here, with the parameters (fused and foreach, ...)
+            built[group] = make(params)
+        except (ValueError, RuntimeError, TypeError) as err:
+            raise ConfigError(_not_built(node, key, err, {"params"})) from err
     return built
 
 

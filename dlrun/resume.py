@@ -35,6 +35,9 @@ LOCKED_KEYS = (
 )
 # Data keys that say where the data is, not what it is: they may differ (moved data, another node).
 DATA_LOCATION_KEYS = ("root", "download", "num_workers")
+# Optimizer keys that choose torch's implementation, not the update: they may differ too (a
+# checkpoint's optimizer state keeps the implementation it was saved with).
+OPTIMIZER_IMPLEMENTATION_KEYS = ("fused", "foreach")
 # Where `resume=auto` looks for unfinished single runs.
 OUTPUTS = Path("outputs")
 
@@ -196,14 +199,19 @@ def _flat_differences(saved: Any, now: Any, prefix: str) -> list[str]:
     return [] if saved == now else [f"{prefix} (checkpoint {saved!r}, now {now!r})"]
 
 
+def _is_implementation_choice(difference: str) -> bool:
+    key = difference.split(" ", 1)[0]
+    return key.startswith("optimizer") and key.rsplit(".", 1)[-1] in OPTIMIZER_IMPLEMENTATION_KEYS
+
+
 def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> None:
     """Refuse to continue when the model, data or optimisation set-up changed."""
-    located = tuple(f"data.{k} " for k in DATA_LOCATION_KEYS)
+    free = tuple(f"data.{k} " for k in DATA_LOCATION_KEYS)
     differences = [
         d
         for key in LOCKED_KEYS
         for d in _flat_differences(_select(saved, key), _select(current, key), key)
-        if not d.startswith(located)
+        if not (d.startswith(free) or _is_implementation_choice(d))
     ]
     _refuse_stretched_schedule(saved, current, differences, checkpoint)
     if differences:

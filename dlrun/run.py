@@ -392,23 +392,27 @@ class Run(RunPieces):
             state.best_value, state.best_epoch, state.best_val = None, None, {}
         return state
 
+    def fit_loop(self, stop: StopFlag) -> FitLoop:
+        """The run's FitLoop: its task, data, optimizers, callbacks and hooks."""
+        return FitLoop(
+            self.task,
+            self.data,
+            self.opt,
+            self.settings,
+            self.device,
+            self.write_checkpoint,
+            stop,
+            self.epoch_callbacks,
+            self.step_callbacks,
+            self._loop_hooks(),
+            seed=self.cfg.seed,
+        )
+
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
         """The FitLoop, then `_finish`; an interrupt or a failure is recorded, never left
         "running", and plots and loggers still get their last word."""
         try:
-            fit_loop = FitLoop(
-                self.task,
-                self.data,
-                self.opt,
-                self.settings,
-                self.device,
-                self.write_checkpoint,
-                stop,
-                self.epoch_callbacks,
-                self.step_callbacks,
-                self._loop_hooks(),
-                seed=self.cfg.seed,
-            )
+            fit_loop = self.fit_loop(stop)
             fit_loop.fit(state)
             return self._finish(fit_loop, state)
         except Interrupted as err:

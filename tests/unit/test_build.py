@@ -134,6 +134,16 @@ def test_onecycle_gets_total_steps_from_the_run(compose):
     assert interval == "step" and sched.total_steps == 21
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_optimizers_use_one_fused_kernel_and_refuse_a_clash_in_one_line(compose, optimizer):
+    cfg = compose(f"optimizer={optimizer}")
+    task = build.build_task(cfg, build.build_data(cfg.data, seed=0), torch.device("cpu"))
+    assert build.build_optimizers(cfg, task)["model"].defaults["fused"] is True
+    # torch refuses fused with foreach when the optimizer is made: one line naming the key
+    with pytest.raises(ConfigError, match=r"^optimizer \(torch.optim.\w+\) could not be built: "):
+        build.build_optimizers(compose(f"optimizer={optimizer}", "+optimizer.foreach=true"), task)
+
+
 def test_a_misspelt_builtin_is_one_line_naming_the_right_one():
     with pytest.raises(
         ConfigError, match=r"not allowed \(did you mean torch.nn.MSELoss\?\)"

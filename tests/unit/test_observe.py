@@ -30,7 +30,7 @@ def test_step_log_reports_interval_means_once_per_interval():
     sums = {"loss": torch.tensor(0.0)}
     for count in range(1, 13):  # losses 1, 2, ..., 12
         sums["loss"] = sums["loss"] + count
-        step_log(sums, count, step=100 + count, lr=0.1)
+        step_log(sums, count, step=100 + count, lr=lambda: 0.1)
     assert seen == [(105, {"loss": 3.0, "lr": 0.1}), (110, {"loss": 8.0, "lr": 0.1})]
 
 
@@ -41,7 +41,7 @@ def test_step_log_without_callbacks_never_reads_the_sums():
 
     step_log = _StepLog([], every=1)
     for count in range(1, 4):
-        step_log({"loss": Unreadable()}, count, count, 0.1)
+        step_log({"loss": Unreadable()}, count, count, lambda: 0.1)
 
 
 # --- config ----------------------------------------------------------------------------------
@@ -199,6 +199,6 @@ def test_step_log_intervals_run_across_epochs():
         for count in range(1, 22):
             step += 1
             sums["loss"] = sums["loss"] + step
-            log(sums, count, step, lr=0.1)
+            log(sums, count, step, lr=lambda: 0.1)
         log.end_epoch({k: float(v) for k, v in sums.items()}, 21)
     assert rows == [(50, 25.5), (100, 75.5)]  # means of batches 1..50 and 51..100

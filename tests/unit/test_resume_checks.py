@@ -33,6 +33,18 @@ def test_more_epochs_are_fine_otherwise(scheduler):
     check_same_setup(config(3, scheduler), config(8, scheduler), CKPT)
 
 
+def test_the_optimizers_implementation_may_change_but_not_its_update():
+    """fused/foreach choose torch's kernels (a checkpoint from before optimizer.fused existed
+    still resumes); lr is the update itself."""
+    adam = {"_target_": "torch.optim.Adam", "lr": 0.001}
+    saved = {**config(3, STEP), "optimizer": adam, "optimizers": {"generator": {"lr": 1e-4}}}
+    now = {**saved, "optimizer": {**adam, "fused": True}}
+    check_same_setup(saved, now, CKPT)
+    check_same_setup(saved, {**now, "optimizers": {"generator": {"lr": 1e-4, "foreach": 1}}}, CKPT)
+    with pytest.raises(ConfigError, match=r"optimizer.lr \(checkpoint 0.001, now 0.01\)"):
+        check_same_setup(saved, {**now, "optimizer": {**now["optimizer"], "lr": 0.01}}, CKPT)
+
+
 def test_resume_path_continues_that_checkpoint_in_its_own_run_folder_or_a_new_one(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

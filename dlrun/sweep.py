@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -48,6 +49,13 @@ class SweepStopped(SystemExit):
 
     def __reduce__(self) -> tuple:  # parallel launchers send it back from a worker process
         return (SweepStopped, (self.message, self.code, str(self.sweep_dir)))
+
+
+class SweepStoppedInJob(CompactHydraException):
+    """SweepStopped, raised in a submitit job's own process. submitit records a job's end only
+    when it returns or raises an Exception: after a SystemExit the launcher waits 15 s for a
+    result that never comes, then fails with a traceback. Hydra records this one as the job's
+    failure, and the sweep's process prints it as one line when it reads the job's result."""
 
 
 # --- the sweep folder -----------------------------------------------------------------------
@@ -161,6 +169,17 @@ def run_sweep_job(
 ) -> float | None:
     """One multirun job: skip it if done, resume it if unfinished (resume.plan decides from its
     folder), record a failure and go on."""
+    try:
+        return _run_sweep_job(cfg, run)
+    except SweepStopped as stop:
+        if "submitit" not in str(OmegaConf.select(HydraConfig.get(), "launcher._target_")):
+            raise
+        raise SweepStoppedInJob(f"dlrun: error: {stop.message}") from None
+
+
+def _run_sweep_job(
+    cfg: DictConfig, run: Callable[[DictConfig, resume.ResumePlan], Any]
+) -> float | None:
     hc = HydraConfig.get()
     artifacts = RunArtifacts(Path(hc.runtime.output_dir))
     overrides, job = list(hc.overrides.task), f"job {hc.job.num}"

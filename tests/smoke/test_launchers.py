@@ -74,6 +74,9 @@ def test_sigterm_to_a_submitit_job_reaches_the_checkpoint_and_exit_path(tmp_path
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 1 and "1 of 1 jobs did not complete (interrupted)" in err
+    # submitit got the job's end from the job itself: no 15 s wait for a result, no traceback
+    assert "SIGTERM received: job 0 saved a checkpoint and the sweep stopped" in err
+    assert "Traceback" not in err and "has not produced any output" not in err
     (run,) = run_dirs(tmp_path)
     m = read_metrics(run)
     assert m["status"] == "interrupted" and "SIGTERM" in m["error"] and m["epochs_run"] < 5000

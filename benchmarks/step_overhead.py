@@ -68,7 +68,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5, help="rounds left out of the figures")
     args, overrides = p.parse_known_args()
 
-    from dlrun.loop import LoopState
+    from dlrun.data.bundle import num_batches
+    from dlrun.loop import LoopState, samples_per_epoch
     from dlrun.runtime import StopFlag
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,9 +78,9 @@ def main() -> None:
         net, opt = run.task.model, run.opt.optimizers["model"]
         x, y = run.data.train.tensors["x"], run.data.train.tensors["y"]
         batch = run.settings.batch_size
-        _, steps = loop._epoch_batches(state)
-        if steps != -(-len(x) // batch):
-            raise SystemExit(f"dlrun's epoch has {steps} steps, the minimal loop's another count")
+        steps = num_batches(samples_per_epoch(len(x), batch, run.settings.drop_last), batch)
+        if steps != num_batches(len(x), batch):
+            raise SystemExit("dlrun's epoch drops a last batch of one: choose another batch size")
         dlrun_s, minimal_s = [], []
         for _ in range(args.warmup + args.rounds):
             start = time.perf_counter()

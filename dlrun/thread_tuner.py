@@ -81,7 +81,9 @@ class ThreadTuner:
 
     A window is at least `window_steps` steps and `window_seconds` seconds (enough clock ticks
     for the CPU reading), after `warmup` steps (the first optimizer step imports torch._dynamo).
-    Its median step time (a checkpoint write inside it does not count) is the count's speed.
+    Its median step time (a checkpoint write inside it does not count) is the count's speed. A
+    trial of another count needs no CPU reading: `trial_seconds` of steps (a trial that loses
+    costs what it runs; with 0.15 s it was half of a 30-epoch MLP run on digits).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class ThreadTuner:
         usable: int | None = None,
         window_steps: int = 3,
         window_seconds: float = 0.15,
+        trial_seconds: float = 0.05,
         warmup: int = 2,
         retry_after: int = 64,
         clock: Callable[[], float] = time.perf_counter,
@@ -102,6 +105,7 @@ class ThreadTuner:
             set_threads = torch.set_num_threads
         self.planned, self.usable = threads, usable or threads
         self.window_steps, self.window_seconds, self.warmup = window_steps, window_seconds, warmup
+        self.trial_seconds = trial_seconds
         self.clock, self.set_threads = clock, set_threads
         self.others_busy = others_busy or CpuMeter().others_busy
         self.base_retry = self.retry_after = retry_after
@@ -137,8 +141,9 @@ class ThreadTuner:
         elif self._window_full():
             self._window_done()
 
-    def _window_full(self) -> bool:
-        return len(self.times) >= self.window_steps and self.window_total >= self.window_seconds
+    def _window_full(self, seconds: float | None = None) -> bool:
+        enough = self.window_seconds if seconds is None else seconds
+        return len(self.times) >= self.window_steps and self.window_total >= enough
 
     def _open_window(self) -> None:
         self.times, self.window_total = [], 0.0
@@ -173,7 +178,7 @@ class ThreadTuner:
         reference = self.step_seconds[self.current]
         if len(self.times) == 2 and statistics.median(self.times) > 1.25 * reference:
             self._end_trial(statistics.median(self.times), won=False)  # clearly slower: stop
-        elif self._window_full():
+        elif self._window_full(self.trial_seconds):
             median = statistics.median(self.times)
             self._end_trial(median, won=median < 0.95 * reference)
 

@@ -78,7 +78,7 @@ def test_a_lone_run_starts_on_the_free_cores_and_keeps_them_when_they_step_faste
         "switches": 0,
         "others_busy_cores": 0.0,
     }
-    assert sim.steps_at[1] <= 16  # one thread was tried once: one window (0.15 s)
+    assert sim.steps_at[1] <= 6  # one thread was tried once: one trial (0.05 s), not a window
 
 
 def test_a_run_that_starts_beside_a_busy_process_starts_on_one_thread():
@@ -94,8 +94,9 @@ def test_a_model_too_small_to_share_moves_to_one_thread_and_retries_rarely():
     tuner = sim.tuner()
     sim.train(tuner, 3000)
     assert tuner.current == sim.threads == 1 and tuner.switches == 1
-    # a trial is a window (0.15 s, ~14 steps here); retries double apart from 64 steps
-    assert sim.steps_at[2] <= 14 + 6 * 14
+    # the first window (0.15 s, 14 steps here, after 2 warm-up steps), then trials of 0.05 s
+    # (5 steps), doubling apart from 64 steps
+    assert sim.steps_at[2] <= 16 + 6 * 5
 
 
 def test_a_run_makes_room_when_another_process_takes_a_core_and_takes_it_back_after():

@@ -83,7 +83,7 @@ class ThreadTuner:
     for the CPU reading), after `warmup` steps (the first optimizer step imports torch._dynamo).
     Its median step time (a checkpoint write inside it does not count) is the count's speed. A
     trial of another count needs no CPU reading: `trial_seconds` of steps (a trial that loses
-    costs what it runs; with 0.15 s it was half of a 30-epoch MLP run on digits).
+    costs what it runs; at 0.15 s it was half of the default MLP run's steps).
     """
 
     def __init__(

@@ -17,14 +17,30 @@ import threading
 def main() -> None:
     try:
         from dlrun.cli import main as run_command
-    except KeyboardInterrupt:
+    except BaseException as err:
+        # A Ctrl-C inside an import can surface as another error that it caused (a dataclass's
+        # __set_name__, an OmegaConf node left half-made in Hydra's imports): ~1 in 40 here
+        # when it lands 0.2-0.3 s after the start on a loaded machine.
+        if not _caused_by_interrupt(err):
+            raise
         print("dlrun: interrupted (SIGINT) while starting; nothing was written", file=sys.stderr)
-        sys.exit(130)
+        sys.stderr.flush()
+        os._exit(130)  # not sys.exit: after such an interrupt the interpreter may end by SIGINT
     try:
         run_command()
     except SystemExit as exit_:
         _exit_now(exit_.code)
     _exit_now(0)
+
+
+def _caused_by_interrupt(err: BaseException | None) -> bool:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _exit_now(code: object) -> None:

@@ -174,6 +174,33 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err, err
 
 
+def test_an_error_a_ctrl_c_caused_during_the_imports_counts_as_the_interrupt():
+    """What an interrupt inside an import can turn into (seen: RuntimeError from a dataclass's
+    __set_name__, AttributeError from a half-made OmegaConf node), told from a real error."""
+    from dlrun.__main__ import _caused_by_interrupt
+
+    def raised(make):
+        try:
+            make()
+        except BaseException as err:  # noqa: BLE001 - the chain is what is tested
+            return err
+
+    def wrapped():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__") from interrupt
+
+    def during():
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise AttributeError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+
+    assert _caused_by_interrupt(raised(wrapped)) and _caused_by_interrupt(raised(during))
+    assert not _caused_by_interrupt(raised(lambda: 1 / 0))
+
+
 def test_crash_in_the_middle_of_a_checkpoint_write_keeps_the_old_file(tmp_path):
     from dlrun.checkpoint import save_atomic
 

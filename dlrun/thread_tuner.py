@@ -114,10 +114,9 @@ class ThreadTuner:
         self.window_total = 0.0  # their sum
         self.step_seconds: dict[int, float] = {}  # latest median per count
         self.since_trial, self.switches = 0, 0
-        self.last_others: float | None = None
         self._last: float | None = None
         # what the free cores held since the command started; one thread when unknown
-        self.last_others = self.others_busy()
+        self.last_others: float | None = self.others_busy()
         self.current = 1 if self.last_others is None else self._target(self.last_others)
         set_threads(self.current)
 
@@ -138,12 +137,11 @@ class ThreadTuner:
         self.window_total += now - last
         if self.trial is not None:
             self._trial_step()
-        elif self._window_full():
+        elif self._window_full(self.window_seconds):
             self._window_done()
 
-    def _window_full(self, seconds: float | None = None) -> bool:
-        enough = self.window_seconds if seconds is None else seconds
-        return len(self.times) >= self.window_steps and self.window_total >= enough
+    def _window_full(self, seconds: float) -> bool:
+        return len(self.times) >= self.window_steps and self.window_total >= seconds
 
     def _open_window(self) -> None:
         self.times, self.window_total = [], 0.0
@@ -176,8 +174,8 @@ class ThreadTuner:
     def _trial_step(self) -> None:
         assert self.trial is not None
         reference = self.step_seconds[self.current]
-        if len(self.times) == 2 and statistics.median(self.times) > 1.25 * reference:
-            self._end_trial(statistics.median(self.times), won=False)  # clearly slower: stop
+        if len(self.times) == 2 and (first := statistics.median(self.times)) > 1.25 * reference:
+            self._end_trial(first, won=False)  # clearly slower: stop paying
         elif self._window_full(self.trial_seconds):
             median = statistics.median(self.times)
             self._end_trial(median, won=median < 0.95 * reference)

@@ -1,10 +1,10 @@
 """`python -m dlrun` and the `dlrun` console script.
 
-The command's own modules (Hydra first) take a moment to load; a Ctrl-C that lands then is one
-line and exit 130 too, like one that lands later (dlrun.cli handles those). When the command is
-done, the process leaves at once: the exit handlers run and the output is flushed, but the
-interpreter does not tear down torch's module graph one object at a time, which took 1-3 s of
-every run here (benchmarks/startup.py).
+A Ctrl-C while the command's modules load and Hydra composes the config is held until the job
+starts, then ends the command in one line with exit 130 like one that lands later
+(dlrun/interrupts.py). When the command is done, the process leaves at once: the exit handlers
+run and the output is flushed, but the interpreter does not tear down torch's module graph one
+object at a time, which took 1-3 s of every run here (benchmarks/startup.py).
 """
 
 import atexit
@@ -13,34 +13,18 @@ import os
 import sys
 import threading
 
+from dlrun import interrupts
+
 
 def main() -> None:
-    try:
-        from dlrun.cli import main as run_command
-    except BaseException as err:
-        # A Ctrl-C inside an import can surface as another error that it caused (a dataclass's
-        # __set_name__, an OmegaConf node left half-made in Hydra's imports): ~1 in 40 here
-        # when it lands 0.2-0.3 s after the start on a loaded machine.
-        if not _caused_by_interrupt(err):
-            raise
-        print("dlrun: interrupted (SIGINT) while starting; nothing was written", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(130)  # not sys.exit: after such an interrupt the interpreter may end by SIGINT
+    interrupts.hold()  # until the job starts (dlrun/interrupts.py says why)
+    from dlrun.cli import main as run_command
+
     try:
         run_command()
     except SystemExit as exit_:
         _exit_now(exit_.code)
     _exit_now(0)
-
-
-def _caused_by_interrupt(err: BaseException | None) -> bool:
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, KeyboardInterrupt):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def _exit_now(code: object) -> None:

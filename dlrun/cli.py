@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlrun import (  # no torch at import
     callbacks,
     distributed,
+    interrupts,
     registry,
     runlock,
     sweep,
@@ -119,6 +120,7 @@ def _run(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
         registry.check_config(cfg)  # every `_target_`, before anything is imported or built
         from dlrun.run import run_job  # imports torch: only once a job really runs
 
+        interrupts.release()  # all imported: a Ctrl-C held since the command started is raised
         return run_job(cfg, plan)
     except DlrunError as err:
         if not isinstance(err, Interrupted) and not _is_multirun():  # sweeps record their own
@@ -243,9 +245,11 @@ def main() -> None:
     thread_tuner.note_start()  # how busy the CPUs are while the command starts (no torch here)
     sweep.forget_outcome()  # a previous main() in this process (the Python API, tests)
     args = sys.argv[1:]
-    if _answered_without_hydra(args):
-        return
-    try:  # before Hydra composes: installed entry points and the command line's plugins=[...]
+    try:
+        if _answered_without_hydra(args):
+            interrupts.release()
+            return
+        # before Hydra composes: installed entry points and the command line's plugins=[...]
         registry.activate(argv_plugins(args))
     except DlrunError as err:
         _fail(err)

@@ -174,16 +174,17 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     return {n: float(v) / world_size() for n, v in zip(names, packed.tolist(), strict=True)}
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when `flag` is true on any (a stop signal must stop all at one step)."""
+def max_over_ranks(value: int) -> int:
+    """The largest `value` of all ranks, on every rank (a stop signal's number: every rank stops
+    at the same step, for the same signal)."""
     if world_size() == 1:
-        return flag
+        return value
     import torch
     import torch.distributed as dist
 
-    packed = torch.tensor([int(flag)])
+    packed = torch.tensor([value])
     dist.all_reduce(packed, op=dist.ReduceOp.MAX)  # a CPU int: gloo, no device sync
-    return bool(packed.item())
+    return int(packed.item())
 
 
 def on_main(compute: Callable[[], T], task: Any) -> T:

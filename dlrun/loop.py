@@ -485,8 +485,14 @@ class FitLoop:
 
     def _stop_requested(self) -> bool:
         """SIGINT/SIGTERM seen (under torchrun: on any rank, so all stop at the same step)."""
-        stop = self.stop.requested
-        return stop if self.world_size == 1 else distributed.any_rank(stop)
+        if self.world_size == 1:
+            return self.stop.requested
+        # The all-reduced number alone decides: a signal that lands on this rank just after the
+        # all-reduce (its handler runs as the wait returns) must wait for the next step boundary,
+        # or this rank would stop one step before its peers and leave them in a collective.
+        agreed = distributed.max_over_ranks(self.stop.signum or 0)
+        self.stop.adopt(agreed)
+        return agreed > 0
 
     def _interrupt(self, state: LoopState) -> None:
         self.checkpoint(state)

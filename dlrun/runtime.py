@@ -69,6 +69,9 @@ class StopFlag:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        # Signals a peer rank stopped this one for, whose own copy has not arrived yet.
+        self._awaited: set[int] = set()
+        self._exited = False
 
     @property
     def requested(self) -> bool:
@@ -82,7 +85,20 @@ class StopFlag:
     def exit_code(self) -> int:
         return _EXIT_CODES.get(self.signum, 1) if self.signum else 0
 
+    def adopt(self, signum: int) -> None:
+        """Stop for `signum`, which another rank received (0: none). torchrun sends every rank its
+        own copy, which can arrive after this rank has already stopped for the peer's: that copy
+        is this same stop, not a second signal (which would kill the rank before its exit line)."""
+        if signum and self.signum is None:
+            self.signum = signum
+            self._awaited.add(signum)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum in self._awaited:  # this rank's copy of the signal it already stopped for
+            self._awaited.discard(signum)
+            if self._exited:
+                signal.signal(signum, self._previous[signum])  # type: ignore[arg-type]
+            return
         if self.signum is not None:
             signal.signal(signum, signal.SIG_DFL)
         self.signum = signum
@@ -95,8 +111,10 @@ class StopFlag:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._exited = True
         for sig, previous in self._previous.items():
-            signal.signal(sig, previous)  # type: ignore[arg-type]
+            if sig not in self._awaited:  # else this handler stays to take that copy
+                signal.signal(sig, previous)  # type: ignore[arg-type]
 
 
 # CPU instructions that run each low precision natively; without them torch emulates it.

@@ -1,5 +1,9 @@
 """Sharding an epoch's order over torchrun ranks (dlrun/distributed.py), in-process."""
 
+import os
+import signal
+import time
+
 import torch
 
 from dlrun import distributed
@@ -41,3 +45,27 @@ def test_without_torchrun_the_hooks_change_nothing(monkeypatch):
     model = torch.nn.Linear(2, 1)
     assert distributed.wrap(model, torch.device("cpu"), 64) is model
     assert distributed.unwrap(model) is model
+
+
+def test_a_rank_stopped_for_a_peers_signal_takes_its_own_copy_as_the_same_stop():
+    """torchrun sends each rank its own SIGTERM; the rank that stopped first for a peer's copy
+    (at the step boundary's all-reduce) must say SIGTERM and exit 143, and its own copy arriving
+    after the loop ended must not kill it before its exit line (seen once in CI)."""
+    from dlrun.runtime import StopFlag
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with StopFlag() as stop:
+            stop.adopt(0)  # no rank was signalled
+            assert not stop.requested
+            stop.adopt(signal.SIGTERM)
+        assert (stop.name, stop.exit_code) == ("SIGTERM", 143)
+        os.kill(os.getpid(), signal.SIGTERM)  # the rank's own copy, after the loop
+        time.sleep(0.01)
+        assert seen == []  # taken by the stop it belongs to
+        os.kill(os.getpid(), signal.SIGTERM)  # a later one is handled as before the run
+        time.sleep(0.01)
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -41,12 +41,11 @@ def dlrun_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _without_plots_unless_asked(args: tuple[str, ...]) -> tuple[str, ...]:
+def without_plots_unless_asked(args: tuple[str, ...]) -> tuple[str, ...]:
     """Runs in tests skip plots/ (matplotlib is ~1-2 s a run, most of a small run's time) unless
     the test asks for them with plots=true: tests/*/test_observe.py test the plots themselves."""
     info = {"--help", "-h", "--cfg", "-c", "--info", "--hydra-help", "--shell-completion"}
-    multirun = {"-m", "--multirun"}  # there it would join every job's overrides (and its name)
-    if any(a.startswith("plots=") for a in args) or (info | multirun) & set(args):
+    if any(a.startswith("plots=") for a in args) or info & set(args):
         return args
     return (*args, "plots=false")
 
@@ -68,7 +67,7 @@ def run_dlrun(
     """`dlrun ARGS` in `cwd` (outputs land in cwd/outputs): in this process by default (see
     tests/inprocess.py), in a subprocess with `process=True` where a process is the point.
     `failpoints` arms dlrun.faults; `checksums=False` accepts the tests' tiny dataset files."""
-    args = _without_plots_unless_asked(args)
+    args = without_plots_unless_asked(args)
     # a killing failpoint, or an environment only a new interpreter reads (PYTHONPATH): a process
     process = process or "PYTHONPATH" in env
     if not process and not any(name in (failpoints or "") for name in KILLING_FAILPOINTS):
@@ -178,10 +177,10 @@ def read_only() -> Callable[[Path], Path]:
 
 
 def start_dlrun(command: list[str], cwd: Path) -> subprocess.Popen:
-    """A real command (`[python, -m, dlrun, ...]`, or torchrun) left running in the background:
-    stdout dropped, stderr kept for the test's assertions."""
+    """A real command (`[python, -m, dlrun, ...]`, or torchrun) left running in the background,
+    without plots unless asked (see run_dlrun): stdout dropped, stderr kept for the test."""
     return subprocess.Popen(
-        command,
+        list(without_plots_unless_asked(tuple(command))),
         cwd=cwd,
         env=dlrun_env(),
         stdout=subprocess.DEVNULL,

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs, run_dlrun
+from tests.conftest import (
+    dlrun_env,
+    read_metrics,
+    run_dirs,
+    run_dlrun,
+    without_plots_unless_asked,
+)
 
 # Dropout on, so RNG state matters; small batches, so an epoch has many steps to be killed in.
 EXACT = [
@@ -77,7 +83,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, reference, kill_at
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dlrun", *args],
+        [sys.executable, "-m", "dlrun", *without_plots_unless_asked(args)],
         cwd=cwd,
         env=dlrun_env(),
         stdout=subprocess.PIPE,

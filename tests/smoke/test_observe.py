@@ -1,15 +1,12 @@
 """Seeing a run, end to end: plots/, the console report, TensorBoard events, MLflow, interrupts."""
 
 import csv
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import read_metrics, run_dirs
 
 SHORT = [
     "plots=true",
@@ -100,22 +97,17 @@ def test_mlflow_logger_records_the_run(dlrun, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # ~15 s: a real SIGINT mid-run
-def test_interrupted_run_still_writes_plots(tmp_path):
-    cmd = [sys.executable, "-m", "dlrun", "trainer.epochs=100000", "trainer.progress=false"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=dlrun_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def test_interrupted_run_still_writes_plots(dlrun, tmp_path):
+    # a real SIGINT to this process after epoch 2's validation (signals from outside: the
+    # process tests of tests/faults/test_reliability.py)
+    proc = dlrun(
+        "plots=true",
+        "trainer.epochs=100000",
+        "trainer.progress=false",
+        failpoints="sigint_after_validation:2",
+        expect_fail=True,
     )
-    for line in proc.stdout:
-        if line.startswith("epoch 2/"):
-            proc.send_signal(signal.SIGINT)
-            break
-    out = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, out
+    assert proc.returncode == 130, proc.stderr
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["status"] == "interrupted"
     for name in ["loss.png", "val_accuracy.png", "lr.png"]:

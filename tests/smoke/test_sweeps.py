@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import read_metrics, run_dirs, start_dlrun, wait_for_file
 
-SMOKE = ["debug=smoke"]
+SMOKE = ["debug=smoke", "plots=false"]  # plots: tests/smoke/test_observe.py
+JOB_SMOKE = ["debug=smoke", "plots=False"]  # as Hydra's sweeper writes them in a job
 
 
 def sweep_dirs(root: Path) -> list[Path]:
@@ -28,7 +29,8 @@ def test_sweep_writes_and_prints_a_summary_with_seed_groups(dlrun, tmp_path):
     best = max(run_dirs(tmp_path), key=lambda r: read_metrics(r)["best_val"]["accuracy"])
     assert rows[0]["run_dir"] == str(best)
     md = (sweep / "summary.md").read_text()
-    assert "| `optimizer.lr=0.05 debug=smoke` | 1,2,3 | accuracy " in md  # mean ± std row
+    # the mean ± std row (Hydra's sweeper writes each job's bool override as `False`)
+    assert "| `optimizer.lr=0.05 debug=smoke plots=False` | 1,2,3 | accuracy " in md
     assert "## Runs (best first)" in proc.stdout and "summary.md" in proc.stdout
 
 
@@ -38,9 +40,10 @@ def test_failed_jobs_are_recorded_and_the_sweep_goes_on(dlrun, tmp_path):
     (line,) = proc.stderr.strip().splitlines()  # one line, no traceback
     assert line.startswith("dlrun: error: 1 of 2 jobs did not complete") and "summary.md" in line
     (sweep,) = sweep_dirs(tmp_path)
-    records = {tuple(m["overrides"]): m for m in map(read_metrics, run_dirs(tmp_path))}
-    assert records[("loss=auto", "optimizer.lr=0.05", "debug=smoke")]["status"] == "completed"
-    bad = records[("loss=mse", "optimizer.lr=0.05", "debug=smoke")]
+    records = {m["overrides"][0]: m for m in map(read_metrics, run_dirs(tmp_path))}
+    assert records["loss=auto"]["overrides"] == ["loss=auto", "optimizer.lr=0.05", *JOB_SMOKE]
+    assert records["loss=auto"]["status"] == "completed"
+    bad = records["loss=mse"]
     assert bad["status"] == "failed" and "loss MSELoss cannot train" in bad["error"]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["completed", "failed"]

@@ -4,8 +4,11 @@ A KeyboardInterrupt raised in the middle of an import or of Hydra's composition 
 half-made, and the error they cause next hides the interrupt: seen here as a RuntimeError from a
 dataclass's `__set_name__`, an AttributeError from an OmegaConf node, and Hydra's one-line report
 of that AttributeError as a config error (exit 1). So the `dlrun` command holds SIGINT from its
-first line until its job starts (about a second): a Ctrl-C then is only noted, and `release()`
-raises it as an ordinary KeyboardInterrupt at a point where nothing is half-made.
+first line until its job starts (about a second), or a sweep starts (its process may never run a
+job itself): a Ctrl-C then is only noted, and `release()` raises it as an ordinary
+KeyboardInterrupt at a point where nothing is half-made. (A sweep then composes every job's config
+once more to check it, not held: a Ctrl-C in those few tenths of a second can still read as a
+config error, exit 1.)
 No torch here: the command imports this first.
 """
 

@@ -26,7 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import resume
+from dlrun import interrupts, resume
 from dlrun.artifacts import RunArtifacts
 from dlrun.errors import DlrunError, Interrupted
 from dlrun.summary import Summary, summarize, visible_overrides
@@ -262,6 +262,8 @@ class SweepCallback(Callback):
     refreshes the summary after each job and writes and prints it at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # The sweep's own process may never run a job (joblib, submitit): Ctrl-C works from here.
+        interrupts.release()
         sweep_dir = Path(config.hydra.sweep.dir)
         resumed = (sweep_dir / MARKER).is_file()
         sweep_dir.mkdir(parents=True, exist_ok=True)  # Optuna's SQLite file goes here first

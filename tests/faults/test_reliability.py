@@ -202,6 +202,24 @@ def test_a_ctrl_c_held_during_start_up_is_raised_on_release_and_not_before():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_a_sweeps_own_process_takes_ctrl_c_once_the_sweep_starts(tmp_path):
+    """Under joblib or submitit the sweep's process runs no job: the hold must end anyway."""
+    from omegaconf import OmegaConf
+
+    from dlrun import interrupts
+    from dlrun.sweep import SweepCallback
+
+    hydra = {"sweep": {"dir": str(tmp_path)}, "overrides": {"task": []}}
+    config = OmegaConf.create({"hydra": hydra})
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        interrupts.hold()
+        SweepCallback().on_multirun_start(config)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_crash_in_the_middle_of_a_checkpoint_write_keeps_the_old_file(tmp_path):
     from dlrun.checkpoint import save_atomic
 

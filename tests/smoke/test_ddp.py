@@ -1,6 +1,7 @@
 """`torchrun --nproc_per_node=2 -m dlrun` on CPU (gloo) against one process with the same global
 batch size: same metrics within 1e-5 (float summation order), and one run folder, not two."""
 
+import contextlib
 import csv
 import os
 import signal
@@ -81,6 +82,16 @@ def rank_pid(torchrun: subprocess.Popen, rank: int) -> int:
     raise AssertionError(f"torchrun has no rank {rank} among {children}")
 
 
+def kill_all(torchrun: subprocess.Popen, ranks: list[int]) -> None:
+    """SIGKILL the ranks and torchrun if torchrun still runs (a rank left behind would train on
+    for the rest of the suite)."""
+    if torchrun.poll() is None:
+        for pid in ranks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        torchrun.kill()
+
+
 @pytest.mark.slow
 def test_sigterm_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     """`kill -TERM` to torchrun reaches every rank at nearly the same moment; one rank can still
@@ -89,13 +100,18 @@ def test_sigterm_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     it. The rank's own late copy is tests/unit/test_distributed.py's."""
     cmd = [*TORCHRUN, *ARGS, "trainer.epochs=5000"]
     run = start_dlrun(cmd, tmp_path)
+    ranks: list[int] = []
     try:
         wait_for_file(tmp_path, "outputs/*/*/checkpoints/last.pt", run)
-        os.kill(rank_pid(run, 1), signal.SIGTERM)
-        _, err = run.communicate(timeout=120)
+        ranks = [rank_pid(run, 0), rank_pid(run, 1)]
+        os.kill(ranks[1], signal.SIGTERM)
+        try:
+            _, err = run.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            kill_all(run, ranks)
+            pytest.fail(f"torchrun did not end 120 s after the signal:\n{run.communicate()[1]}")
     finally:
-        if run.poll() is None:
-            run.kill()
+        kill_all(run, ranks)
     # both ranks leave through the checkpoint-and-exit path (no rank left waiting in a collective)
     # and name the signal (a rank stopped by a peer's once printed " received:", exit 0)
     line = "dlrun: SIGTERM received: stopped at a step boundary and saved last.pt"

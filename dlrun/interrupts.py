@@ -1,4 +1,4 @@
-"""Ctrl-C while the command starts: noted, then acted on once Hydra has composed the config.
+"""Ctrl-C while the command starts: noted, then raised once the job (or the sweep) has started.
 
 A KeyboardInterrupt raised in the middle of an import or of Hydra's composition leaves objects
 half-made, and the error they cause next hides the interrupt: seen here as a RuntimeError from a

@@ -188,6 +188,15 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def _may_differ(key: str) -> bool:
+    """Where the data is (DATA_LOCATION_KEYS), or which implementation of torch's runs the
+    optimizer (OPTIMIZER_IMPLEMENTATION_KEYS): not a change of set-up."""
+    section, last = key.split(".", 1)[0], key.rsplit(".", 1)[-1]
+    if section == "data":
+        return key in {f"data.{k}" for k in DATA_LOCATION_KEYS}
+    return section.startswith("optimizer") and last in OPTIMIZER_IMPLEMENTATION_KEYS
+
+
 def _flat_differences(saved: Any, now: Any, prefix: str) -> list[str]:
     if saved in (None, {}) and now in (None, {}):  # an absent section equals an empty one
         return []
@@ -196,22 +205,17 @@ def _flat_differences(saved: Any, now: Any, prefix: str) -> list[str]:
         return [
             d for k in keys for d in _flat_differences(saved.get(k), now.get(k), f"{prefix}.{k}")
         ]
-    return [] if saved == now else [f"{prefix} (checkpoint {saved!r}, now {now!r})"]
-
-
-def _is_implementation_choice(difference: str) -> bool:
-    key = difference.split(" ", 1)[0]
-    return key.startswith("optimizer") and key.rsplit(".", 1)[-1] in OPTIMIZER_IMPLEMENTATION_KEYS
+    if saved == now or _may_differ(prefix):
+        return []
+    return [f"{prefix} (checkpoint {saved!r}, now {now!r})"]
 
 
 def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> None:
     """Refuse to continue when the model, data or optimisation set-up changed."""
-    free = tuple(f"data.{k} " for k in DATA_LOCATION_KEYS)
     differences = [
         d
         for key in LOCKED_KEYS
         for d in _flat_differences(_select(saved, key), _select(current, key), key)
-        if not (d.startswith(free) or _is_implementation_choice(d))
     ]
     _refuse_stretched_schedule(saved, current, differences, checkpoint)
     if differences:

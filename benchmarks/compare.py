@@ -84,9 +84,13 @@ def prepare(case: str, root: Path, n_cifar: int) -> None:
         write_cifar(root, n_train=n_cifar, n_test=256)
 
 
+def _bf16_autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def _autocast(case: str, device: torch.device):
     """bf16 autocast where the case's dlrun recipe uses it (resnet9_cifar), else nothing."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=CASES[case].get("bf16", False))
+    return _bf16_autocast(device, CASES[case].get("bf16", False))
 
 
 def _vision_set(case: str, root: Path, transform=None):
@@ -195,7 +199,7 @@ def minimal_epoch(
     for i in range(0, len(x), batch):
         idx = perm[i : i + batch]
         opt.zero_grad()
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with _bf16_autocast(x.device, bf16):
             loss = F.cross_entropy(net(x[idx]), y[idx])
         loss.backward()
         opt.step()

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import registry, runlock
+from dlrun import exits, registry, runlock
 from dlrun.errors import DlrunError
 
 
 def check_writable(folder: str, key: str) -> None:
-    """Exit with a one-line error unless `folder` can be created and written."""
+    """Refuse (one line, exit 2) unless `folder` can be created and written."""
     path = Path(folder)
     probe = path / f".dlrun-write-test-{uuid.uuid4().hex[:8]}"
     try:
@@ -25,17 +23,12 @@ def check_writable(folder: str, key: str) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        print(
-            f"dlrun: error: the output folder {folder} cannot be written ({err.strerror or err}): "
-            f"choose a writable one with {key}=PATH",
-            file=sys.stderr,
+        exits.refuse(
+            DlrunError(
+                f"the output folder {folder} cannot be written ({err.strerror or err}): "
+                f"choose a writable one with {key}=PATH"
+            )
         )
-        sys.exit(2)
-
-
-def _exit(err: DlrunError) -> None:
-    print(f"dlrun: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
 
 
 def claim_run_dir(config: DictConfig) -> None:
@@ -62,7 +55,7 @@ class OutputGuard(Callback):
         try:
             claim_run_dir(config)
         except DlrunError as err:
-            _exit(err)
+            exits.refuse(err)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         runlock.release(str(config.hydra.run.dir))
@@ -88,26 +81,3 @@ def check_hydra_callbacks(config: DictConfig) -> None:
         target = params.get("_target_") if isinstance(params, dict) else None
         registry.check_callback(target, key)
         registry.check_config(params, key)
-
-
-def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
-    """Check hydra.callbacks where Hydra builds them, before any is built. Hydra offers no hook
-    for this, so its Callbacks class is replaced by a checking subclass (hydra-core 1.3)."""
-    import hydra._internal.hydra as hydra_internal
-
-    base = hydra_internal.Callbacks
-    if getattr(base, "dlrun_checked", False):
-        return
-
-    class CheckedCallbacks(base):  # type: ignore[misc, valid-type]
-        dlrun_checked = True
-
-        def __init__(self, config: DictConfig | None = None, **kwargs: Any) -> None:
-            if config is not None:
-                try:
-                    check_hydra_callbacks(config)
-                except DlrunError as err:
-                    fail(err)
-            super().__init__(config, **kwargs)
-
-    hydra_internal.Callbacks = CheckedCallbacks

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlrun import (
     build,
     checkpoint,
+    clock,
     config_record,
     distributed,
     faults,
@@ -35,7 +36,6 @@ from dlrun import (
 )
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
-from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
@@ -367,7 +367,7 @@ class Run(RunPieces):
         )
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
-        self.startup_seconds = round(time.time() - command_start_time(), 3)
+        self.startup_seconds = round(time.time() - clock.started(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
             metric = self._fit_recording_the_end(state, stop)

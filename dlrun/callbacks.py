@@ -12,7 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import registry, runlock
+from dlrun import registry, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
@@ -58,6 +58,10 @@ class OutputGuard(Callback):
     or when the run folder belongs to another run; hold it until the run ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
+            safe_files.refuse_links(str(config.hydra.run.dir), "hydra.run.dir")
+        except DlrunError as err:
+            _exit(err)
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
         try:
             claim_run_dir(config)
@@ -68,6 +72,10 @@ class OutputGuard(Callback):
         runlock.release(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # the job folders inside it too: Hydra writes their .hydra/ before any job starts
+            safe_files.refuse_links(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+        except DlrunError as err:
+            _exit(err)
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 

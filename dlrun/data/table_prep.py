@@ -18,7 +18,6 @@ Use it to predict on new rows (the `mode=predict` path)::
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,8 +31,11 @@ from dlrun.errors import DataError
 
 # Field values read as "missing" (case-insensitive, after stripping spaces).
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
+# ...and text that reads as a non-finite number (as unusable as a gap)
+MISSING_TEXT = MISSING | {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 IMPUTE = ("mean", "median", "most_frequent")
-UNKNOWN = "<unknown>"  # the one-hot slot of a category the training split did not have
+UNKNOWN = "<other>"  # the last one-hot slot: a level unseen in training, or pooled as rare
+DEFAULT_MAX_LEVELS = 50  # data.max_levels: more levels than this pool the rarest
 
 Row = Mapping[str, Any]
 
@@ -99,37 +101,31 @@ class TablePreprocessing:
     @classmethod
     def fit(
         cls,
-        rows: Sequence[Row],
+        rows: Sequence[Row] | Any,
         features: list[str],
         categorical: Sequence[str] = (),
         impute: str | None = None,
+        max_levels: int | None = None,
     ) -> TablePreprocessing:
-        """Fit on training rows: a column is categorical when listed in `categorical` or when a
-        present value is not a number. Target fields are set by the caller (`fit_target`)."""
+        """Fit on training rows (a DataFrame, or dicts of column -> str/number) with
+        scikit-learn's transformers: a column is categorical when listed in `categorical` or when
+        it holds text. A categorical column with more than `max_levels` levels keeps the most
+        frequent ones; the rest share the last ("other") slot. Target fields are set by the caller
+        (`fit_target`). What is kept is the fitted parameters, as plain values."""
         if impute is not None and impute not in IMPUTE:
             raise DataError(f"data.impute={impute!r} is invalid: use one of {list(IMPUTE)} or null")
-        cats, fill, mean, std = {}, {}, [], []
-        for col in features:
-            values = [r.get(col) for r in rows]
-            present = [v for v in values if not is_missing(v)]
-            numbers = [as_number(v) for v in present]
-            if col in categorical or any(n is None for n in numbers):
-                counts = Counter(category(v) for v in present)
-                cats[col] = sorted(counts)
-                if impute:  # a category has no mean: the most frequent one fills the gaps
-                    fill[col] = counts.most_common(1)[0][0] if counts else UNKNOWN
-                continue
-            arr = np.array(numbers, dtype=np.float64)
-            if impute and len(arr):
-                fill[col] = _statistic(arr, impute)
-            mu, sd = (float(arr.mean()), float(arr.std(ddof=1))) if len(arr) > 1 else (0.0, 0.0)
-            mean.append(mu)
-            std.append(sd if sd > 0 else 1.0)  # a constant column stays at 0
-        return cls(list(features), mean, std, cats, impute, fill)
+        frame = as_frame(rows, features)
+        numeric = [f for f in features if f not in categorical and _is_numeric(frame[f])]
+        cats = [f for f in features if f not in numeric]
+        keys = {c: category_keys(frame[c]) for c in cats}
+        fitted = _fit_sklearn(frame[numeric], keys, impute, max_levels)
+        mean, std, levels, fill = fitted
+        return cls(list(features), mean, std, levels, impute, fill)
 
     @classmethod
     def fit_array(cls, x: np.ndarray, names: list[str] | None = None) -> TablePreprocessing:
-        """Numeric features only (sklearn's bundled tables): per-column mean and std."""
+        """Numeric features only (sklearn's bundled tables): per-column mean and std (numpy: the
+        default digits run does not import scikit-learn)."""
         x = np.asarray(x, dtype=np.float64)
         std = x.std(0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1])
         names = names or [f"x{i}" for i in range(x.shape[1])]
@@ -145,37 +141,98 @@ class TablePreprocessing:
     # --- the model's input ------------------------------------------------------------------
     @property
     def width(self) -> int:
-        """Columns of the model's input: one per numeric feature, categories + 1 per categorical."""
+        """Columns of the model's input: one per numeric feature, levels + 1 per categorical."""
         return sum(
             len(self.categories[f]) + 1 if f in self.categories else 1 for f in self.features
         )
 
     @property
+    def numeric(self) -> list[str]:
+        return [f for f in self.features if f not in self.categories]
+
+    @property
     def encoded_names(self) -> list[str]:
-        """A name for each input column: `col` or `col=category` (`col=<unknown>`)."""
+        """A name for each input column: `col` or `col=level` (`col=<other>`)."""
         names: list[str] = []
         for f in self.features:
             cats = self.categories.get(f)
             names += [f"{f}={c}" for c in [*cats, UNKNOWN]] if cats is not None else [f]
         return names
 
-    def transform(self, rows: Sequence[Row], source: str = "the rows") -> Tensor:
-        """Raw rows (dicts keyed by column name; str or number values) -> (N, width) float32.
+    def transform(self, rows: Sequence[Row] | Any, source: str = "the rows") -> Tensor:
+        """Raw rows (a DataFrame, or dicts keyed by column name; str or number values) ->
+        (N, width) float32, in one vectorised pass per column.
 
         A missing field is filled (`impute`) or refused with a DataError naming `source`, the
         row (1-based) and the column; so is text in a numeric column."""
-        columns, numeric = [], 0
+        frame = as_frame(rows, self.features)
+        n = len(frame)
+        out = np.zeros((n, self.width), dtype=np.float32)
+        spans = self._spans()
+        numeric = self.numeric
+        if numeric:
+            values = np.column_stack([self._numbers(frame[f], f, source) for f in numeric])
+            scaled = (values - np.array(self.mean)) / np.array(self.std)
+            out[:, [spans[f][0] for f in numeric]] = scaled
+        for f, levels in self.categories.items():
+            keys = self._filled(category_keys(frame[f]), f, source)
+            codes = pd_codes(keys, levels)
+            out[np.arange(n), spans[f][0] + np.where(codes < 0, len(levels), codes)] = 1.0
+        return torch.from_numpy(out)
+
+    def _spans(self) -> dict[str, tuple[int, int]]:
+        spans, at = {}, 0
         for f in self.features:
-            values = [self._field(r, f, i, source) for i, r in enumerate(rows, start=1)]
-            if f in self.categories:
-                columns.append(_one_hot(values, self.categories[f]))
-                continue
-            arr = np.array(values, dtype=np.float64)
-            columns.append(((arr - self.mean[numeric]) / self.std[numeric])[:, None])
-            numeric += 1
-        if not columns or not len(rows):
-            return torch.zeros(len(rows), self.width)
-        return torch.from_numpy(np.concatenate(columns, axis=1).astype(np.float32))
+            width = len(self.categories[f]) + 1 if f in self.categories else 1
+            spans[f], at = (at, at + width), at + width
+        return spans
+
+    def _numbers(self, column: Any, name: str, source: str) -> np.ndarray:
+        """A numeric column as float64 (text that is not a number refused, gaps filled)."""
+        import pandas as pd
+
+        if _is_numeric(column):
+            values = column.to_numpy(np.float64, na_value=np.nan)
+        else:
+            keys = category_keys(column)
+            values = pd.to_numeric(pd.Series(keys, dtype=object), errors="coerce").to_numpy(
+                np.float64
+            )
+            bad = np.flatnonzero(np.isnan(values) & ~pd.isna(keys))
+            if len(bad):
+                number, value = int(bad[0]) + 1, keys[bad[0]]
+                raise DataError(
+                    f"{source} data row {number} has {name}={value!r}, not a number: fix it, or "
+                    f"train with data.categorical=[{name}] to treat {name} as categories"
+                )
+        gaps = ~np.isfinite(values)
+        if gaps.any():
+            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), values, source)
+            values = np.where(gaps, float(self.fill[name]), values)
+        return values
+
+    def _filled(self, keys: np.ndarray, name: str, source: str) -> np.ndarray:
+        import pandas as pd
+
+        gaps = pd.isna(keys)
+        if gaps.any():
+            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), keys, source)
+            keys = np.where(gaps, self.fill[name], keys)
+        return keys
+
+    def _refuse_gap(self, col: str, index: int, values: np.ndarray, source: str) -> None:
+        if col in self.fill:
+            return
+        how = f"set data.impute={'|'.join(IMPUTE)}" if not self.impute else "fill it"
+        value = _raw_field(source, index + 1, col)
+        if value is None:
+            value = values[index]
+            value = "" if value is None else value
+        shown = value if str(value).strip() else repr(value)
+        raise DataError(
+            f"{source} data row {index + 1} has {col}={shown}: fill or drop the rows with "
+            f"missing or infinite values, or {how}"
+        )
 
     def transform_array(self, x: np.ndarray) -> Tensor:
         """A numeric (N, features) array -> standardised (N, features) float32."""
@@ -185,38 +242,18 @@ class TablePreprocessing:
         return torch.from_numpy(scaled.astype(np.float32))
 
     def read_csv(self, path: str | Path, key: str = "data.path") -> Tensor:
-        """A CSV with a header row holding (at least) the training features, by name."""
-        from dlrun.data.csv_read import read_table
+        """A table file (CSV with a header row, or Parquet) holding (at least) the training
+        features, matched by name."""
+        from dlrun.data.csv_read import read_frame
 
-        columns, rows = read_table(path, key)
-        missing = [f for f in self.features if f not in columns]
+        frame = read_frame(path, key)
+        missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise DataError(
                 f"{key}={path} lacks column(s) {missing} that the model was trained on: give "
                 "it the training file's feature columns (in any order)"
             )
-        return self.transform(rows, str(path))
-
-    def _field(self, row: Row, col: str, number: int, source: str) -> float | str:
-        value = row.get(col)
-        if is_missing(value):
-            if col in self.fill:
-                return self.fill[col]
-            how = f"set data.impute={'|'.join(IMPUTE)}" if not self.impute else "fill it"
-            shown = value if str(value).strip() else repr(value)
-            raise DataError(
-                f"{source} data row {number} has {col}={shown}: fill or drop the rows with "
-                f"missing or infinite values, or {how}"
-            )
-        if col in self.categories:
-            return category(value)
-        number_value = as_number(value)
-        if number_value is None:
-            raise DataError(
-                f"{source} data row {number} has {col}={value!r}, not a number: fix it, or "
-                f"train with data.categorical=[{col}] to treat {col} as categories"
-            )
-        return number_value
+        return self.transform(frame, str(path))
 
     # --- targets ----------------------------------------------------------------------------
     def scale_target(self, y: Tensor) -> Tensor:
@@ -249,21 +286,139 @@ class TablePreprocessing:
         return cls(**{k: (dict(v) if isinstance(v, Mapping) else v) for k, v in state.items()})
 
 
-def _statistic(values: np.ndarray, how: str) -> float:
-    if how == "mean":
-        return float(values.mean())
-    if how == "median":
-        return float(np.median(values))
-    uniq, counts = np.unique(values, return_counts=True)
-    return float(uniq[counts.argmax()])  # ties: the smallest value
+def _raw_field(source: str, number: int, col: str) -> str | None:
+    """The text of `col` in data row `number` of the CSV file `source`, for an error message
+    (the fast reader has turned it into a gap); None when `source` is no such file."""
+    import csv
+    import itertools
+
+    path = Path(source)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader)]
+            rows = (r for r in reader if r)
+            row = next(itertools.islice(rows, number - 1, None), None)
+        return row[header.index(col)] if row else None
+    except (OSError, UnicodeDecodeError, csv.Error, StopIteration, ValueError, IndexError):
+        return None
 
 
-def _one_hot(values: list[Any], categories: list[str]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(categories)}
-    codes = np.array([index.get(v, len(categories)) for v in values], dtype=np.int64)
-    out = np.zeros((len(values), len(categories) + 1), dtype=np.float64)
-    out[np.arange(len(values)), codes] = 1.0
-    return out
+def as_frame(rows: Sequence[Row] | Any, features: list[str]) -> Any:
+    """Rows as a DataFrame (a DataFrame passes through); a dict without a feature is missing it."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    return pd.DataFrame(
+        {f: pd.Series([r.get(f) for r in rows], dtype=object) for f in features},
+        index=range(len(rows)),
+    )
+
+
+def _is_numeric(column: Any) -> bool:
+    """Numbers only (a text column whose present values all read as numbers counts too)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        return True
+    keys = category_keys(column)
+    present = keys[~pd.isna(keys)]
+    return (
+        bool(len(present))
+        and not pd.isna(pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")).any()
+    )
+
+
+def category_keys(column: Any) -> np.ndarray:
+    """A column's values as category keys: stripped text ("3" and 3.0 are the same category),
+    None where the value is missing (MISSING text, NaN, infinity)."""
+    import pandas as pd
+
+    values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column, dtype=object)
+    if pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != bool:
+        floats = values.astype(np.float64)
+        finite = np.isfinite(floats)
+        whole = finite & (np.floor(floats) == floats)
+        text = np.where(whole, np.char.mod("%d", np.where(whole, floats, 0).astype(np.int64)), "")
+        out = np.where(whole, text, floats.astype(str)).astype(object)
+        out[~finite] = None
+        return out
+    series = pd.Series(values, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text: vectorised
+        stripped = series.str.strip()
+        gone = series.isna() | stripped.str.lower().isin(MISSING_TEXT)
+        return stripped.mask(gone, None).to_numpy(dtype=object)
+    keys = series.map(lambda v: None if is_missing(v) else category(v))
+    return keys.to_numpy(dtype=object)
+
+
+def pd_codes(keys: np.ndarray, levels: list[str]) -> np.ndarray:
+    """Each key's index in `levels`, -1 where it is not one (unseen, or a rare level)."""
+    import pandas as pd
+
+    return pd.Categorical(keys, categories=levels).codes.astype(np.int64)
+
+
+def _fit_sklearn(
+    numeric: Any, keys: dict[str, np.ndarray], impute: str | None, max_levels: int | None
+) -> tuple[list[float], list[float], dict[str, list[str]], dict[str, float | str]]:
+    """(mean, std, levels, fill) from scikit-learn's transformers fitted on the training rows:
+    SimpleImputer + StandardScaler on numbers, SimpleImputer(most_frequent) + OneHotEncoder
+    (rare levels pooled) on categories, in one ColumnTransformer."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = list(keys)
+    # scikit-learn's imputers and encoders read NaN as missing, not None
+    gaps = {c: np.where(pd.isna(v), np.nan, v) for c, v in keys.items()}
+    frame = pd.concat([numeric, pd.DataFrame(gaps, index=numeric.index)], axis=1)
+    steps = []
+    if len(numeric.columns):
+        num = [SimpleImputer(strategy=impute)] if impute else []
+        steps.append(("num", make_pipeline(*num, StandardScaler()), list(numeric.columns)))
+    if cats:
+        many = max_levels is not None and any(len(pd.unique(v)) > max_levels for v in keys.values())
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist" if many else "ignore",
+            max_categories=max_levels + 1 if many else None,
+        )
+        filler = [SimpleImputer(strategy="most_frequent")] if impute else []
+        steps.append(("cat", make_pipeline(*filler, encoder), cats))
+    fitted = ColumnTransformer(steps).fit(frame) if steps else None
+    return _fitted_values(fitted, list(numeric.columns), cats, impute)
+
+
+def _fitted_values(
+    fitted: Any, numeric: list[str], cats: list[str], impute: str | None
+) -> tuple[list[float], list[float], dict[str, list[str]], dict[str, float | str]]:
+    """The fitted transformers' parameters as plain Python values."""
+    mean: list[float] = []
+    std: list[float] = []
+    levels: dict[str, list[str]] = {}
+    fill: dict[str, float | str] = {}
+    if numeric:
+        pipe = fitted.named_transformers_["num"]
+        scaler = pipe[-1]
+        mean = [float(v) for v in scaler.mean_]
+        std = [float(v) if v > 0 else 1.0 for v in scaler.scale_]  # a constant column stays 0
+        if impute:
+            fill.update({c: float(v) for c, v in zip(numeric, pipe[0].statistics_, strict=True)})
+    if cats:
+        pipe = fitted.named_transformers_["cat"]
+        encoder = pipe[-1]
+        rare = getattr(encoder, "infrequent_categories_", None) or [None] * len(cats)
+        for col, found, pooled in zip(cats, encoder.categories_, rare, strict=True):
+            pooled = set() if pooled is None else set(pooled.tolist())
+            levels[col] = [str(c) for c in found.tolist() if c not in pooled and isinstance(c, str)]
+        if impute:
+            fill.update({c: str(v) for c, v in zip(cats, pipe[0].statistics_, strict=True)})
+    return mean, std, levels, fill
 
 
 def _row(values: list[float] | None, like: Tensor) -> Tensor:

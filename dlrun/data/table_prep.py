@@ -31,8 +31,6 @@ from dlrun.errors import DataError
 
 # Field values read as "missing" (case-insensitive, after stripping spaces).
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
-# ...and text that reads as a non-finite number (as unusable as a gap)
-MISSING_TEXT = MISSING | {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 IMPUTE = ("mean", "median", "most_frequent")
 UNKNOWN = "<other>"  # the last one-hot slot: a level unseen in training, or pooled as rare
 DEFAULT_MAX_LEVELS = 50  # data.max_levels: more levels than this pool the rarest
@@ -116,9 +114,8 @@ class TablePreprocessing:
             raise DataError(f"data.impute={impute!r} is invalid: use one of {list(IMPUTE)} or null")
         frame = as_frame(rows, features)
         numeric = [f for f in features if f not in categorical and _is_numeric(frame[f])]
-        cats = [f for f in features if f not in numeric]
-        keys = {c: category_keys(frame[c]) for c in cats}
-        fitted = _fit_sklearn(frame[numeric], keys, impute, max_levels)
+        cats = {c: category_codes(frame[c]) for c in features if c not in numeric}
+        fitted = _fit_sklearn(frame[numeric], cats, impute, max_levels)
         mean, std, levels, fill = fitted
         return cls(list(features), mean, std, levels, impute, fill)
 
@@ -175,9 +172,8 @@ class TablePreprocessing:
             scaled = (values - np.array(self.mean)) / np.array(self.std)
             out[:, [spans[f][0] for f in numeric]] = scaled
         for f, levels in self.categories.items():
-            keys = self._filled(category_keys(frame[f]), f, source)
-            codes = pd_codes(keys, levels)
-            out[np.arange(n), spans[f][0] + np.where(codes < 0, len(levels), codes)] = 1.0
+            codes = self._level_codes(frame[f], levels, f, source)
+            out[np.arange(n), spans[f][0] + codes] = 1.0
         return torch.from_numpy(out)
 
     def _spans(self) -> dict[str, tuple[int, int]]:
@@ -189,45 +185,43 @@ class TablePreprocessing:
 
     def _numbers(self, column: Any, name: str, source: str) -> np.ndarray:
         """A numeric column as float64 (text that is not a number refused, gaps filled)."""
-        import pandas as pd
-
-        if _is_numeric(column):
+        if _is_numeric(column) and column.dtype != object:
             values = column.to_numpy(np.float64, na_value=np.nan)
-        else:
-            keys = category_keys(column)
-            values = pd.to_numeric(pd.Series(keys, dtype=object), errors="coerce").to_numpy(
-                np.float64
-            )
-            bad = np.flatnonzero(np.isnan(values) & ~pd.isna(keys))
+        else:  # text (rows from Python, a prediction file): each distinct value parsed once
+            codes, found = category_codes(column)
+            numbers = np.array([as_number(v) for v in found] + [np.nan], dtype=np.float64)
+            bad = np.flatnonzero((codes >= 0) & np.isnan(numbers[codes]))
             if len(bad):
-                number, value = int(bad[0]) + 1, keys[bad[0]]
+                number, value = int(bad[0]) + 1, found[codes[bad[0]]]
                 raise DataError(
                     f"{source} data row {number} has {name}={value!r}, not a number: fix it, or "
                     f"train with data.categorical=[{name}] to treat {name} as categories"
                 )
+            values = numbers[codes]
         gaps = ~np.isfinite(values)
         if gaps.any():
-            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), values, source)
+            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), source)
             values = np.where(gaps, float(self.fill[name]), values)
         return values
 
-    def _filled(self, keys: np.ndarray, name: str, source: str) -> np.ndarray:
-        import pandas as pd
+    def _level_codes(self, column: Any, levels: list[str], name: str, source: str) -> np.ndarray:
+        """Each row's one-hot slot among `levels`; len(levels) (other) for an unseen or pooled
+        level; a gap takes the fill's slot, or is refused."""
+        codes, found = category_codes(column)
+        index = {level: i for i, level in enumerate(levels)}
+        other = len(levels)
+        gap = -1
+        if (codes < 0).any():
+            self._refuse_gap(name, int(np.flatnonzero(codes < 0)[0]), source)
+            gap = index.get(str(self.fill[name]), other)
+        slots = np.array([index.get(v, other) for v in found] + [gap], dtype=np.int64)
+        return slots[codes]
 
-        gaps = pd.isna(keys)
-        if gaps.any():
-            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), keys, source)
-            keys = np.where(gaps, self.fill[name], keys)
-        return keys
-
-    def _refuse_gap(self, col: str, index: int, values: np.ndarray, source: str) -> None:
+    def _refuse_gap(self, col: str, index: int, source: str) -> None:
         if col in self.fill:
             return
         how = f"set data.impute={'|'.join(IMPUTE)}" if not self.impute else "fill it"
-        value = _raw_field(source, index + 1, col)
-        if value is None:
-            value = values[index]
-            value = "" if value is None else value
+        value = _raw_field(source, index + 1, col) or ""
         shown = value if str(value).strip() else repr(value)
         raise DataError(
             f"{source} data row {index + 1} has {col}={shown}: fill or drop the rows with "
@@ -324,100 +318,91 @@ def _is_numeric(column: Any) -> bool:
 
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
         return True
-    keys = category_keys(column)
-    present = keys[~pd.isna(keys)]
-    return (
-        bool(len(present))
-        and not pd.isna(pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")).any()
-    )
+    _, found = category_codes(column)
+    return bool(found) and all(as_number(v) is not None for v in found)
 
 
-def category_keys(column: Any) -> np.ndarray:
-    """A column's values as category keys: stripped text ("3" and 3.0 are the same category),
-    None where the value is missing (MISSING text, NaN, infinity)."""
+def category_codes(column: Any) -> tuple[np.ndarray, list[str]]:
+    """(codes, levels): the column's distinct values as category keys (stripped text; 3 and
+    "3" are one level), sorted, and each row's index into them (-1 where the value is missing:
+    MISSING text, NaN, infinity). Hashing the column once, then working on its distinct values,
+    keeps a 200,000-row column at a few milliseconds."""
     import pandas as pd
 
     values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column, dtype=object)
-    if pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != bool:
-        floats = values.astype(np.float64)
-        finite = np.isfinite(floats)
-        whole = finite & (np.floor(floats) == floats)
-        text = np.where(whole, np.char.mod("%d", np.where(whole, floats, 0).astype(np.int64)), "")
-        out = np.where(whole, text, floats.astype(str)).astype(object)
-        out[~finite] = None
-        return out
-    series = pd.Series(values, dtype=object)
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text: vectorised
-        stripped = series.str.strip()
-        gone = series.isna() | stripped.str.lower().isin(MISSING_TEXT)
-        return stripped.mask(gone, None).to_numpy(dtype=object)
-    keys = series.map(lambda v: None if is_missing(v) else category(v))
-    return keys.to_numpy(dtype=object)
-
-
-def pd_codes(keys: np.ndarray, levels: list[str]) -> np.ndarray:
-    """Each key's index in `levels`, -1 where it is not one (unseen, or a rare level)."""
-    import pandas as pd
-
-    return pd.Categorical(keys, categories=levels).codes.astype(np.int64)
+    raw, uniques = pd.factorize(values, use_na_sentinel=True)
+    keys = [None if is_missing(u) else category(u) for u in np.asarray(uniques, dtype=object)]
+    levels = sorted({k for k in keys if k is not None})
+    index = {k: i for i, k in enumerate(levels)}
+    lookup = np.array([-1 if k is None else index[k] for k in keys] + [-1], dtype=np.int64)
+    return lookup[raw], levels
 
 
 def _fit_sklearn(
-    numeric: Any, keys: dict[str, np.ndarray], impute: str | None, max_levels: int | None
+    numeric: Any,
+    cats: dict[str, tuple[np.ndarray, list[str]]],
+    impute: str | None,
+    max_levels: int | None,
 ) -> tuple[list[float], list[float], dict[str, list[str]], dict[str, float | str]]:
     """(mean, std, levels, fill) from scikit-learn's transformers fitted on the training rows:
     SimpleImputer + StandardScaler on numbers, SimpleImputer(most_frequent) + OneHotEncoder
-    (rare levels pooled) on categories, in one ColumnTransformer."""
+    (levels past max_levels pooled as infrequent) on categories, in one ColumnTransformer. The
+    encoder sees each category column as its level numbers (NaN for a gap): the same levels and
+    counts as the text, without hashing Python strings twice."""
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    cats = list(keys)
-    # scikit-learn's imputers and encoders read NaN as missing, not None
-    gaps = {c: np.where(pd.isna(v), np.nan, v) for c, v in keys.items()}
-    frame = pd.concat([numeric, pd.DataFrame(gaps, index=numeric.index)], axis=1)
+    coded = {c: np.where(codes < 0, np.nan, codes) for c, (codes, _) in cats.items()}
+    frame = pd.concat([numeric, pd.DataFrame(coded, index=numeric.index)], axis=1)
     steps = []
     if len(numeric.columns):
         num = [SimpleImputer(strategy=impute)] if impute else []
         steps.append(("num", make_pipeline(*num, StandardScaler()), list(numeric.columns)))
     if cats:
-        many = max_levels is not None and any(len(pd.unique(v)) > max_levels for v in keys.values())
+        many = max_levels is not None and any(len(v) > max_levels for _, v in cats.values())
         encoder = OneHotEncoder(
             handle_unknown="infrequent_if_exist" if many else "ignore",
             max_categories=max_levels + 1 if many else None,
         )
         filler = [SimpleImputer(strategy="most_frequent")] if impute else []
-        steps.append(("cat", make_pipeline(*filler, encoder), cats))
+        steps.append(("cat", make_pipeline(*filler, encoder), list(cats)))
     fitted = ColumnTransformer(steps).fit(frame) if steps else None
     return _fitted_values(fitted, list(numeric.columns), cats, impute)
 
 
 def _fitted_values(
-    fitted: Any, numeric: list[str], cats: list[str], impute: str | None
+    fitted: Any,
+    numeric: list[str],
+    cats: dict[str, tuple[np.ndarray, list[str]]],
+    impute: str | None,
 ) -> tuple[list[float], list[float], dict[str, list[str]], dict[str, float | str]]:
-    """The fitted transformers' parameters as plain Python values."""
+    """The fitted transformers' parameters as plain Python values (level numbers back to text)."""
     mean: list[float] = []
     std: list[float] = []
     levels: dict[str, list[str]] = {}
     fill: dict[str, float | str] = {}
     if numeric:
         pipe = fitted.named_transformers_["num"]
-        scaler = pipe[-1]
-        mean = [float(v) for v in scaler.mean_]
-        std = [float(v) if v > 0 else 1.0 for v in scaler.scale_]  # a constant column stays 0
+        mean = [float(v) for v in pipe[-1].mean_]
+        std = [float(v) if v > 0 else 1.0 for v in pipe[-1].scale_]  # a constant column stays 0
         if impute:
             fill.update({c: float(v) for c, v in zip(numeric, pipe[0].statistics_, strict=True)})
     if cats:
         pipe = fitted.named_transformers_["cat"]
         encoder = pipe[-1]
         rare = getattr(encoder, "infrequent_categories_", None) or [None] * len(cats)
-        for col, found, pooled in zip(cats, encoder.categories_, rare, strict=True):
-            pooled = set() if pooled is None else set(pooled.tolist())
-            levels[col] = [str(c) for c in found.tolist() if c not in pooled and isinstance(c, str)]
+        for (col, (_, names)), found, pooled in zip(
+            cats.items(), encoder.categories_, rare, strict=True
+        ):
+            pooled = set() if pooled is None else {int(v) for v in pooled if v == v}
+            kept = [int(v) for v in found if v == v and int(v) not in pooled]  # v == v: not NaN
+            levels[col] = sorted(names[i] for i in kept)
         if impute:
-            fill.update({c: str(v) for c, v in zip(cats, pipe[0].statistics_, strict=True)})
+            for (col, (_, names)), code in zip(cats.items(), pipe[0].statistics_, strict=True):
+                fill[col] = names[int(code)] if code == code else UNKNOWN
     return mean, std, levels, fill
 
 

@@ -24,6 +24,7 @@ from dlrun.data.csv_read import csv_file, not_utf8, read_frame
 from dlrun.data.split import holdout, kfold
 from dlrun.data.table_prep import DEFAULT_MAX_LEVELS, TablePreprocessing
 from dlrun.data.target import (
+    Labels,
     class_indices,
     class_names,
     detect_task,
@@ -210,20 +211,18 @@ def _check_categorical(categorical: list[str], features: list[str], target: str)
 
 
 def _encode_target(
-    task: str, target: str, files: list[tuple[list[str], str]], saved: TablePreprocessing | None
+    task: str, target: str, files: list[Labels], saved: TablePreprocessing | None
 ) -> tuple[list[np.ndarray], list[str] | None]:
     """Each file's targets as class numbers or floats, and the class names (classification)."""
     if task == "regression":
-        return [numeric_target(target, values, path) for values, path in files], None
-    for values, path in files:
-        refuse_missing(target, values, path)
-    names = (saved.class_names if saved else None) or class_names(
-        target, [v for values, _ in files for v in values], files[0][1]
-    )
-    return [class_indices(values, names, path) for values, path in files], names
+        return [numeric_target(target, labels) for labels in files], None
+    for labels in files:
+        refuse_missing(target, labels)
+    names = (saved.class_names if saved else None) or class_names(target, files)
+    return [class_indices(labels, names) for labels in files], names
 
 
-def _read(path: str, key: str, target: str, needed: list[str] | None = None) -> tuple[Any, list]:
+def _read(path: str, key: str, target: str, needed: list[str] | None = None) -> tuple[Any, Labels]:
     """(the table as a DataFrame, the target's values as text) from a CSV or Parquet file;
     `needed` (the training columns) must all be there (a test file's order may differ)."""
     frame = read_frame(path, key, text=[target])
@@ -234,8 +233,7 @@ def _read(path: str, key: str, target: str, needed: list[str] | None = None) -> 
         raise DataError(
             f"data.target={target!r} is not a column of {path}: choose one of {columns}"
         )
-    labels = [v if isinstance(v, str) else "" for v in frame[target].to_numpy(dtype=object)]
-    return frame, labels
+    return frame, Labels.of(frame[target].to_numpy(dtype=object), path)
 
 
 def _held_out(
@@ -281,13 +279,13 @@ def csv_table(
     categorical = [categorical] if isinstance(categorical, str) else list(categorical or [])
     names = saved.features if saved else feature_columns(frame, target, features, drop, categorical)
     categorical = _check_categorical(categorical, names, target)
-    test_frame, y_test_raw = None, []
+    test_frame, y_test_raw = None, None
     if test_path:  # columns matched by the training header's names, not by position
         if cv is not None:
             raise ConfigError("data.cv folds the data.path file: leave data.test_path out")
         test_frame, y_test_raw = _read(test_path, "data.test_path", target, names)
-    task = saved.task if saved else detect_task(task, target, y_raw + y_test_raw)
-    files = [(y_raw, path)] + ([(y_test_raw, test_path)] if test_path else [])
+    files = [y_raw] + ([y_test_raw] if y_test_raw is not None else [])
+    task = saved.task if saved else detect_task(task, target, files)
     ys, classes = _encode_target(task, target, files, saved)
     labels = torch.as_tensor(ys[0]) if task == "classification" and stratify else None
     index, test_index = torch.arange(len(frame)), None

@@ -96,6 +96,25 @@ def header(path: str | Path, key: str) -> list[str]:
         raise not_utf8(path, key, err) from None
 
 
+def is_parquet(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def column_names(path: str | Path, key: str) -> list[str]:
+    """A table file's column names: a CSV's header row, a Parquet file's schema."""
+    if not is_parquet(path):
+        return header(path, key)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(csv_file(path, key)).names)
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(
+            f"{key}={path} is not a readable Parquet file ({str(err).splitlines()[0]})"
+        ) from None
+
+
 def read_frame(
     path: str | Path, key: str, columns: list[str] | None = None, text: list[str] = ()
 ) -> Any:
@@ -104,7 +123,7 @@ def read_frame(
     keeps those as text (a target's labels as written). A CSV is read by pyarrow; whatever it
     refuses (or lets through that the strict reader refuses) is explained by `read_table`."""
     file = csv_file(path, key)
-    if file.suffix.lower() in (".parquet", ".pq"):
+    if is_parquet(file):
         return _frame(_read_parquet(file, key, columns), text)
     names = header(file, key)
     table = _read_arrow_csv(file, key, names, columns, text)

@@ -156,23 +156,25 @@ class TablePreprocessing:
             names += [f"{f}={c}" for c in [*cats, UNKNOWN]] if cats is not None else [f]
         return names
 
-    def transform(self, rows: Sequence[Row] | Any, source: str = "the rows") -> Tensor:
+    def transform(
+        self, rows: Sequence[Row] | Any, source: str = "the rows", first_row: int = 1
+    ) -> Tensor:
         """Raw rows (a DataFrame, or dicts keyed by column name; str or number values) ->
         (N, width) float32, in one vectorised pass per column.
 
         A missing field is filled (`impute`) or refused with a DataError naming `source`, the
         row (1-based) and the column; so is text in a numeric column."""
         frame = as_frame(rows, self.features)
-        n = len(frame)
+        n, where = len(frame), (source, first_row)
         out = np.zeros((n, self.width), dtype=np.float32)
         spans = self._spans()
         numeric = self.numeric
         if numeric:
-            values = np.column_stack([self._numbers(frame[f], f, source) for f in numeric])
+            values = np.column_stack([self._numbers(frame[f], f, where) for f in numeric])
             scaled = (values - np.array(self.mean)) / np.array(self.std)
             out[:, [spans[f][0] for f in numeric]] = scaled
         for f, levels in self.categories.items():
-            codes = self._level_codes(frame[f], levels, f, source)
+            codes = self._level_codes(frame[f], levels, f, where)
             out[np.arange(n), spans[f][0] + codes] = 1.0
         return torch.from_numpy(out)
 
@@ -183,7 +185,7 @@ class TablePreprocessing:
             spans[f], at = (at, at + width), at + width
         return spans
 
-    def _numbers(self, column: Any, name: str, source: str) -> np.ndarray:
+    def _numbers(self, column: Any, name: str, where: tuple[str, int]) -> np.ndarray:
         """A numeric column as float64 (text that is not a number refused, gaps filled)."""
         if _is_numeric(column) and column.dtype != object:
             values = column.to_numpy(np.float64, na_value=np.nan)
@@ -192,7 +194,8 @@ class TablePreprocessing:
             numbers = np.array([as_number(v) for v in found] + [np.nan], dtype=np.float64)
             bad = np.flatnonzero((codes >= 0) & np.isnan(numbers[codes]))
             if len(bad):
-                number, value = int(bad[0]) + 1, found[codes[bad[0]]]
+                source, number = where[0], int(bad[0]) + where[1]
+                value = found[codes[bad[0]]]
                 raise DataError(
                     f"{source} data row {number} has {name}={value!r}, not a number: fix it, or "
                     f"train with data.categorical=[{name}] to treat {name} as categories"
@@ -200,11 +203,13 @@ class TablePreprocessing:
             values = numbers[codes]
         gaps = ~np.isfinite(values)
         if gaps.any():
-            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), source)
+            self._refuse_gap(name, int(np.flatnonzero(gaps)[0]), where)
             values = np.where(gaps, float(self.fill[name]), values)
         return values
 
-    def _level_codes(self, column: Any, levels: list[str], name: str, source: str) -> np.ndarray:
+    def _level_codes(
+        self, column: Any, levels: list[str], name: str, where: tuple[str, int]
+    ) -> np.ndarray:
         """Each row's one-hot slot among `levels`; len(levels) (other) for an unseen or pooled
         level; a gap takes the fill's slot, or is refused."""
         codes, found = category_codes(column)
@@ -212,19 +217,20 @@ class TablePreprocessing:
         other = len(levels)
         gap = -1
         if (codes < 0).any():
-            self._refuse_gap(name, int(np.flatnonzero(codes < 0)[0]), source)
+            self._refuse_gap(name, int(np.flatnonzero(codes < 0)[0]), where)
             gap = index.get(str(self.fill[name]), other)
         slots = np.array([index.get(v, other) for v in found] + [gap], dtype=np.int64)
         return slots[codes]
 
-    def _refuse_gap(self, col: str, index: int, source: str) -> None:
+    def _refuse_gap(self, col: str, index: int, where: tuple[str, int]) -> None:
         if col in self.fill:
             return
         how = f"set data.impute={'|'.join(IMPUTE)}" if not self.impute else "fill it"
-        value = _raw_field(source, index + 1, col) or ""
+        source, number = where[0], index + where[1]
+        value = _raw_field(source, number, col) or ""
         shown = value if str(value).strip() else repr(value)
         raise DataError(
-            f"{source} data row {index + 1} has {col}={shown}: fill or drop the rows with "
+            f"{source} data row {number} has {col}={shown}: fill or drop the rows with "
             f"missing or infinite values, or {how}"
         )
 

@@ -11,6 +11,7 @@ generative models.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -304,9 +305,12 @@ def csv_table(
         if test_path
         else (x[test_index], y[test_index])
     )
-    return _table_bundle(
+    bundle = _table_bundle(
         prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]), (x_test, y_test)
     )
+    given = {"path": path, "test_path": test_path}
+    bundle.location = {k: str(Path(v).resolve()) for k, v in given.items() if v}
+    return bundle
 
 
 def _carve(

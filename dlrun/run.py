@@ -599,11 +599,23 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
             from_env = "${oc.env:" in str(saved_data.get(key, ""))
             if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
+        _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:
         return scoring.score(ckpt, path, cfg.split)
     finally:
         scoring.data.close()
+
+
+def _table_location(merged: DictConfig, cfg: DictConfig, ckpt: dict, typed: set[str]) -> None:
+    """A table's files: data.path/test_path typed on this command line, else where training
+    read them (absolute paths recorded in the checkpoint), so eval runs from any folder."""
+    location = (ckpt.get("data_state") or {}).get("location") or {}
+    for key in ("path", "test_path"):
+        if f"data.{key}" in typed and key in cfg.data:
+            merged.data[key] = cfg.data[key]
+        elif isinstance(location.get(key), str) and key in merged.data:
+            merged.data[key] = location[key]
 
 
 def _write_failure(err: Exception, folder: Path) -> str:

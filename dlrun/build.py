@@ -32,8 +32,15 @@ LOSS_TARGETS = {
     "gan": "dlrun.tasks.adversarial.GANLoss",
 }
 
-# Keys dlrun reads itself; they are not constructor arguments.
+# Keys dlrun reads itself where a target does not take them (timm_model takes `name`).
 _DLRUN_KEYS = {"interval", "name", "class_weights"}
+
+
+def _dlrun_keys(node: DictConfig, key: str) -> set[str]:
+    """The keys of `node` that dlrun reads itself: those its target does not take as
+    parameters (so `model.name` reaches timm_model, and `loss.name` stays dlrun's)."""
+    params = inspect.signature(check_target(node._target_, key)).parameters
+    return {k for k in _DLRUN_KEYS if k not in params}
 
 
 def check_target(target: object, key: str) -> Any:
@@ -60,7 +67,7 @@ def _bind(
     target = check_target(node._target_, key)
     params = inspect.signature(target).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    given = {k for k in node if not str(k).startswith("_") and k not in _DLRUN_KEYS}
+    given = {k for k in node if not str(k).startswith("_") and k not in _dlrun_keys(node, key)}
     if not takes_any:
         unknown = sorted(given - set(params))
         if unknown:
@@ -111,7 +118,7 @@ def build_object(
     assert isinstance(plain, dict)
     # Checked again as resolved, nested targets included: exactly what instantiate will see.
     registry.check_config(plain, key)
-    for k in _DLRUN_KEYS:
+    for k in _dlrun_keys(node, key):
         plain.pop(k, None)
     try:
         if not runtime:

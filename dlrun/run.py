@@ -590,6 +590,9 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         for key in _FROM_CHECKPOINT:
             if key in saved:
                 merged[key] = config_record.literal(saved[key])
+        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+            model = OmegaConf.to_container(merged.model, resolve=False)
+            merged.model = config_record.without_weight_sources(model)
         # where the data is follows this command when typed (data.root=... for data that moved
         # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
         # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is

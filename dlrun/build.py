@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dlrun import registry
+from dlrun import param_types, registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
@@ -79,6 +79,9 @@ def _bind(
             raise ConfigError(
                 f"{key}.{unknown[0]} is not a parameter of {node._target_}: valid ones are {valid}"
             )
+    values = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(values, dict)
+    param_types.check_types(target, {k: values[k] for k in given if k in params}, key)
     accepted = {k: v for k, v in facts.items() if k in params}
     if not node.get("_partial_", False):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

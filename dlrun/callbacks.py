@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from dlrun import registry, resume, runlock, safe_files
+from dlrun import hydra_checks, resume, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
@@ -69,8 +69,10 @@ def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
     ckpt = config.get("ckpt")
     if not ckpt:
         return
-    read = Path(str(ckpt))
-    read = read if read.is_dir() else (resume.run_folder(read) or read.parent)
+    read: Path | None = Path(str(ckpt))
+    read = read if read.is_dir() else resume.run_folder(read)  # a loose .pt: no run folder
+    if read is None:
+        return
     inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
     if inside:
         raise DlrunError(
@@ -105,27 +107,9 @@ class OutputGuard(Callback):
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 
-def check_hydra_callbacks(config: DictConfig) -> None:
-    """hydra.callbacks may name dlrun's own callbacks, registered ones and plugin code only."""
-    registry.activate(config.get("plugins"))  # a config dir's `plugins` list
-    node = OmegaConf.select(config, "hydra.callbacks")
-    if not node:
-        return
-    try:
-        plain = OmegaConf.to_container(node, resolve=True)
-    except Exception:  # e.g. ${hydra:...} before Hydra is set up: instantiate fails on it too
-        plain = OmegaConf.to_container(node, resolve=False)
-    for name, params in plain.items():
-        if params is None:  # switched off (hydra.callbacks.output_guard=null)
-            continue
-        key = f"hydra.callbacks.{name}"
-        target = params.get("_target_") if isinstance(params, dict) else None
-        registry.check_callback(target, key)
-        registry.check_config(params, key)
-
-
 def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
-    """Check hydra.callbacks where Hydra builds them, before any is built. Hydra offers no hook
+    """Check the nodes Hydra builds (callbacks, launcher, sweeper, logging; dlrun/hydra_checks.py)
+    where Hydra builds its callbacks, before any of them is built. Hydra offers no hook
     for this, so its Callbacks class is replaced by a checking subclass (hydra-core 1.3)."""
     import hydra._internal.hydra as hydra_internal
 
@@ -139,7 +123,7 @@ def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
         def __init__(self, config: DictConfig | None = None, **kwargs: Any) -> None:
             if config is not None:
                 try:
-                    check_hydra_callbacks(config)
+                    hydra_checks.check_hydra_nodes(config)
                 except DlrunError as err:
                     fail(err)
             super().__init__(config, **kwargs)

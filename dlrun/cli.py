@@ -117,7 +117,7 @@ def _run(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
     from dlrun.validate import validate_config
 
     try:
-        registry.activate(cfg.get("plugins"))  # a sweep job in another process imports them here
+        registry.activate_for_job(cfg.get("plugins"))  # a sweep job in another process: here
         validate_config(cfg)
         registry.check_config(cfg)  # every `_target_`, before anything is imported or built
         from dlrun.run import run_job  # imports torch: only once a job really runs

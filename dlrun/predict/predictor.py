@@ -20,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from dlrun import build, checkpoint, config_record, registry, resume
+from dlrun import build, checkpoint, config_record, file_config, registry, resume
 from dlrun.data.bundle import Batch, InMemorySplit, Split
 from dlrun.errors import DataError
 from dlrun.loop import autocast
@@ -108,6 +108,8 @@ class Predictor:
         prep = preprocessing.from_checkpoint(ckpt, str(file))
         saved = ckpt["config"]
         sections = {k: saved[k] for k in ("model", "loss", "data") if k in saved}
+        if "model" in sections:  # never fetches pretrained weights: the checkpoint's are loaded
+            sections["model"] = file_config.model_for_reading(sections["model"])
         # A checkpoint is data: it may name built-ins (and plugin code only of `plugins` the
         # caller names), and its strings are taken literally (no interpolation evaluated).
         registry.check_config(sections, from_file=str(file), typed_plugins=plugins)
@@ -115,7 +117,7 @@ class Predictor:
         cfg = OmegaConf.create(config_record.literal(sections))
         target = torch.device(resolve_device(device))
         task = build.build_task(cfg, preprocessing.model_bundle(prep), target)
-        task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(task.model, ckpt.get("model"), file)
         task.model.eval()
         trainer = saved.get("trainer", {})
         predictor = cls(

@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dlrun import registry
+from dlrun import param_types, registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
@@ -30,8 +30,15 @@ LOSS_TARGETS = {
     "gan": "dlrun.tasks.adversarial.GANLoss",
 }
 
-# Keys dlrun reads itself; they are not constructor arguments.
+# Keys dlrun reads itself where a target does not take them (timm_model takes `name`).
 _DLRUN_KEYS = {"interval", "name", "class_weights"}
+
+
+def _dlrun_keys(node: DictConfig, key: str) -> set[str]:
+    """The keys of `node` that dlrun reads itself: those its target does not take as
+    parameters (so `model.name` reaches timm_model, and `loss.name` stays dlrun's)."""
+    params = inspect.signature(check_target(node._target_, key)).parameters
+    return {k for k in _DLRUN_KEYS if k not in params}
 
 
 def check_target(target: object, key: str) -> Any:
@@ -58,7 +65,7 @@ def _bind(
     target = check_target(node._target_, key)
     params = inspect.signature(target).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    given = {k for k in node if not str(k).startswith("_") and k not in _DLRUN_KEYS}
+    given = {k for k in node if not str(k).startswith("_") and k not in _dlrun_keys(node, key)}
     if not takes_any:
         unknown = sorted(given - set(params))
         if unknown:
@@ -70,6 +77,9 @@ def _bind(
             raise ConfigError(
                 f"{key}.{unknown[0]} is not a parameter of {node._target_}: valid ones are {valid}"
             )
+    values = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(values, dict)
+    param_types.check_types(target, {k: values[k] for k in given if k in params}, key)
     accepted = {k: v for k, v in facts.items() if k in params}
     if not node.get("_partial_", False):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -110,7 +120,7 @@ def build_object(
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
     registry.check_config(plain, key)
-    for k in _DLRUN_KEYS:
+    for k in _dlrun_keys(node, key):
         plain.pop(k, None)
     target = check_target(plain.pop("_target_"), key)
     partial = bool(plain.pop("_partial_", False))

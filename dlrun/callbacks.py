@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlrun import hydra_checks, resume, runlock, safe_files
+from dlrun import exits, hydra_checks, resume, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
 def check_writable(folder: str, key: str) -> None:
-    """Exit with a one-line error unless `folder` can be created and written."""
+    """Refuse (one line, exit 2) unless `folder` can be created and written."""
     path = Path(folder)
     probe = path / f".dlrun-write-test-{uuid.uuid4().hex[:8]}"
     try:
@@ -25,17 +23,12 @@ def check_writable(folder: str, key: str) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        print(
-            f"dlrun: error: the output folder {folder} cannot be written ({err.strerror or err}): "
-            f"choose a writable one with {key}=PATH",
-            file=sys.stderr,
+        exits.refuse(
+            DlrunError(
+                f"the output folder {folder} cannot be written ({err.strerror or err}): "
+                f"choose a writable one with {key}=PATH"
+            )
         )
-        sys.exit(2)
-
-
-def _exit(err: DlrunError) -> None:
-    print(f"dlrun: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
 
 
 def claim_run_dir(config: DictConfig) -> None:
@@ -69,10 +62,8 @@ def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
     ckpt = config.get("ckpt")
     if not ckpt:
         return
-    read: Path | None = Path(str(ckpt))
-    read = read if read.is_dir() else resume.run_folder(read)  # a loose .pt: no run folder
-    if read is None:
-        return
+    read = Path(str(ckpt))
+    read = read if read.is_dir() else (resume.run_folder(read) or read.parent)
     inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
     if inside:
         raise DlrunError(
@@ -89,12 +80,12 @@ class OutputGuard(Callback):
         try:  # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
             safe_files.refuse_links(str(config.hydra.run.dir), "hydra.run.dir")
         except DlrunError as err:
-            _exit(err)
+            exits.refuse(err)
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
         try:
             claim_run_dir(config)
         except DlrunError as err:
-            _exit(err)
+            exits.refuse(err)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         runlock.release(str(config.hydra.run.dir))
@@ -103,29 +94,11 @@ class OutputGuard(Callback):
         try:  # the job folders inside it too: Hydra writes their .hydra/ before any job starts
             safe_files.refuse_links(str(config.hydra.sweep.dir), "hydra.sweep.dir")
         except DlrunError as err:
-            _exit(err)
+            exits.refuse(err)
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 
-def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
-    """Check the nodes Hydra builds (callbacks, launcher, sweeper, logging; dlrun/hydra_checks.py)
-    where Hydra builds its callbacks, before any of them is built. Hydra offers no hook
-    for this, so its Callbacks class is replaced by a checking subclass (hydra-core 1.3)."""
-    import hydra._internal.hydra as hydra_internal
-
-    base = hydra_internal.Callbacks
-    if getattr(base, "dlrun_checked", False):
-        return
-
-    class CheckedCallbacks(base):  # type: ignore[misc, valid-type]
-        dlrun_checked = True
-
-        def __init__(self, config: DictConfig | None = None, **kwargs: Any) -> None:
-            if config is not None:
-                try:
-                    hydra_checks.check_hydra_nodes(config)
-                except DlrunError as err:
-                    fail(err)
-            super().__init__(config, **kwargs)
-
-    hydra_internal.Callbacks = CheckedCallbacks
+def check_hydra_callbacks(config: DictConfig) -> None:
+    """Every node Hydra builds itself (callbacks, launcher, sweeper, logging, search path) and
+    the config's plugins, before Hydra builds any of them: dlrun/hydra_checks.py."""
+    hydra_checks.check_hydra_nodes(config)

@@ -134,6 +134,30 @@ def load(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     return obj
 
 
+def load_state_dict(file: Path, key: str = "weights") -> dict[str, torch.Tensor]:
+    """Plain weights from a file the user named (`key` says which setting, for messages): a
+    .safetensors file, or a torch file read with weights_only=True holding a state dict (or a
+    dict with one under "state_dict"/"model", as training scripts save them)."""
+    if not file.is_file():
+        raise DataError(f"{key}={file} does not exist: give a .pt/.pth/.safetensors file")
+    try:
+        if file.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(file))
+        else:
+            obj = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling refused, truncated, not a weights file
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{key}={file} cannot be loaded as weights ({reason})") from None
+    for inner in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(inner), dict):
+            obj = obj[inner]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise DataError(f"{key}={file} holds no state dict (names -> tensors)")
+    return obj
+
+
 def rng_state() -> dict[str, Any]:
     """Every RNG a run draws from, as plain containers and tensors (weights_only-loadable)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()

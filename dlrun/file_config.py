@@ -5,8 +5,7 @@ A checkpoint's config says what was trained (the model, the dataset, the loss); 
 where this machine keeps data (`data.root`), whether to download (`data.download`) or which
 pretrained weights to fetch (`model.pretrained`, torchvision's `weights`). Those come from this
 command line, else dlrun's own defaults for that dataset (conf/data/*.yaml, whose root follows
-DLRUN_DATA_DIR), never from the file. Pretrained weights are never fetched for a rebuilt model:
-the checkpoint's own weights are loaded over them.
+DLRUN_DATA_DIR), never from the file. (Pretrained weights: config_record.without_weight_sources.)
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from omegaconf import OmegaConf
 
 # Data keys that say where the data is kept and whether it is fetched.
 DATA_PLACE_KEYS = ("root", "download")
-# Model keys that fetch weights; the value that fetches nothing.
-MODEL_FETCH_KEYS = {"pretrained": False, "weights": None}
 
 
 def data_for_reading(
@@ -41,11 +38,6 @@ def data_for_reading(
         else:
             del data[key]
     return data
-
-
-def model_for_reading(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """The file's model section with every weight fetch switched off."""
-    return {k: MODEL_FETCH_KEYS.get(k, v) for k, v in saved.items()}
 
 
 def _conf_dir() -> Path:

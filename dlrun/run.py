@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlrun import (
     build,
     checkpoint,
+    clock,
     config_record,
     distributed,
     faults,
@@ -36,7 +37,6 @@ from dlrun import (
 )
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
-from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
@@ -134,17 +134,17 @@ class RunPieces:
     ) -> None:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
-        workers = cfg.data.get("num_workers") or 0
         t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
-        self.thread_plan = threads.plan(t.threads, loader_workers=workers)
-        self.threads = threads.apply(self.thread_plan)
-        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
+        # planned once the data says which loading processes run beside training
+        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.threads = threads.apply(self.thread_plan)
+        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if t.overfit_batches:
@@ -368,7 +368,7 @@ class Run(RunPieces):
         )
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
-        self.startup_seconds = round(time.time() - command_start_time(), 3)
+        self.startup_seconds = round(time.time() - clock.started(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
             metric = self._fit_recording_the_end(state, stop)
@@ -590,20 +590,32 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     # come from this command or dlrun's defaults, never from the file (dlrun/file_config.py).
     typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
     sections = dict(saved)
-    if "data" in saved:
+    if isinstance(saved.get("data"), dict):
         sections["data"] = file_config.data_for_reading(saved["data"], cfg.data, typed)
-    if "model" in saved:
-        sections["model"] = file_config.model_for_reading(saved["model"])
+    if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+        sections["model"] = config_record.without_weight_sources(saved["model"])
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
             if key in saved:
                 merged[key] = config_record.literal(sections[key])
+        _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:
         return scoring.score(ckpt, path, cfg.split)
     finally:
         scoring.data.close()
+
+
+def _table_location(merged: DictConfig, cfg: DictConfig, ckpt: dict, typed: set[str]) -> None:
+    """A table's files: data.path/test_path typed on this command line, else where training
+    read them (absolute paths recorded in the checkpoint), so eval runs from any folder."""
+    location = (ckpt.get("data_state") or {}).get("location") or {}
+    for key in ("path", "test_path"):
+        if f"data.{key}" in typed and key in cfg.data:
+            merged.data[key] = cfg.data[key]
+        elif isinstance(location.get(key), str) and key in merged.data:
+            merged.data[key] = location[key]
 
 
 def _write_failure(err: Exception, folder: Path) -> str:

@@ -74,18 +74,16 @@ def find_previous_sweep(root: Path, overrides: list[str]) -> Path | None:
     return max(matches)[1] if matches else None
 
 
-def _sweep_dir(root: str, fresh: str, resume: bool, overrides: Any) -> str:
-    """`hydra.sweep.dir`: root/fresh, or with sweep.resume=true the newest earlier sweep folder
-    of the same command. Cached on its literal arguments, so every job of a sweep (whose own
-    overrides differ) gets the folder the parent resolved."""
+def sweep_dir(root: str, fresh: str, resume: bool, overrides: Any) -> str:
+    """`hydra.sweep.dir` (the `dlrun_sweep_dir` resolver, dlrun/hydra_ext.py): root/fresh, or
+    with sweep.resume=true the newest earlier sweep folder of the same command. The resolver is
+    cached on its literal arguments, so every job of a sweep (whose own overrides differ) gets
+    the folder the parent resolved."""
     if resume:
         previous = find_previous_sweep(Path(root), [str(o) for o in overrides or []])
         if previous is not None:
             return str(previous)
     return f"{root}/{fresh}"
-
-
-OmegaConf.register_new_resolver("dlrun_sweep_dir", _sweep_dir, use_cache=True, replace=True)
 
 
 # --- GPU pinning for parallel launchers -----------------------------------------------------

@@ -11,6 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_dlrun
 from tests.security.conftest import refused
 
@@ -55,4 +57,6 @@ def test_category_values_that_look_like_interpolations_stay_text(table_run, tmp_
     assert proc.returncode == 0, proc.stderr
     evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
     assert evaluated["accuracy"] == trained["accuracy"]
-    assert evaluated["loss"] == trained["loss"]
+    # float32 sums over other batch boundaries differ in the last digits; a changed encoding
+    # of the test rows moves the loss by far more (and the accuracy: 0.5 against 0.875)
+    assert evaluated["loss"] == pytest.approx(trained["loss"], rel=1e-5)

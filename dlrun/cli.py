@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from dlrun import exits, hydra_ext, interrupts, startup, sweep
+from dlrun import exits, hydra_ext, interrupts, startup, sweep, typed_options
 from dlrun.errors import DlrunError
 from dlrun.startup import argv_plugins, config_dir
 
@@ -63,6 +63,7 @@ def main() -> None:
             interrupts.release()
             return
         with startup.session(args):
+            typed_options.check(args, config_dir())  # after the plugins' options are registered
             _run_hydra(args)
     except exits.Refused as refused:
         exits.leave(refused.error)

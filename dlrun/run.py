@@ -26,6 +26,7 @@ from dlrun import (
     config_record,
     distributed,
     faults,
+    file_config,
     plots,
     registry,
     report,
@@ -551,7 +552,7 @@ class EvalRun(RunPieces):
 
     def score(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
         """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
-        self.task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(self.task.model, ckpt.get("model"), ckpt_path)
         metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
         self.artifacts.write_metrics(
             run_record.evaluation(self.about(), str(ckpt_path), split, metrics, self.monitor())
@@ -585,23 +586,19 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
     # keys into a saved lstm), taken literally (no interpolation evaluated), then go through the
     # same checks as a typed config.
+    # Where the data is kept and whether it is fetched (data.root/download, pretrained weights)
+    # come from this command or dlrun's defaults, never from the file (dlrun/file_config.py).
+    typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
+    sections = dict(saved)
+    if isinstance(saved.get("data"), dict):
+        sections["data"] = file_config.data_for_reading(saved["data"], cfg.data, typed)
+    if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+        sections["model"] = config_record.without_weight_sources(saved["model"])
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
             if key in saved:
-                merged[key] = config_record.literal(saved[key])
-        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
-            model = OmegaConf.to_container(merged.model, resolve=False)
-            merged.model = config_record.without_weight_sources(model)
-        # where the data is follows this command when typed (data.root=... for data that moved
-        # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
-        # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is
-        typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
-        saved_data = saved.get("data") or {}
-        for key in resume.DATA_LOCATION_KEYS:
-            from_env = "${oc.env:" in str(saved_data.get(key, ""))
-            if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
-                merged.data[key] = cfg.data[key]
+                merged[key] = config_record.literal(sections[key])
         _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:

@@ -10,7 +10,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import exits, registry, runlock
+from dlrun import exits, registry, resume, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
@@ -33,16 +33,42 @@ def check_writable(folder: str, key: str) -> None:
 
 def claim_run_dir(config: DictConfig) -> None:
     """One owner per run folder: hold it for this run, and refuse a new run in a folder that
-    already holds one (it would be overwritten); resume= continues it instead."""
+    already holds one (it would be overwritten); resume= continues it instead. eval, predict and
+    export write a folder of their own: never one holding a run, never inside the one they read.
+    A resume that would be refused is refused here, before Hydra writes into the folder."""
     if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the one shared folder
         return
     folder = Path(str(config.hydra.run.dir))
+    read_only = config.get("mode") in resume.READ_ONLY_MODES
+    if read_only:
+        _refuse_the_folder_read(config, folder)
     runlock.acquire(folder)
-    if (folder / "metrics.json").is_file() and not config.get("resume"):
+    try:
+        if (folder / "metrics.json").is_file() and (read_only or not config.get("resume")):
+            what = f"mode={config.get('mode')} writes a new folder" if read_only else "continue"
+            fix = "" if read_only else f" continue it with resume={folder}, or"
+            raise DlrunError(
+                f"hydra.run.dir={folder} already holds a run (metrics.json) and {what}:"
+                f"{fix} choose another folder"
+            )
+        resume.check_before_writing(config, folder)
+    except DlrunError:
         runlock.release(folder)
+        raise
+
+
+def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
+    """A read-only command's folder may not lie inside the run folder it reads (ckpt=)."""
+    ckpt = config.get("ckpt")
+    if not ckpt:
+        return
+    read = Path(str(ckpt))
+    read = read if read.is_dir() else (resume.run_folder(read) or read.parent)
+    inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
+    if inside:
         raise DlrunError(
-            f"hydra.run.dir={folder} already holds a run (metrics.json): continue it with "
-            f"resume={folder}, or choose another folder"
+            f"mode={config.get('mode')} never writes into the run it reads (ckpt={ckpt}): "
+            f"hydra.run.dir={folder} is inside it; leave hydra.run.dir out or choose another"
         )
 
 
@@ -51,6 +77,10 @@ class OutputGuard(Callback):
     or when the run folder belongs to another run; hold it until the run ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
+            safe_files.refuse_links(str(config.hydra.run.dir), "hydra.run.dir")
+        except DlrunError as err:
+            exits.refuse(err)
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
         try:
             claim_run_dir(config)
@@ -61,6 +91,10 @@ class OutputGuard(Callback):
         runlock.release(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # the job folders inside it too: Hydra writes their .hydra/ before any job starts
+            safe_files.refuse_links(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+        except DlrunError as err:
+            exits.refuse(err)
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 

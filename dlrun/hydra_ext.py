@@ -48,6 +48,8 @@ def _run_dir(default: str, *, _root_: DictConfig) -> str:
         current = {k: _root_[k] for k in _root_ if k != "hydra"}
         return OmegaConf.to_container(OmegaConf.create(current), resolve=True)
 
+    if _root_.get("mode") in resume.READ_ONLY_MODES:  # they write a new folder, never resume one
+        return default
     try:
         folder = resume.run_folder_for(_root_.get("resume"), config)
     except DlrunError as err:  # raised while Hydra picks the folder: through to the door

@@ -133,17 +133,17 @@ class RunPieces:
     ) -> None:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
-        workers = cfg.data.get("num_workers") or 0
         t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
-        self.thread_plan = threads.plan(t.threads, loader_workers=workers)
-        self.threads = threads.apply(self.thread_plan)
-        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
+        # planned once the data says which loading processes run beside training
+        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.threads = threads.apply(self.thread_plan)
+        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if t.overfit_batches:
@@ -603,6 +603,9 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         for key in _FROM_CHECKPOINT:
             if key in saved:
                 merged[key] = config_record.literal(saved[key])
+        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+            model = OmegaConf.to_container(merged.model, resolve=False)
+            merged.model = config_record.without_weight_sources(model)
         # where the data is follows this command when typed (data.root=... for data that moved
         # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
         # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is
@@ -612,11 +615,23 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
             from_env = "${oc.env:" in str(saved_data.get(key, ""))
             if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
                 merged.data[key] = cfg.data[key]
+        _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:
         return scoring.score(ckpt, path, cfg.split)
     finally:
         scoring.data.close()
+
+
+def _table_location(merged: DictConfig, cfg: DictConfig, ckpt: dict, typed: set[str]) -> None:
+    """A table's files: data.path/test_path typed on this command line, else where training
+    read them (absolute paths recorded in the checkpoint), so eval runs from any folder."""
+    location = (ckpt.get("data_state") or {}).get("location") or {}
+    for key in ("path", "test_path"):
+        if f"data.{key}" in typed and key in cfg.data:
+            merged.data[key] = cfg.data[key]
+        elif isinstance(location.get(key), str) and key in merged.data:
+            merged.data[key] = location[key]
 
 
 def _write_failure(err: Exception, folder: Path) -> str:

@@ -79,28 +79,42 @@ def _require_columns(path: Path, columns: list[str], needed: list[str], what: st
 
 
 def read_table(path: Path, prep: TablePreprocessing, on_error: str) -> Inputs:
-    """Feature columns matched by name and encoded by the training run's fitted preprocessing;
-    the target (when present) and every other column carried through."""
-    columns, rows = read_csv_rows(path)
+    """Feature columns (CSV or Parquet) matched by name and encoded by the training run's fitted
+    preprocessing; the target (when present) and every other column carried through as text."""
+    from dlrun.data.csv_read import column_names, read_frame
+
+    columns = column_names(path, "input")
     _require_columns(path, columns, prep.features, "feature")
-    inputs = Inputs("row", iter(()), len(rows))
-    numbers, x = encode_rows(prep, rows, str(path), ErrorPolicy(on_error, inputs.skipped))
-    kept = [rows[n - 1] for n in numbers]
+    frame = read_frame(path, "input", text=[c for c in columns if c not in prep.features])
+    return frame_inputs(frame, prep, str(path), on_error)
+
+
+def frame_inputs(frame: Any, prep: TablePreprocessing, source: str, on_error: str) -> Inputs:
+    """Rows of a DataFrame (a file's, or one given from Python), encoded as training encoded."""
+    columns = [str(c) for c in frame.columns]
+    inputs = Inputs("row", iter(()), len(frame))
+    numbers, x = encode_rows(prep, frame, source, ErrorPolicy(on_error, inputs.skipped))
+    kept = frame.iloc[[n - 1 for n in numbers]]
+
+    def text(column: str) -> list[str]:
+        return ["" if v is None or v != v else str(v) for v in kept[column].tolist()]
+
     chunk = Chunk(
         ids=[str(n) for n in numbers],
         tensors={"x": x},
-        targets=[r[prep.target] for r in kept] if prep.target in columns else None,
-        extra={c: [r[c] for r in kept] for c in columns if c not in prep.features},
+        targets=text(prep.target) if prep.target in columns else None,
+        extra={c: text(c) for c in columns if c not in prep.features},
     )
     inputs.chunks = iter([chunk])
     return inputs
 
 
 def encode_rows(
-    prep: TablePreprocessing, rows: list[dict[str, Any]], source: str, errors: ErrorPolicy
+    prep: TablePreprocessing, rows: Any, source: str, errors: ErrorPolicy
 ) -> tuple[list[int], Tensor]:
-    """(1-based numbers of the rows kept, their encoded features). All rows at once; when one
-    is refused and errors are skipped, row by row to find and leave out the bad ones."""
+    """(1-based numbers of the rows kept, their encoded features) of a DataFrame or a list of
+    dicts. All rows at once; when one is refused and errors are skipped, row by row to find and
+    leave out the bad ones."""
     try:
         return list(range(1, len(rows) + 1)), prep.transform(rows, source)
     except DataError as err:
@@ -109,11 +123,12 @@ def encode_rows(
                 f"{err}; or pass predict.on_error=skip to leave such rows out"
             ) from None
     kept, parts = [], []
-    for n, row in enumerate(rows, start=1):
+    for n in range(1, len(rows) + 1):
+        row = rows.iloc[[n - 1]] if hasattr(rows, "iloc") else [rows[n - 1]]
         try:
-            parts.append(prep.transform([row], source))
+            parts.append(prep.transform(row, source, first_row=n))
         except DataError as err:
-            errors.skipped.append(str(err).replace(" data row 1 ", f" data row {n} "))
+            errors.skipped.append(str(err))
             continue
         kept.append(n)
     return kept, torch.cat(parts) if parts else torch.zeros(0, prep.width)

@@ -72,6 +72,34 @@ class Predictions:
         right = sum(t == p for t, p in zip(self.targets, self.labels, strict=True))
         return right / len(self.targets)
 
+    def scores(self) -> dict[str, float]:
+        """Against the true labels or values the inputs had: accuracy (classification), or
+        MAE, RMSE and R^2 in the target's units (regression; rows whose value is not a number
+        are left out). Empty when the inputs had none."""
+        accuracy = self.accuracy()
+        if accuracy is not None:
+            return {"accuracy": accuracy}
+        if self.values is None or not self.targets:
+            return {}
+        true = np.array([_number(t) for t in self.targets], dtype=np.float64)
+        ok = np.isfinite(true) & (self.values.shape[1] == 1)
+        if not ok.any():
+            return {}
+        y, pred = true[ok], self.values[ok, 0].astype(np.float64)
+        spread = float(((y - y.mean()) ** 2).sum())
+        return {
+            "mae": float(np.abs(pred - y).mean()),
+            "rmse": float(np.sqrt(((pred - y) ** 2).mean())),
+            "r2": 1 - float(((pred - y) ** 2).sum()) / spread if spread > 0 else float("nan"),
+        }
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
@@ -108,6 +136,8 @@ class Predictor:
         prep = preprocessing.from_checkpoint(ckpt, str(file))
         saved = ckpt["config"]
         sections = {k: saved[k] for k in ("model", "loss", "data") if k in saved}
+        if isinstance(sections.get("model"), dict):  # its weights come from the checkpoint
+            sections["model"] = config_record.without_weight_sources(sections["model"])
         # A checkpoint is data: it may name built-ins (and plugin code only of `plugins` the
         # caller names), and its strings are taken literally (no interpolation evaluated).
         registry.check_config(sections, from_file=str(file), typed_plugins=plugins)
@@ -250,9 +280,10 @@ class Predictor:
 
     # --- the public entry points ---------------------------------------------------------------
     def predict(self, data: Any, on_error: str = "fail") -> Predictions:
-        """`data`: a path (CSV, text file, image, folder of images, MNIST/CIFAR file), an array
-        or tensor (feature rows, or uint8 images at the training size), or a list of strings
-        (documents) or of image paths."""
+        """`data`: a path (CSV or Parquet table, text file, image, folder of images, MNIST/CIFAR
+        file), a pandas DataFrame (a table model's raw columns), an array or tensor (feature
+        rows, or uint8 images at the training size), or a list of strings (documents) or of
+        image paths."""
         if isinstance(data, str | Path):
             return self.predict_path(Path(data), on_error)
         if isinstance(data, list | tuple) and data and all(isinstance(d, str) for d in data):
@@ -269,6 +300,12 @@ class Predictor:
             )
         if self.table is not None and isinstance(data, list | tuple) and data:
             return self._table_rows(list(data), on_error)
+        if (
+            self.table is not None
+            and type(data).__module__.startswith("pandas")
+            and hasattr(data, "columns")
+        ):
+            return self._table_frame(data, on_error)
         if isinstance(data, np.ndarray | Tensor):
             x = torch.as_tensor(np.array(data)) if isinstance(data, np.ndarray) else data
             if self.table is not None:
@@ -314,6 +351,19 @@ class Predictor:
         pred = self._from_chunk("row", chunk, InMemorySplit({"x": x}))
         pred.skipped = skipped
         return pred
+
+    def _table_frame(self, frame: Any, on_error: str) -> Predictions:
+        """A pandas DataFrame of raw columns (by name; others carried through)."""
+        table = self._fitted_table()
+        columns = [str(c) for c in frame.columns]
+        missing = [f for f in table.features if f not in columns]
+        if missing:
+            raise DataError(
+                f"the DataFrame lacks the feature column(s) {missing} the model was trained on "
+                f"(it takes {table.features}, in any order)"
+            )
+        frame = frame.reset_index(drop=True)
+        return self._from_inputs(readers.frame_inputs(frame, table, "the DataFrame", on_error))
 
     def predict_path(self, path: Path, on_error: str = "fail") -> Predictions:
         if self.kind == "text":

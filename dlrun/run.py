@@ -233,10 +233,14 @@ class Run(RunPieces):
             else []
         )
         self.loggers = Loggers(loggers)
+        self.hooks = build.build_hooks(cfg.get("hooks"))  # hooks=[ema] (dlrun/hooks.py)
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def about(self) -> RunRecord:
+        return {**super().about(), "hooks": self.hooks.record()}  # e.g. ema: {decay, updates}
 
     def _epoch_pictures(self, state: LoopState, row: dict[str, Any]) -> None:
         """The task's pictures after an epoch (a GAN's samples): <name>/epoch_NNN.png, and the
@@ -252,11 +256,17 @@ class Run(RunPieces):
 
     # --- checkpoints -------------------------------------------------------------------------
     def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
-        """Everything a checkpoint holds (what `restore` reads back)."""
+        """Everything a checkpoint holds (what `restore` reads back). `model` holds the weights
+        to use (test, exports, predictions, eval); where a hook averages them (ema), the
+        training weights are kept apart as `train_model`, which resume continues from."""
+        weights = distributed.unwrap(self.task.model).state_dict()
+        for_use = self.hooks.evaluation_weights()
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
-            "model": distributed.unwrap(self.task.model).state_dict(),
+            "model": weights if for_use is None else for_use,
+            **({} if for_use is None else {"train_model": weights}),
+            "hooks": self.hooks.state_dict(),
             **self._optimizer_state(),
             "loop": state.as_dict(),
             "rng": checkpoint.rng_state(),
@@ -284,7 +294,8 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+        distributed.unwrap(self.task.model).load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        self.hooks.load_state_dict(ckpt.get("hooks") or {})
         for name, opt in self.opt.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         for name, (sched, _) in self.opt.schedulers.items():
@@ -407,6 +418,8 @@ class Run(RunPieces):
             self.step_callbacks,
             self._loop_hooks(),
             seed=self.cfg.seed,
+            user_hooks=self.hooks,
+            run_dir=self.artifacts.run_dir,
         )
 
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:

@@ -238,6 +238,16 @@ def _answered_without_hydra(args: list[str]) -> bool:
     return False
 
 
+def cross_validation_sweep(args: list[str]) -> list[str]:
+    """`data.cv=K` without data.fold: the K folds as one sweep (`-m data.fold=range(K)`), whose
+    summary gives each metric's mean ± std over the folds (dlrun/summary.py)."""
+    folds = [a.split("=", 1)[1] for a in args if a.startswith("data.cv=")]
+    if not folds or not folds[-1].isdigit() or any(a.startswith("data.fold=") for a in args):
+        return args
+    multirun = [] if {"-m", "--multirun"} & set(args) else ["-m"]
+    return [*multirun, *args, f"data.fold=range({int(folds[-1])})"]
+
+
 def main() -> None:
     """Console-script entry point; a multirun exits non-zero when any job did not complete."""
     global _started_at
@@ -257,6 +267,7 @@ def main() -> None:
         _interrupted_at_start_up()
     if distributed.launched():  # torchrun: join the process group, agree on the run folder
         distributed.setup()
+    sys.argv[1:] = args = cross_validation_sweep(args)
     _read_hydra_mode_only_where_it_can_be_set(args)
     try:
         _hydra_entry()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -119,18 +118,27 @@ def time_load(path: Path, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _rss(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process, in bytes (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def peak_child(which: str, path: str) -> None:
-    """In a fresh process: peak RSS growth of one loader, and the baseline's sizes."""
+    """In a fresh process: the peak RSS a loader adds over the RSS after the imports (the peak
+    is reset first: importing torch peaks higher than it settles), and the baseline's sizes."""
     _warm_imports()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _rss("VmRSS")
     if which == "dlrun":
         bundle = dlrun_load(Path(path))
         sizes = {"width": bundle.input_shape[0]}
     else:
         frame, matrix = sklearn_load(Path(path))
         sizes = {"frame": int(frame.memory_usage(deep=True).sum()), "rows": len(frame)}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"grown": peak - before, **sizes}))
+    print(json.dumps({"grown": _rss("VmHWM") - before, **sizes}))
 
 
 def peak_memory(path: Path) -> dict[str, float]:

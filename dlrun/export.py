@@ -225,7 +225,7 @@ def run_export(cfg: DictConfig, artifacts: RunArtifacts) -> None:
 
     if not cfg.get("ckpt"):
         raise ConfigError("mode=export needs ckpt=PATH: a run folder (its best.pt) or a .pt file")
-    predictor = Predictor.load(cfg.ckpt, "cpu")
+    predictor = Predictor.load(cfg.ckpt, "cpu", cfg.get("plugins") or ())
     split = _test_inputs(cfg, predictor)
     export_run(
         predictor.task.model,

@@ -43,6 +43,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "dlrun.models.vision.vgg11",
         "dlrun.models.vision.alexnet",
         "dlrun.models.speed.ResNet9",
+        "dlrun.models.timm_models.timm_model",
         "dlrun.models.text.RNNClassifier",
         "dlrun.models.text.EmbeddingBagClassifier",
         "dlrun.models.generative.Autoencoder",

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlrun import (
     build,
     checkpoint,
+    clock,
     config_record,
     distributed,
     faults,
@@ -35,7 +36,6 @@ from dlrun import (
 )
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
-from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
@@ -133,17 +133,17 @@ class RunPieces:
     ) -> None:
         build.check_all_targets(cfg)
         self.cfg, self.artifacts = cfg, artifacts
-        workers = cfg.data.get("num_workers") or 0
         t = TrainerConfig.from_config(cfg.trainer)  # the typed settings; resolved once built
-        self.thread_plan = threads.plan(t.threads, loader_workers=workers)
-        self.threads = threads.apply(self.thread_plan)
-        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         seed_everything(cfg.seed)
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
+        # planned once the data says which loading processes run beside training
+        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.threads = threads.apply(self.thread_plan)
+        self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():
             artifacts.write_json(name, content)  # e.g. text labels.json: class name -> index
         if t.overfit_batches:
@@ -370,7 +370,7 @@ class Run(RunPieces):
         )
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
-        self.startup_seconds = round(time.time() - command_start_time(), 3)
+        self.startup_seconds = round(time.time() - clock.started(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
             metric = self._fit_recording_the_end(state, stop)
@@ -593,6 +593,9 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
         for key in _FROM_CHECKPOINT:
             if key in saved:
                 merged[key] = config_record.literal(saved[key])
+        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+            model = OmegaConf.to_container(merged.model, resolve=False)
+            merged.model = config_record.without_weight_sources(model)
         # where the data is follows this command when typed (data.root=... for data that moved
         # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
         # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is

@@ -63,6 +63,13 @@ class InMemorySplit:
     def subset(self, index: Tensor) -> InMemorySplit:
         return InMemorySplit({k: v[index] for k, v in self.tensors.items()}, self.transform)
 
+    def with_transform(self, transform: BatchTransform | None) -> InMemorySplit:
+        return InMemorySplit(self.tensors, transform)
+
+    def labels(self) -> Tensor:
+        """The class of each sample (the "y" tensor)."""
+        return self.tensors["y"]
+
     def batches(
         self, batch_size: int, order: Tensor | None = None, start_batch: int = 0
     ) -> Iterator[Batch]:
@@ -156,6 +163,9 @@ class DataBundle:
     # Files the data skipped as unreadable (image_folder with data.skip_bad=true), filled as
     # batches are read; the run record counts them.
     skipped: list[str] = field(default_factory=list)
+    # Data-loading processes that run beside training (a streamed image folder's), which the
+    # run's torch threads leave their CPUs to.
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(self.input_shape)

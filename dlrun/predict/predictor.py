@@ -136,6 +136,8 @@ class Predictor:
         prep = preprocessing.from_checkpoint(ckpt, str(file))
         saved = ckpt["config"]
         sections = {k: saved[k] for k in ("model", "loss", "data") if k in saved}
+        if isinstance(sections.get("model"), dict):  # its weights come from the checkpoint
+            sections["model"] = config_record.without_weight_sources(sections["model"])
         # A checkpoint is data: it may name built-ins (and plugin code only of `plugins` the
         # caller names), and its strings are taken literally (no interpolation evaluated).
         registry.check_config(sections, from_file=str(file), typed_plugins=plugins)

@@ -152,6 +152,9 @@ class RunPieces:
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
         self.settings = t.resolved(self.task.default_monitor, self.device.type)
+        self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
+            steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
+        )
         self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])

@@ -38,6 +38,7 @@ from dlrun import (
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
+from dlrun.data.split import across_classes
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
@@ -88,6 +89,19 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     assert hasattr(data.train, "subset"), "overfit_batches needs a split that can be cut"
     data.train = data.train.subset(torch.arange(min(len(data.train), batches * batch_size)))
     data.val = data.train
+
+
+def _limit_eval_across_classes(data: DataBundle, samples: int) -> None:
+    """trainer.limit_eval_batches (debug=smoke): validation and test keep `samples` samples taken
+    from every class in turn, so a smoke run's accuracy is not that of the first stored class."""
+    for name in ("val", "test"):
+        split = getattr(data, name)
+        labels = getattr(split, "labels", None)
+        if len(split) <= samples or labels is None or not hasattr(split, "subset"):
+            continue
+        y = labels()
+        if y.ndim == 1 and not y.is_floating_point():  # class labels (not regression targets)
+            setattr(data, name, split.subset(across_classes(y, samples).to(y.device)))
 
 
 def speed_up(task: Task, t: TrainerConfig) -> None:
@@ -155,6 +169,9 @@ class RunPieces:
         self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
             steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
         )
+        if self.settings.limit_eval_batches:
+            limit = self.settings.limit_eval_batches * self.settings.eval_batch_size
+            _limit_eval_across_classes(self.data, limit)
         self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])

@@ -284,15 +284,16 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
-        for name, opt in self.opt.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        for name, (sched, _) in self.opt.schedulers.items():
-            sched.load_state_dict(ckpt["schedulers"][name])
-        if self.opt.scaler and ckpt.get("scaler"):
-            self.opt.scaler.load_state_dict(ckpt["scaler"])
-        checkpoint.restore_rng(ckpt["rng"])
-        return LoopState(**ckpt["loop"])
+        with checkpoint.fitting("being resumed", "run"):  # a tampered one: one line
+            distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+            for name, opt in self.opt.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            for name, (sched, _) in self.opt.schedulers.items():
+                sched.load_state_dict(ckpt["schedulers"][name])
+            if self.opt.scaler and ckpt.get("scaler"):
+                self.opt.scaler.load_state_dict(ckpt["scaler"])
+            checkpoint.restore_rng(ckpt["rng"])
+            return LoopState(**ckpt["loop"])
 
     def write_checkpoint(self, state: LoopState, best: bool = False) -> None:
         """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.

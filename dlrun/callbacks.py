@@ -62,8 +62,10 @@ def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
     ckpt = config.get("ckpt")
     if not ckpt:
         return
-    read = Path(str(ckpt))
-    read = read if read.is_dir() else (resume.run_folder(read) or read.parent)
+    read: Path | None = Path(str(ckpt))
+    read = read if read.is_dir() else resume.run_folder(read)  # a loose .pt: no run folder
+    if read is None:
+        return
     inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
     if inside:
         raise DlrunError(

@@ -63,8 +63,8 @@ def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
     if not ckpt:
         return
     read: Path | None = Path(str(ckpt))
-    read = read if read.is_dir() else resume.run_folder(read)  # a loose .pt: no run folder
-    if read is None:
+    read = read if read.is_dir() else resume.run_folder(read)
+    if read is None:  # a loose checkpoint file, in no run folder: there is no run to protect
         return
     inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
     if inside:

@@ -145,6 +145,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "dlrun.loggers.MLflowLogger",
     ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
+    "hook": ("dlrun.hooks.EMA",),
     # Not `_target_`s: chosen by name (the data's task, or a model's `dlrun_task`).
     "task": (
         "dlrun.tasks.classification.ClassificationTask",
@@ -209,7 +210,9 @@ def _offer_as_option(group: str, name: str, target: str, obj: Any) -> None:
     if group in ("optimizer", "scheduler"):
         node["_partial_"] = True  # built with run-time arguments (parameters, optimizer)
     ConfigStore.instance().store(
-        group=group, name=name, node={name: node} if group == "logger" else node
+        group="hooks" if group == "hook" else group,
+        name=name,
+        node={name: node} if group in ("logger", "hook") else node,
     )
 
 

@@ -38,6 +38,7 @@ from dlrun import (
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
+from dlrun.data.split import across_classes
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
@@ -88,6 +89,19 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     assert hasattr(data.train, "subset"), "overfit_batches needs a split that can be cut"
     data.train = data.train.subset(torch.arange(min(len(data.train), batches * batch_size)))
     data.val = data.train
+
+
+def _limit_eval_across_classes(data: DataBundle, samples: int) -> None:
+    """trainer.limit_eval_batches (debug=smoke): validation and test keep `samples` samples taken
+    from every class in turn, so a smoke run's accuracy is not that of the first stored class."""
+    for name in ("val", "test"):
+        split = getattr(data, name)
+        labels = getattr(split, "labels", None)
+        if len(split) <= samples or labels is None or not hasattr(split, "subset"):
+            continue
+        y = labels()
+        if y.ndim == 1 and not y.is_floating_point():  # class labels (not regression targets)
+            setattr(data, name, split.subset(across_classes(y, samples).to(y.device)))
 
 
 def speed_up(task: Task, t: TrainerConfig) -> None:
@@ -152,6 +166,12 @@ class RunPieces:
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
         self.settings = t.resolved(self.task.default_monitor, self.device.type)
+        self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
+            steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
+        )
+        if self.settings.limit_eval_batches:
+            limit = self.settings.limit_eval_batches * self.settings.eval_batch_size
+            _limit_eval_across_classes(self.data, limit)
         self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
@@ -233,10 +253,14 @@ class Run(RunPieces):
             else []
         )
         self.loggers = Loggers(loggers)
+        self.hooks = build.build_hooks(cfg.get("hooks"))  # hooks=[ema] (dlrun/hooks.py)
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def about(self) -> RunRecord:
+        return {**super().about(), "hooks": self.hooks.record()}  # e.g. ema: {decay, updates}
 
     def _epoch_pictures(self, state: LoopState, row: dict[str, Any]) -> None:
         """The task's pictures after an epoch (a GAN's samples): <name>/epoch_NNN.png, and the
@@ -252,11 +276,17 @@ class Run(RunPieces):
 
     # --- checkpoints -------------------------------------------------------------------------
     def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
-        """Everything a checkpoint holds (what `restore` reads back)."""
+        """Everything a checkpoint holds (what `restore` reads back). `model` holds the weights
+        to use (test, exports, predictions, eval); where a hook averages them (ema), the
+        training weights are kept apart as `train_model`, which resume continues from."""
+        weights = distributed.unwrap(self.task.model).state_dict()
+        for_use = self.hooks.evaluation_weights()
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
-            "model": distributed.unwrap(self.task.model).state_dict(),
+            "model": weights if for_use is None else for_use,
+            **({} if for_use is None else {"train_model": weights}),
+            "hooks": self.hooks.state_dict(),
             **self._optimizer_state(),
             "loop": state.as_dict(),
             "rng": checkpoint.rng_state(),
@@ -285,7 +315,9 @@ class Run(RunPieces):
                 "mode=eval / mode=predict"
             )
         with checkpoint.fitting("being resumed", "run"):  # a tampered one: one line
-            distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+            model = ckpt.get("train_model", ckpt["model"])
+            distributed.unwrap(self.task.model).load_state_dict(model)
+            self.hooks.load_state_dict(ckpt.get("hooks") or {})
             for name, opt in self.opt.optimizers.items():
                 opt.load_state_dict(ckpt["optimizers"][name])
             for name, (sched, _) in self.opt.schedulers.items():
@@ -408,6 +440,8 @@ class Run(RunPieces):
             self.step_callbacks,
             self._loop_hooks(),
             seed=self.cfg.seed,
+            user_hooks=self.hooks,
+            run_dir=self.artifacts.run_dir,
         )
 
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:

@@ -82,6 +82,9 @@ def image_name(i: int) -> str:
 
 def split_ids(split: Split) -> tuple[list[str], str]:
     """The test split's image paths (image folders) or its row numbers (in-memory data)."""
+    files = getattr(split, "files", None)  # an image folder decoded into memory
+    if files:
+        return list(files), "path"
     source = getattr(split, "source", None)
     samples = getattr(getattr(source, "dataset", None), "samples", None)
     if samples is not None:

@@ -317,13 +317,27 @@ class Predictor:
             return self._table_frame(data, on_error)
         if isinstance(data, np.ndarray | Tensor):
             x = torch.as_tensor(np.array(data)) if isinstance(data, np.ndarray) else data
-            x = self._table_array(x) if self.table else readers.array_layout(x, self.prep)
+            if self.table is not None:
+                x = self._table_array(x)
+            elif self.kind == "table":  # data that fitted no preprocessing (a plugin's own)
+                x = self._raw_rows(x)
+            else:
+                x = readers.array_layout(x, self.prep)
             ids = [str(i) for i in range(len(x))]
             return self._from_chunk("index", readers.Chunk(ids, {"x": x}), self.split({"x": x}))
         raise DataError(
             f"cannot predict on a {type(data).__name__}: give a path, an array or tensor, or a "
             "list of strings"
         )
+
+    def _raw_rows(self, x: Tensor) -> Tensor:
+        """Feature rows as the model took them in training, where no preprocessing was fitted."""
+        shape = tuple(self.prep["input_shape"])
+        if tuple(x.shape[1:]) != shape:
+            raise DataError(
+                f"the array holds rows of shape {tuple(x.shape[1:])}; the model takes {shape}"
+            )
+        return x.float()
 
     def _table_array(self, x: Tensor) -> Tensor:
         """Raw numeric feature rows (N, features) in the training columns' order, encoded."""

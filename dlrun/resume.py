@@ -187,6 +187,8 @@ _OTHER_RESOLVER = re.compile(r"\$\{(?!oc\.env:)[\w.]+:")
 def _saved_config(metrics: Path, saved: Path) -> dict[str, Any] | None:
     """An unfinished run's config as plain data, or None (completed, unreadable, or using a
     resolver other than oc.env: not a candidate)."""
+    if not (metrics.is_file() and saved.is_file()):  # a FIFO would hang the read
+        return None
     try:
         if json.loads(metrics.read_text()).get("status") == "completed":
             return None

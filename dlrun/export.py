@@ -32,18 +32,6 @@ TOLERANCE = 1e-4  # largest |exported - PyTorch| accepted on the check batch
 CHECK_SAMPLES = 64
 
 
-class _Pixels(nn.Module):
-    """An autoencoder that returns [0, 1] pixels (the task's reading of the raw output)."""
-
-    def __init__(self, model: nn.Module, logits: bool) -> None:
-        super().__init__()
-        self.model, self.logits = model, logits
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.model(x)
-        return torch.sigmoid(out) if self.logits else out.clamp(0, 1)
-
-
 def exportable(model: nn.Module, task: Task, prep: dict[str, Any]) -> tuple[nn.Module, str]:
     """(the module to export, what it takes), or one line on why this model cannot be."""
     if prep["kind"] == "text":
@@ -51,11 +39,7 @@ def exportable(model: nn.Module, task: Task, prep: dict[str, Any]) -> tuple[nn.M
             "text models take variable-length token ids (and lengths for packed RNNs) and are "
             "not exported: use mode=predict or dlrun.load(RUN).predict([...]) instead"
         )
-    if prep["task"] == "adversarial":  # the discriminator is only a training aid
-        return model.generator, "noise"
-    if prep["task"] == "reconstruction":
-        return _Pixels(model, task.logits), "images"
-    return model, "inputs"
+    return task.exported_module(model)  # the task says what its export is
 
 
 def example_inputs(split: Split | None, task: Task, takes: str) -> Tensor:
@@ -182,7 +166,7 @@ def _test_inputs(cfg: DictConfig, predictor: Any) -> Split | None:
     """Inputs the export is checked on: random ones shaped like the training inputs after
     preprocessing (normalised, so on the scale the model saw). A training run with
     export=[...] checks on its real test split instead."""
-    if predictor.prep["kind"] == "text" or predictor.prep["task"] == "adversarial":
+    if predictor.prep["kind"] == "text" or predictor.task.samples_from_noise:
         return None
     from dlrun.data.bundle import InMemorySplit
 

@@ -47,11 +47,11 @@ def _run_hydra(args: list[str]) -> None:
     except sweep.SweepStopped as stop:
         summary = sweep.finish(stop.sweep_dir)
         where = f" (summary: {summary.md_path})" if summary else ""
-        print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
-        raise SystemExit(stop.code) from None
+        exits.leave_with(f"{stop.message}{where}", stop.code)
     except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
-            print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
+            code = exit_.code if isinstance(exit_.code, int) else 1
+            exits.leave_with(sweep.failure_line() or "the sweeper failed", code)
         raise
 
 
@@ -72,8 +72,7 @@ def main() -> None:
         exits.leave_interrupted_at_start_up()
     failed = sweep.failure_line()
     if failed:
-        print(f"dlrun: error: {failed}", file=sys.stderr)
-        raise SystemExit(1)
+        exits.leave_with(failed, 1)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ __all__ = ["main", "config_dir", "argv_plugins"]
 def _answered_without_hydra(args: list[str]) -> bool:
     """`dlrun list`, `dlrun --help` and `dlrun --version`: printed here, without composing a
     config."""
-    if args[:1] == ["--version"]:
+    if "--version" in args:  # Hydra's own flag would print Hydra's version
         from dlrun import __version__
 
         print(f"dlrun {__version__}")

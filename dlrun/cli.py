@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from dlrun import exits, hydra_ext, interrupts, startup, sweep
+from dlrun import exits, hydra_ext, interrupts, startup, sweep, typed_options
 from dlrun.errors import DlrunError
 from dlrun.startup import argv_plugins, config_dir
 
@@ -39,6 +39,16 @@ def _answered_without_hydra(args: list[str]) -> bool:
     return False
 
 
+def cross_validation_sweep(args: list[str]) -> list[str]:
+    """`data.cv=K` without data.fold: the K folds as one sweep (`-m data.fold=range(K)`), whose
+    summary gives each metric's mean ± std over the folds (dlrun/summary.py)."""
+    folds = [a.split("=", 1)[1] for a in args if a.startswith("data.cv=")]
+    if not folds or not folds[-1].isdigit() or any(a.startswith("data.fold=") for a in args):
+        return args
+    multirun = [] if {"-m", "--multirun"} & set(args) else ["-m"]
+    return [*multirun, *args, f"data.fold=range({int(folds[-1])})"]
+
+
 def _run_hydra(args: list[str]) -> None:
     """Hydra's command line around the engine; a stopped or crashed sweep is summarised."""
     hydra_ext.skip_mode_composition(args)
@@ -62,7 +72,9 @@ def main() -> None:
         if _answered_without_hydra(args):
             interrupts.release()
             return
+        sys.argv[1:] = args = cross_validation_sweep(args)
         with startup.session(args):
+            typed_options.check(args, config_dir())  # after the plugins' options are registered
             _run_hydra(args)
     except exits.Refused as refused:
         exits.leave(refused.error)

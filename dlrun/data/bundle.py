@@ -154,6 +154,9 @@ class DataBundle:
     # Saved with the model for prediction: a table's fitted preprocessing (feature statistics,
     # categories, imputation values, target scaling, class names), fitted on the train split.
     preprocessing: TablePreprocessing | None = None
+    # Optimizer steps this data needs to converge with trainer.epochs=auto (a small table asks
+    # for more epochs than the default 30); None: the default epochs.
+    min_steps: int | None = None
     # Where the data is, as absolute paths (data.path/test_path of a table): recorded in the
     # checkpoint so mode=eval finds it from any folder (a path typed on eval's command line wins).
     location: dict[str, str] = field(default_factory=dict)

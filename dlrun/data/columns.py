@@ -49,8 +49,10 @@ def feature_columns(
         _check_known(chosen, columns, "data.features", target)
         kept = [c for c in chosen if c not in dropped]
     else:
-        rest = [c for c in columns if c != target and c not in dropped]
-        ids = [c for c in rest if c not in categorical and is_identifier(frame[c])]
+        gone = {target, *dropped}
+        rest = [c for c in columns if c not in gone]
+        numeric = {str(c) for c, t in frame.dtypes.items() if t.kind in "biuf"}
+        ids = [c for c in rest if c not in categorical and is_identifier(frame, c, c in numeric)]
         if ids:
             shown = ", ".join(ids)
             log.info(
@@ -66,19 +68,18 @@ def feature_columns(
     return kept
 
 
-def is_identifier(column: Any) -> bool:
+def is_identifier(frame: Any, name: str, numeric: bool) -> bool:
     """Text unique to every row, or whole numbers unique to every row in a column named like an
     id. Tiny tables (under 20 rows) keep every column."""
-    import pandas as pd
-
-    n = len(column)
+    n = len(frame)
     if n < 20:
         return False
-    if pd.api.types.is_numeric_dtype(column.dtype):
-        if not _ID_NAME.search(str(column.name)):
+    if numeric:
+        if not _ID_NAME.search(str(name)):  # the name first: a wide table's columns stay unread
             return False
+        column = frame[name]
         values = column.to_numpy(np.float64)
         return bool(np.isfinite(values).all() and (values == np.floor(values)).all()) and (
             column.nunique() == n
         )
-    return column.nunique(dropna=False) == n  # text: names, codes, free-form ids
+    return frame[name].nunique(dropna=False) == n  # text: names, codes, free-form ids

@@ -5,6 +5,7 @@ and files a long row's extra fields under the key None, all silently)."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,8 @@ def _header(header: list[str] | None, path: str | Path, key: str) -> list[str]:
     if not header:
         raise DataError(f"{key}={path} is empty: it needs a header row naming the columns")
     names = [h.strip() for h in header]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(names)  # not names.count per name: 50,000 columns would take minutes
+    duplicates = sorted(n for n, c in counts.items() if c > 1)
     if duplicates:
         raise DataError(
             f"{path} has duplicate column name(s) {duplicates} in its header: rename them so "
@@ -180,8 +182,7 @@ def _read_parquet(file: Path, key: str, columns: list[str] | None) -> Any:
         raise DataError(
             f"{key}={file} is not a readable Parquet file ({str(err).splitlines()[0]})"
         ) from None
-    names = table.column_names
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, c in Counter(table.column_names).items() if c > 1)
     if duplicates:
         raise DataError(f"{file} has duplicate column name(s) {duplicates}: rename them")
     if table.num_rows == 0:
@@ -190,20 +191,28 @@ def _read_parquet(file: Path, key: str, columns: list[str] | None) -> Any:
 
 
 def _frame(table: Any, text: list[str]) -> Any:
-    """pyarrow table -> DataFrame: numbers as float64, everything else as text (object)."""
+    """pyarrow table -> DataFrame: numbers as float64, everything else as text (object). The
+    numeric columns are copied into one 2-D block: a frame of 50,000 one-column blocks makes
+    every pandas selection walk them all."""
+    import pandas as pd
     import pyarrow as pa
 
-    columns = {}
+    numeric, texts = [], {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
-        if name not in text and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        elif pa.types.is_null(kind):  # every value missing
-            columns[name] = np.full(len(column), np.nan)
-        else:
-            if not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
-                column = column.cast(pa.string())
-            columns[name] = column.to_numpy(zero_copy_only=False)
-    import pandas as pd
-
-    return pd.DataFrame(columns, copy=False)
+        if name not in text and (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+        ):
+            numeric.append((name, column))
+            continue
+        if not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
+            column = column.cast(pa.string())
+        texts[name] = column.to_numpy(zero_copy_only=False)
+    block = np.empty((table.num_rows, len(numeric)), dtype=np.float64)
+    for j, (_, column) in enumerate(numeric):  # an all-missing (null) column reads as NaN
+        block[:, j] = column.to_numpy(zero_copy_only=False) if len(column) else []
+    frame = pd.DataFrame(block, columns=[n for n, _ in numeric], copy=False)
+    if texts:
+        frame = pd.concat([frame, pd.DataFrame(texts)], axis=1)
+    order = [str(c) for c in table.column_names]
+    return frame if list(frame.columns) == order else frame[order]

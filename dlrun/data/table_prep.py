@@ -113,8 +113,10 @@ class TablePreprocessing:
         if impute is not None and impute not in IMPUTE:
             raise DataError(f"data.impute={impute!r} is invalid: use one of {list(IMPUTE)} or null")
         frame = as_frame(rows, features)
-        numeric = [f for f in features if f not in categorical and _is_numeric(frame[f])]
-        cats = {c: category_codes(frame[c]) for c in features if c not in numeric}
+        named, typed = set(categorical), _numeric_dtypes(frame)
+        numeric = [f for f in features if f not in named and (f in typed or _is_numeric(frame[f]))]
+        chosen = set(numeric)
+        cats = {c: category_codes(frame[c]) for c in features if c not in chosen}
         fitted = _fit_sklearn(frame[numeric], cats, impute, max_levels)
         mean, std, levels, fill = fitted
         return cls(list(features), mean, std, levels, impute, fill)
@@ -170,9 +172,12 @@ class TablePreprocessing:
         spans = self._spans()
         numeric = self.numeric
         if numeric:
-            values = np.column_stack([self._numbers(frame[f], f, where) for f in numeric])
-            scaled = (values - np.array(self.mean)) / np.array(self.std)
-            out[:, [spans[f][0] for f in numeric]] = scaled
+            values = self._number_block(frame, numeric, where)
+            if not values.flags.owndata:  # a view of the frame (the caller's DataFrame)
+                values = values.copy()
+            values -= np.array(self.mean)
+            values /= np.array(self.std)
+            out[:, [spans[f][0] for f in numeric]] = values
         for f, levels in self.categories.items():
             codes = self._level_codes(frame[f], levels, f, where)
             out[np.arange(n), spans[f][0] + codes] = 1.0
@@ -184,6 +189,17 @@ class TablePreprocessing:
             width = len(self.categories[f]) + 1 if f in self.categories else 1
             spans[f], at = (at, at + width), at + width
         return spans
+
+    def _number_block(self, frame: Any, numeric: list[str], where: tuple[str, int]) -> np.ndarray:
+        """The numeric columns as one float64 (N, columns) block: in one copy when they are all
+        numbers without gaps (a 50,000-column table), else column by column (text parsed, gaps
+        filled or refused by row)."""
+        typed = _numeric_dtypes(frame)
+        if all(f in typed for f in numeric):
+            values = frame[numeric].to_numpy(np.float64, na_value=np.nan)
+            if np.isfinite(values).all():
+                return values
+        return np.column_stack([self._numbers(frame[f], f, where) for f in numeric])
 
     def _numbers(self, column: Any, name: str, where: tuple[str, int]) -> np.ndarray:
         """A numeric column as float64 (text that is not a number refused, gaps filled)."""
@@ -318,6 +334,23 @@ def as_frame(rows: Sequence[Row] | Any, features: list[str]) -> Any:
     )
 
 
+def _float_block(frame: Any) -> np.ndarray:
+    """A frame of numeric columns as float64, text numbers ("80" from rows given in Python)
+    parsed, anything else NaN."""
+    import pandas as pd
+
+    if len(_numeric_dtypes(frame)) == len(frame.columns):
+        return frame.to_numpy(np.float64, na_value=np.nan)
+    return np.column_stack(
+        [pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64) for c in frame.columns]
+    )
+
+
+def _numeric_dtypes(frame: Any) -> set[str]:
+    """The columns whose dtype holds numbers (not booleans), read from the dtypes at once."""
+    return {str(c) for c, t in frame.dtypes.items() if getattr(t, "kind", "O") in "iuf"}
+
+
 def _is_numeric(column: Any) -> bool:
     """Numbers only (a text column whose present values all read as numbers counts too)."""
     import pandas as pd
@@ -355,18 +388,21 @@ def _fit_sklearn(
     (levels past max_levels pooled as infrequent) on categories, in one ColumnTransformer. The
     encoder sees each category column as its level numbers (NaN for a gap): the same levels and
     counts as the text, without hashing Python strings twice."""
-    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    coded = {c: np.where(codes < 0, np.nan, codes) for c, (codes, _) in cats.items()}
-    frame = pd.concat([numeric, pd.DataFrame(coded, index=numeric.index)], axis=1)
+    # one float64 matrix, columns picked by position: with column names ColumnTransformer looks
+    # each one up in a list (minutes for 50,000 columns)
+    width = len(numeric.columns)
+    codes = [np.where(c < 0, np.nan, c) for c, _ in cats.values()]
+    numbers = _float_block(numeric) if width else None
+    matrix = np.column_stack([m for m in (numbers, *codes) if m is not None])
     steps = []
-    if len(numeric.columns):
+    if width:
         num = [SimpleImputer(strategy=impute)] if impute else []
-        steps.append(("num", make_pipeline(*num, StandardScaler()), list(numeric.columns)))
+        steps.append(("num", make_pipeline(*num, StandardScaler()), slice(0, width)))
     if cats:
         many = max_levels is not None and any(len(v) > max_levels for _, v in cats.values())
         encoder = OneHotEncoder(
@@ -374,8 +410,8 @@ def _fit_sklearn(
             max_categories=max_levels + 1 if many else None,
         )
         filler = [SimpleImputer(strategy="most_frequent")] if impute else []
-        steps.append(("cat", make_pipeline(*filler, encoder), list(cats)))
-    fitted = ColumnTransformer(steps).fit(frame) if steps else None
+        steps.append(("cat", make_pipeline(*filler, encoder), slice(width, width + len(cats))))
+    fitted = ColumnTransformer(steps).fit(matrix) if steps else None
     return _fitted_values(fitted, list(numeric.columns), cats, impute)
 
 

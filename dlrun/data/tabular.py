@@ -34,6 +34,7 @@ from dlrun.data.target import (
     refuse_missing,
 )
 from dlrun.errors import ConfigError, DataError
+from dlrun.schema import TABLE_STEPS
 
 log = logging.getLogger("dlrun")
 
@@ -360,6 +361,7 @@ def _table_bundle(prep: TablePreprocessing, *splits: tuple[Tensor, Tensor]) -> D
         train=parts[0],
         val=parts[1],
         test=parts[2],
+        min_steps=TABLE_STEPS,
         task=prep.task,
         input_shape=(prep.width,),
         num_classes=len(prep.class_names) if classify else None,

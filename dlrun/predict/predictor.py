@@ -101,6 +101,21 @@ def _number(text: str) -> float:
         return float("nan")
 
 
+def _run_settings(trainer: Any, file: Path) -> tuple[str, int]:
+    """(precision, eval batch size) the checkpoint's run used, checked like typed values: a
+    batch size of 0 or less would predict nothing and still write an (empty) predictions.csv."""
+    trainer = trainer if isinstance(trainer, dict) else {}
+    precision, size = str(trainer.get("precision", "32")), trainer.get("eval_batch_size", 1024)
+    if precision not in ("32", "bf16", "fp16"):
+        raise DataError(f"checkpoint {file}: trainer.precision={precision!r} is not 32, bf16, fp16")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise DataError(
+            f"checkpoint {file}: trainer.eval_batch_size={size!r} is not a positive integer; "
+            "it was altered, use the run's own checkpoint"
+        )
+    return precision, size
+
+
 def _cat(parts: list[np.ndarray]) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
 
@@ -145,16 +160,10 @@ class Predictor:
         cfg = OmegaConf.create(config_record.literal(sections))
         target = torch.device(resolve_device(device))
         task = build.build_task(cfg, preprocessing.model_bundle(prep), target)
-        task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(task.model, ckpt.get("model"), file)
         task.model.eval()
-        trainer = saved.get("trainer", {})
-        predictor = cls(
-            task,
-            prep,
-            target,
-            str(trainer.get("precision", "32")),
-            int(trainer.get("eval_batch_size", 1024)),
-        )
+        precision, batch_size = _run_settings(saved.get("trainer"), file)
+        predictor = cls(task, prep, target, precision, batch_size)
         predictor.config = saved
         return predictor
 
@@ -356,6 +365,7 @@ class Predictor:
         return self._from_inputs(readers.frame_inputs(frame, table, "the DataFrame", on_error))
 
     def predict_path(self, path: Path, on_error: str = "fail") -> Predictions:
+        readers.regular_input(path)
         if self.kind == "text":
             id_name, docs, chunk = readers.read_text(path, self.prep["text"])
             return self._from_chunk(id_name, chunk, self.encode_text(docs))

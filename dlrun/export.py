@@ -100,17 +100,14 @@ def run_exported(
         return loaded(*inputs).numpy()
 
 
-def raw_table(prep: dict[str, Any]) -> Any:
-    """A classifier's or regressor's table preprocessing, exported inside the graph; None when
-    the model takes other inputs."""
-    if prep["kind"] != "table" or not prep.get("table") or prep["task"] not in TABLE_TASKS:
+def raw_table(prep: dict[str, Any], task: Task) -> Any:
+    """The table preprocessing exported inside the graph, where the task's export takes the
+    table's columns (Task.exports_raw_columns: classification, regression); else None."""
+    if prep["kind"] != "table" or not prep.get("table") or not task.exports_raw_columns:
         return None
     from dlrun.data.table_prep import TablePreprocessing
 
     return TablePreprocessing.from_state(prep["table"])
-
-
-TABLE_TASKS = ("classification", "regression")
 
 
 def export_raw_table(model: nn.Module, table: Any, fmt: str) -> tuple[bytes, float | None]:
@@ -144,7 +141,7 @@ def export_model(
     model: nn.Module, task: Task, split: Split | None, prep: dict[str, Any], fmt: str
 ) -> tuple[bytes, float | None]:
     """(file content, max |exported - PyTorch| on test inputs, None when not checkable)."""
-    table = raw_table(prep)
+    table = raw_table(prep, task)
     if table is not None:
         return export_raw_table(model, table, fmt)
     module, takes = exportable(model, task, prep)
@@ -194,7 +191,7 @@ def export_run(
         model.to(device)
     if not (artifacts.run_dir / "model.yaml").is_file():
         artifacts.write_model_yaml(config, prep)
-    table = raw_table(prep)
+    table = raw_table(prep, task)
     if table is not None and written:  # the level -> code maps the graph's inputs use
         from dlrun.export_table import CATEGORIES_JSON, category_codes
 

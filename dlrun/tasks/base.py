@@ -38,6 +38,8 @@ class Task:
     needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
     # A generator: mode=predict draws `samples` from noise; no per-input answer, no test CSV.
     samples_from_noise: ClassVar[bool] = False
+    # An export of a model trained on a table takes the raw columns, preprocessing in the graph.
+    exports_raw_columns: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         self.model = model

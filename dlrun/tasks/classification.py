@@ -20,6 +20,7 @@ class ClassificationTask(Task):
     allowed_losses = ("CrossEntropyLoss", "BCEWithLogitsLoss")
     default_monitor = "accuracy"
     metric_names = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+    exports_raw_columns = True  # a table model's export takes its raw columns
     metric_modes = {
         "accuracy": "max",
         "f1_macro": "max",

@@ -156,7 +156,9 @@ class RunPieces:
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
         # planned once the data says which loading processes run beside training
-        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.thread_plan = threads.plan(
+            t.threads, loader_workers=self.data.loader_workers, deterministic=t.deterministic
+        )
         self.threads = threads.apply(self.thread_plan)
         self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():

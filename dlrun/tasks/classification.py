@@ -20,6 +20,7 @@ class ClassificationTask(Task):
     allowed_losses = ("CrossEntropyLoss", "BCEWithLogitsLoss")
     default_monitor = "accuracy"
     metric_names = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+    exports_raw_columns = True  # a table model's export takes its raw columns
     metric_modes = {
         "accuracy": "max",
         "f1_macro": "max",
@@ -107,3 +108,12 @@ class ClassificationTask(Task):
         metrics = classification_metrics(pred, target, self.num_classes)
         metrics["loss"] = float(loss_sum) / len(target)
         return metrics
+
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        out = self.model(**batch).float()
+        # the class is picked from the logits as the metrics pick it (two logits that differ can
+        # round to the same probability)
+        if getattr(self, "binary_logit", False):
+            p = torch.sigmoid(out.squeeze(1))
+            return {"probabilities": torch.stack([1 - p, p], 1), "index": (out.squeeze(1) > 0)}
+        return {"probabilities": torch.softmax(out, 1), "index": out.argmax(1)}

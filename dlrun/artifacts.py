@@ -140,14 +140,18 @@ class RunArtifacts:
         return path
 
     def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
-        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order."""
+        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order.
+        Text from the inputs or a checkpoint (ids, class names, carried columns) that a
+        spreadsheet would run as a formula is neutralised (see `spreadsheet_safe`)."""
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer = csv.DictWriter(buf, fieldnames=[spreadsheet_safe(c) for c in columns], restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {spreadsheet_safe(k): spreadsheet_safe(v) for k, v in r.items()} for r in rows
+        )
         return self.write_text(name, buf.getvalue())
 
     def write_png(self, name: str, image: Any) -> Path:
@@ -170,6 +174,22 @@ class RunArtifacts:
         path = self.plots_dir / name
         _write_atomic(path, png)
         return path
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that starts like a formula (= + - @, or a tab/CR before one) gets a leading
+    apostrophe, as OWASP's CSV-injection advice says: Excel, LibreOffice and Sheets then show it
+    as text instead of running it. Numbers (-0.5, +3) are left as numbers."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
 
 
 def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:

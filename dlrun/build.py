@@ -11,7 +11,7 @@ import functools
 import inspect
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +21,9 @@ from dlrun import param_types, registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
+
+if TYPE_CHECKING:
+    from dlrun.hooks import Hooks
 
 # `loss=auto` resolves to one of these by task.
 LOSS_TARGETS = {
@@ -375,3 +378,11 @@ def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any
         build_object(child, f"logger.{name}", artifacts=artifacts, run_config=config)
         for name, child in (node or {}).items()
     ]
+
+
+def build_hooks(node: DictConfig | None) -> Hooks:
+    """The run's hooks, one per entry of `hooks` (`hooks=[ema]`; dlrun/hooks.py), in order."""
+    from dlrun.hooks import Hooks
+
+    named = {name: build_object(child, f"hooks.{name}") for name, child in (node or {}).items()}
+    return Hooks(named)

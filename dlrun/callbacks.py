@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from dlrun import exits, registry, resume, runlock, safe_files
+from dlrun import exits, hydra_checks, resume, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
@@ -101,19 +101,6 @@ class OutputGuard(Callback):
 
 
 def check_hydra_callbacks(config: DictConfig) -> None:
-    """hydra.callbacks may name dlrun's own callbacks, registered ones and plugin code only."""
-    registry.activate(config.get("plugins"))  # a config dir's `plugins` list
-    node = OmegaConf.select(config, "hydra.callbacks")
-    if not node:
-        return
-    try:
-        plain = OmegaConf.to_container(node, resolve=True)
-    except Exception:  # e.g. ${hydra:...} before Hydra is set up: instantiate fails on it too
-        plain = OmegaConf.to_container(node, resolve=False)
-    for name, params in plain.items():
-        if params is None:  # switched off (hydra.callbacks.output_guard=null)
-            continue
-        key = f"hydra.callbacks.{name}"
-        target = params.get("_target_") if isinstance(params, dict) else None
-        registry.check_callback(target, key)
-        registry.check_config(params, key)
+    """Every node Hydra builds itself (callbacks, launcher, sweeper, logging, search path) and
+    the config's plugins, before Hydra builds any of them: dlrun/hydra_checks.py."""
+    hydra_checks.check_hydra_nodes(config)

@@ -194,3 +194,18 @@ def restore_rng(state: dict[str, Any]) -> None:
 def _to_tuple(value: Any) -> Any:
     """random.setstate needs tuples where a round trip may have produced lists."""
     return tuple(_to_tuple(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def load_weights(module: Any, state: Any, where: str | Path, what: str = "model") -> None:
+    """module.load_state_dict(state), or one line saying the checkpoint does not fit (missing
+    or extra keys, wrong shapes or types: a file from another model, or a tampered one)."""
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"its {what} weights are a {type(state).__name__}, not a dict")
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise DataError(
+            f"checkpoint {where} does not fit the {what} its config builds ({reason}): it is "
+            "from another model or was altered; use the run's own checkpoint"
+        ) from None

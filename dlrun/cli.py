@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from dlrun import exits, hydra_ext, interrupts, startup, sweep
+from dlrun import exits, hydra_ext, interrupts, startup, sweep, typed_options
 from dlrun.errors import DlrunError
 from dlrun.startup import argv_plugins, config_dir
 
@@ -74,6 +74,7 @@ def main() -> None:
             return
         sys.argv[1:] = args = cross_validation_sweep(args)
         with startup.session(args):
+            typed_options.check(args, config_dir())  # after the plugins' options are registered
             _run_hydra(args)
     except exits.Refused as refused:
         exits.leave(refused.error)

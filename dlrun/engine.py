@@ -42,7 +42,7 @@ def run_job(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
     from dlrun.validate import validate_config
 
     try:
-        registry.activate(cfg.get("plugins"))  # a sweep job in another process imports them here
+        registry.activate_for_job(cfg.get("plugins"))  # typed plugins; a sweep job's process too
         validate_config(cfg)
         registry.check_config(cfg)  # every `_target_`, before anything is imported or built
         from dlrun.run import run_job as run  # imports torch: only once a job really runs

@@ -37,8 +37,8 @@ def _fits(value: Any, hint: Any) -> bool | None:
     if hint in (int, float):  # an integer is a fine float; true/false is neither
         allowed = (int,) if hint is int else (int, float)
         return isinstance(value, allowed) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
+    if hint is str:  # a number typed for a name (a CSV column "2020") is Hydra's reading of it
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
     if origin is Literal:
         return value in args
     if origin in (Union, types.UnionType):

@@ -26,6 +26,7 @@ from dlrun import (
     config_record,
     distributed,
     faults,
+    file_config,
     plots,
     registry,
     report,
@@ -37,6 +38,7 @@ from dlrun import (
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
+from dlrun.data.split import across_classes
 from dlrun.errors import ConfigError, DlrunError, Interrupted
 from dlrun.loggers import Loggers
 from dlrun.loop import (
@@ -87,6 +89,19 @@ def _overfit(data: DataBundle, batches: int, batch_size: int) -> None:
     assert hasattr(data.train, "subset"), "overfit_batches needs a split that can be cut"
     data.train = data.train.subset(torch.arange(min(len(data.train), batches * batch_size)))
     data.val = data.train
+
+
+def _limit_eval_across_classes(data: DataBundle, samples: int) -> None:
+    """trainer.limit_eval_batches (debug=smoke): validation and test keep `samples` samples taken
+    from every class in turn, so a smoke run's accuracy is not that of the first stored class."""
+    for name in ("val", "test"):
+        split = getattr(data, name)
+        labels = getattr(split, "labels", None)
+        if len(split) <= samples or labels is None or not hasattr(split, "subset"):
+            continue
+        y = labels()
+        if y.ndim == 1 and not y.is_floating_point():  # class labels (not regression targets)
+            setattr(data, name, split.subset(across_classes(y, samples).to(y.device)))
 
 
 def speed_up(task: Task, t: TrainerConfig) -> None:
@@ -154,6 +169,9 @@ class RunPieces:
         self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
             steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
         )
+        if self.settings.limit_eval_batches:
+            limit = self.settings.limit_eval_batches * self.settings.eval_batch_size
+            _limit_eval_across_classes(self.data, limit)
         self.config = config_record.recorded(cfg)  # ${oc.env:...} stays unresolved in files
         # what a prediction on new inputs needs, saved in every checkpoint and model.yaml
         self.preprocessing = describe(self.data, self.task.name, self.config["data"])
@@ -235,10 +253,14 @@ class Run(RunPieces):
             else []
         )
         self.loggers = Loggers(loggers)
+        self.hooks = build.build_hooks(cfg.get("hooks"))  # hooks=[ema] (dlrun/hooks.py)
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def about(self) -> RunRecord:
+        return {**super().about(), "hooks": self.hooks.record()}  # e.g. ema: {decay, updates}
 
     def _epoch_pictures(self, state: LoopState, row: dict[str, Any]) -> None:
         """The task's pictures after an epoch (a GAN's samples): <name>/epoch_NNN.png, and the
@@ -254,11 +276,17 @@ class Run(RunPieces):
 
     # --- checkpoints -------------------------------------------------------------------------
     def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
-        """Everything a checkpoint holds (what `restore` reads back)."""
+        """Everything a checkpoint holds (what `restore` reads back). `model` holds the weights
+        to use (test, exports, predictions, eval); where a hook averages them (ema), the
+        training weights are kept apart as `train_model`, which resume continues from."""
+        weights = distributed.unwrap(self.task.model).state_dict()
+        for_use = self.hooks.evaluation_weights()
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
-            "model": distributed.unwrap(self.task.model).state_dict(),
+            "model": weights if for_use is None else for_use,
+            **({} if for_use is None else {"train_model": weights}),
+            "hooks": self.hooks.state_dict(),
             **self._optimizer_state(),
             "loop": state.as_dict(),
             "rng": checkpoint.rng_state(),
@@ -286,7 +314,8 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+        distributed.unwrap(self.task.model).load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        self.hooks.load_state_dict(ckpt.get("hooks") or {})
         for name, opt in self.opt.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         for name, (sched, _) in self.opt.schedulers.items():
@@ -409,6 +438,8 @@ class Run(RunPieces):
             self.step_callbacks,
             self._loop_hooks(),
             seed=self.cfg.seed,
+            user_hooks=self.hooks,
+            run_dir=self.artifacts.run_dir,
         )
 
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
@@ -554,7 +585,7 @@ class EvalRun(RunPieces):
 
     def score(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
         """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
-        self.task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(self.task.model, ckpt.get("model"), ckpt_path)
         metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
         self.artifacts.write_metrics(
             run_record.evaluation(self.about(), str(ckpt_path), split, metrics, self.monitor())
@@ -588,23 +619,19 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
     # keys into a saved lstm), taken literally (no interpolation evaluated), then go through the
     # same checks as a typed config.
+    # Where the data is kept and whether it is fetched (data.root/download, pretrained weights)
+    # come from this command or dlrun's defaults, never from the file (dlrun/file_config.py).
+    typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
+    sections = dict(saved)
+    if isinstance(saved.get("data"), dict):
+        sections["data"] = file_config.data_for_reading(saved["data"], cfg.data, typed)
+    if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+        sections["model"] = config_record.without_weight_sources(saved["model"])
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
             if key in saved:
-                merged[key] = config_record.literal(saved[key])
-        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
-            model = OmegaConf.to_container(merged.model, resolve=False)
-            merged.model = config_record.without_weight_sources(model)
-        # where the data is follows this command when typed (data.root=... for data that moved
-        # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
-        # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is
-        typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
-        saved_data = saved.get("data") or {}
-        for key in resume.DATA_LOCATION_KEYS:
-            from_env = "${oc.env:" in str(saved_data.get(key, ""))
-            if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
-                merged.data[key] = cfg.data[key]
+                merged[key] = config_record.literal(sections[key])
         _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:

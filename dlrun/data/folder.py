@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -271,23 +272,49 @@ def _train_and_test(
     return list(range(len(source.dataset))), test
 
 
+@dataclass
+class DecodedSplit(InMemorySplit):
+    """Images of a folder decoded into memory, with the file each row came from (the ids of
+    predictions_test.csv)."""
+
+    files: list[str] = field(default_factory=list)
+
+    def to(self, device: torch.device) -> DecodedSplit:
+        return DecodedSplit(super().to(device).tensors, self.transform, self.files)
+
+    def subset(self, index: Tensor) -> DecodedSplit:
+        rows = index.tolist()
+        return DecodedSplit(
+            super().subset(index).tensors, self.transform, [self.files[r] for r in rows]
+        )
+
+    def with_transform(self, transform: Any) -> DecodedSplit:
+        return DecodedSplit(self.tensors, transform, self.files)
+
+
+def _rows(source: FolderSource, indices: list[int], x: Tensor, y: Tensor, kept: list[int]) -> Any:
+    """The decoded rows of `indices` (images of source.dataset; skipped ones left out)."""
+    row = {index: r for r, index in enumerate(kept)}
+    rows = [row[i] for i in indices if i in row]
+    files = [source.dataset.samples[i][0] for i in indices if i in row]
+    pick = torch.tensor(rows, dtype=torch.long)
+    return DecodedSplit({"x": x[pick], "y": y[pick]}, files=files)
+
+
 def _in_memory(
     source: FolderSource, train_idx: list[int], test: FolderSplit
-) -> tuple[InMemorySplit, InMemorySplit]:
+) -> tuple[DecodedSplit, DecodedSplit]:
     """Every image decoded once (by the source's workers, which then stop): the train images and
     the test split as in-memory uint8 tensors, batched by index slicing like MNIST's."""
     x, y, kept = decode(FolderSplit(source, range(len(source.dataset))))
-    row = {index: r for r, index in enumerate(kept)}
-    if test.source is source:
-        test_rows = torch.tensor([row[i] for i in test.indices if i in row], dtype=torch.long)
-        test_split = InMemorySplit({"x": x[test_rows], "y": y[test_rows]})
-    else:
-        tx, ty, _ = decode(test)
-        test.source.close()
-        test_split = InMemorySplit({"x": tx, "y": ty})
     source.close()
-    rows = torch.tensor([row[i] for i in train_idx if i in row], dtype=torch.long)
-    return InMemorySplit({"x": x[rows], "y": y[rows]}), test_split
+    if test.source is source:
+        test_split = _rows(source, test.indices, x, y, kept)
+    else:
+        tx, ty, test_kept = decode(test)
+        test.source.close()
+        test_split = _rows(test.source, test.indices, tx, ty, test_kept)
+    return _rows(source, train_idx, x, y, kept), test_split
 
 
 def _sources(

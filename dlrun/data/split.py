@@ -62,3 +62,17 @@ def kfold(
     held = (assigned == fold).nonzero().flatten()
     kept = (assigned != fold).nonzero().flatten()
     return kept, held
+
+
+def across_classes(labels: Tensor, count: int) -> Tensor:
+    """Positions of `count` samples taken from each class in turn (in storage order within a
+    class): the few batches a limited evaluation sees (debug=smoke) hold every class, instead
+    of whatever classes the split stores first."""
+    labels = labels.cpu().long()
+    members = [(labels == c).nonzero().flatten() for c in torch.unique(labels).tolist()]
+    depth = max(len(m) for m in members)
+    grid = torch.full((depth, len(members)), -1, dtype=torch.long)  # row r: each class's r-th
+    for col, m in enumerate(members):
+        grid[: len(m), col] = m
+    flat = grid.flatten()
+    return flat[flat >= 0][:count]

@@ -9,6 +9,7 @@ is refused in one line naming it, or, with on_error="skip", left out and listed 
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,18 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
+def regular_input(path: Path) -> None:
+    """input= is a regular file or a folder: a device (/dev/zero reads forever), a FIFO (hangs
+    until someone writes) or a socket is refused in one line."""
+    if not path.exists():
+        raise DataError(f"input={path} does not exist: give the path of the inputs")
+    if not (path.is_file() or path.is_dir()):
+        raise DataError(
+            f"input={path} is not a regular file or a folder (a device, pipe or socket): give a "
+            "file (CSV, text, image, MNIST/CIFAR file) or a folder of images"
+        )
+
+
 def read_images(
     path: Path, images: dict[str, Any], class_names: list[str] | None, on_error: str, chunk: int
 ) -> Inputs:
@@ -186,7 +199,8 @@ def read_images(
         if not files:
             raise DataError(f"input={path} holds no image files (.png, .jpg, ...)")
         return _image_files(files, images, class_names, on_error, chunk)
-    head = path.read_bytes()[:4]
+    with path.open("rb") as f:  # the first bytes only: never the whole of a huge file
+        head = f.read(4)
     if head == IDX_IMAGES_MAGIC:
         return _array_inputs(*_read_idx(path), images, class_names, chunk)
     if head[:1] == b"\x80":  # a pickle: CIFAR's python batches
@@ -198,8 +212,15 @@ def _pil_image(file: Path, channels: int) -> Any:
     """The image converted as training read it: RGB (ImageFolder's loader) or greyscale."""
     from PIL import Image
 
-    with Image.open(file) as img:
-        return img.convert("RGB" if channels == 3 else "L")
+    with warnings.catch_warnings():
+        # more pixels than PIL's limit (a few KB of PNG can claim gigapixels): refused, not a
+        # warning followed by decoding it all
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(file) as img:
+                return img.convert("RGB" if channels == 3 else "L")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(f"too many pixels, refused as a decompression bomb ({err})") from None
 
 
 def _image_files(

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, Split
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import ConfigError
 from dlrun.predict.predictor import Predictions, Predictor
 from dlrun.tasks.base import Task
 
@@ -82,6 +82,9 @@ def image_name(i: int) -> str:
 
 def split_ids(split: Split) -> tuple[list[str], str]:
     """The test split's image paths (image folders) or its row numbers (in-memory data)."""
+    files = getattr(split, "files", None)  # an image folder decoded into memory
+    if files:
+        return list(files), "path"
     source = getattr(split, "source", None)
     samples = getattr(getattr(source, "dataset", None), "samples", None)
     if samples is not None:
@@ -155,8 +158,6 @@ def _predict(cfg: DictConfig, predictor: Predictor) -> Predictions:
             "mode=predict needs input=PATH: a CSV, a text file, an image or a folder of images"
         )
     path = Path(cfg.input)
-    if not path.exists():
-        raise DataError(f"input={cfg.input} does not exist: give the path of the inputs")
     return predictor.predict(path, on_error=cfg.predict.on_error)
 
 

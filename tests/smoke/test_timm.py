@@ -80,6 +80,8 @@ def test_a_file_never_turns_pretrained_or_weights_on(dlrun, tmp_path):
     predictor = Predictor.load(run, "cpu")  # would fail: offline download, missing file
     state = predictor.task.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in ckpt["model"].items())
+    proc = dlrun("mode=eval", f"ckpt={run}", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
 
 
 def test_pretrained_offline_is_one_line(dlrun, tmp_path):

@@ -37,7 +37,7 @@ from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
-from dlrun.errors import ConfigError, DlrunError, Interrupted
+from dlrun.errors import ConfigError, DlrunError, Interrupted, TrialPruned
 from dlrun.loggers import Loggers
 from dlrun.loop import (
     FitLoop,
@@ -234,6 +234,11 @@ class Run(RunPieces):
         self.loggers = Loggers(loggers)
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
+        from dlrun.search.pruning import trial_reporter
+
+        reporter = trial_reporter(self.monitor())  # an Optuna trial's per-epoch report
+        if reporter is not None:
+            self.epoch_callbacks.append(reporter)
         self.started = time.time()
         self.startup_seconds: float | None = None
 
@@ -423,6 +428,11 @@ class Run(RunPieces):
                 f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
                 f"resume={self.artifacts.run_dir}"
             )
+            raise
+        except TrialPruned as err:  # an Optuna trial stopped early: not a failure
+            log.info(str(err))
+            self.write_record("pruned", state, error=str(err))
+            self._observe_end("pruned", state)
             raise
         except DlrunError as err:
             self._record_failure("failed", state, str(err))

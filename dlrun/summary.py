@@ -301,6 +301,11 @@ def _groups_table(groups: list[SeedGroup]) -> list[str]:
     return _md_table(header, lines)
 
 
+# Shown in the runs table; any other status is listed under "Failed or interrupted". A pruned
+# Optuna trial stopped early by design: its value is that of its best epoch before it stopped.
+_FINISHED = ("completed", "running", "pruned")
+
+
 def to_markdown(rows: list[Row], title: str) -> str:
     """The summary as Markdown: best run, all runs sorted, seed groups, failures."""
     counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
@@ -317,14 +322,14 @@ def to_markdown(rows: list[Row], title: str) -> str:
             f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
             f"`{_shown(row.overrides)}` in `{row.job}`"
         )
-    finished = [r for r in rows if r.status in ("completed", "running")]
+    finished = [r for r in rows if r.status in _FINISHED]
     if finished:  # failed and interrupted runs have their own section below
         out += ["", "## Runs (best first)", "", *_runs_table(finished)]
     groups = seed_groups(rows)
     if groups:
         out += ["", "## Seeds: mean ± sample std over runs that differ only by seed", ""]
         out += _groups_table(groups)
-    failed = [r for r in rows if r.status not in ("completed", "running")]
+    failed = [r for r in rows if r.status not in _FINISHED]
     if failed:
         out += ["", "## Failed or interrupted", ""]
         out += [
@@ -344,7 +349,7 @@ class Summary:
 
     @property
     def failed(self) -> list[Row]:
-        return [r for r in self.rows if r.status != "completed"]
+        return [r for r in self.rows if r.status not in ("completed", "pruned")]
 
 
 def summarize(root: Path, write: bool = True) -> Summary:

@@ -136,6 +136,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
             "ConstantLR",
             "PolynomialLR",
             "CyclicLR",
+            "ReduceLROnPlateau",
         )
     ),
     "logger": (

@@ -220,6 +220,7 @@ class Run(RunPieces):
             optimizers,
             self.settings.epochs,
             steps_per_epoch(len(self.data.train), self.settings),
+            self.monitor()["mode"],
         )
         scaler = (
             torch.amp.GradScaler(self.device.type) if self.settings.precision == "fp16" else None

@@ -23,7 +23,7 @@ from dlrun.errors import Interrupted, TrainingFailed
 from dlrun.runtime import StopFlag
 from dlrun.schedules import step_after_epoch
 from dlrun.schema import TrainerConfig
-from dlrun.tasks.base import METRIC_MODES, Task
+from dlrun.tasks.base import Task
 
 log = logging.getLogger("dlrun")
 
@@ -246,7 +246,7 @@ class FitLoop:
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping.metric or settings.monitor
         # refuse an unknown early-stopping metric up front
-        task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
+        self.stop_mode = task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
         # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
         self.world_size = distributed.world_size()
         self._clear_grads = {name: grad_clearer(o) for name, o in opt.optimizers.items()}
@@ -451,7 +451,7 @@ class FitLoop:
         if is_better(
             value,
             state.stop_best,
-            METRIC_MODES.get(self.stop_metric, "min"),
+            self.stop_mode,
             self.s.early_stopping.min_delta,
         ):
             state.stop_best, state.bad_epochs = value, 0

@@ -22,7 +22,7 @@ class RunRecord(TypedDict, total=False):
 
     Keys:
         schema_version: 1 (added by RunArtifacts.write_metrics)
-        status: running | completed | interrupted | failed
+        status: running | completed | interrupted | failed | pruned (an Optuna trial stopped early)
         error: why it failed or was interrupted (one line), else null
         mode: eval | predict (absent for training)
         task: classification | regression | reconstruction | adversarial

@@ -4,10 +4,12 @@ whether to stop), so both see the same pruner."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
+import sqlalchemy
 
 from dlrun.errors import ConfigError
 
@@ -22,12 +24,23 @@ SAMPLERS = ("tpe", "random")
 
 
 def storage(url: str | None) -> optuna.storages.BaseStorage | None:
-    """The study's storage. SQLite waits for a lock instead of failing at once: trials running in
-    parallel (hydra/launcher=joblib) write their epoch reports to the same file."""
+    """The study's storage. SQLite waits for a lock instead of failing at once (trials running
+    in parallel under hydra/launcher=joblib write their epoch reports to the same file), and
+    does not fsync every commit: a trial reports every epoch, and a synced report cost ~30 ms
+    here, as much as an epoch of the default MLP on digits (unsynced: ~2 ms). A process that
+    dies loses nothing that way; only an OS crash could lose the last reports."""
     if not url:
         return None
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return optuna.storages.RDBStorage(url)
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(parsed.database, timeout=60, check_same_thread=False)
+        connection.execute("PRAGMA synchronous=OFF")
+        return connection
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"creator": connect})
 
 
 def pruner(settings: Mapping[str, Any]) -> optuna.pruners.BasePruner:

@@ -12,9 +12,13 @@ from dlrun.data.bundle import Batch, DataBundle
 from dlrun.errors import ConfigError
 from dlrun.picture import Picture
 
-# Direction of improvement for every metric name a task may report.
+# Direction of improvement for every metric name dlrun's tasks report. A plugin task adds its own
+# in `Task.metric_modes`; a model adds metrics with `dlrun_metrics` and `dlrun_metric_modes`.
 METRIC_MODES: dict[str, str] = {
     "accuracy": "max",
+    "top5_accuracy": "max",
+    "auroc_macro": "max",
+    "average_precision_macro": "max",
     "f1_macro": "max",
     "precision_macro": "max",
     "recall_macro": "max",
@@ -51,6 +55,7 @@ class Task:
     default_monitor: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
     needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
+    metric_modes: ClassVar[dict[str, str]] = {}  # a plugin task's own metrics: "max" or "min"
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         self.model = model
@@ -107,14 +112,35 @@ class Task:
         """Metrics over a whole split (called under no_grad with the model in eval mode)."""
         raise NotImplementedError
 
+    def _model_metric_modes(self) -> dict[str, str]:
+        """A model's own metrics and their directions: `dlrun_metric_modes = {"name": "max"}`
+        on its class, computed by its `dlrun_metrics(outputs, targets) -> {name: value}`."""
+        model = getattr(self.model, "module", self.model)  # under DDP, the wrapped model
+        return {
+            str(k): str(v) for k, v in (getattr(model, "dlrun_metric_modes", None) or {}).items()
+        }
+
+    def model_metrics(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        """The model's own metrics over a whole split (see _model_metric_modes), if it has any.
+        `outputs` is what the task scores with (classification: class probabilities)."""
+        model = getattr(self.model, "module", self.model)
+        compute = getattr(model, "dlrun_metrics", None)
+        if compute is None:
+            return {}
+        return {str(k): float(v) for k, v in compute(outputs, targets).items()}
+
     def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
         """ "max" or "min" for one of this task's metrics; `key` names the setting in errors."""
-        if metric not in self.metric_names:
+        own = self._model_metric_modes()
+        names = [*self.metric_names, *(n for n in own if n not in self.metric_names)]
+        if metric not in names:
             raise ConfigError(
-                f"{key}={metric!r} is not a {self.name} metric: choose one of "
-                f"{list(self.metric_names)}"
+                f"{key}={metric!r} is not a {self.name} metric: choose one of {names}"
             )
-        return METRIC_MODES.get(metric, "min")
+        mode = {**METRIC_MODES, **self.metric_modes, **own}.get(metric, "min")
+        if mode not in ("max", "min"):
+            raise ConfigError(f"metric {metric!r} declares direction {mode!r}: use max or min")
+        return mode
 
     # --- pictures: the run calls these in eval mode without gradients, writes what they return
     def epoch_pictures(self) -> dict[str, Picture]:

@@ -35,8 +35,8 @@ class DlrunOptunaSweeperConf:
     sampler: SamplerConf = field(default_factory=SamplerConf)
     # median | percentile | hyperband | successive_halving | none
     pruner: str = "median"
-    pruner_startup_trials: int = 5  # trials that finish before the pruner may stop any
-    pruner_warmup_epochs: int = 3  # epochs a trial always runs before it may be pruned
+    pruner_startup_trials: int = 3  # trials that finish before the pruner may stop any
+    pruner_warmup_epochs: int = 2  # epochs a trial always runs before it may be pruned
     pruner_percentile: float = 50.0  # pruner=percentile: prune below this percentile
     # the search space, in Hydra's sweep syntax
     params: Optional[Dict[str, Any]] = None  # noqa: UP006, UP045

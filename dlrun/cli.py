@@ -89,6 +89,17 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
+
+
+def _name_suffix(name: object) -> str:
+    """`-<name>` for a run or sweep folder with `name=`; nothing for a name that could leave the
+    folder (validation refuses it in one line before the run starts)."""
+    from dlrun.schema import RUN_NAME
+
+    return f"-{name}" if name is not None and RUN_NAME.fullmatch(str(name)) else ""
+
+
+OmegaConf.register_new_resolver("dlrun_name", _name_suffix, replace=True)
 # Hydra builds hydra.callbacks before any dlrun code sees the config: check them there.
 callbacks.guard_hydra_callbacks(_fail)
 

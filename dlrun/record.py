@@ -22,6 +22,7 @@ class RunRecord(TypedDict, total=False):
 
     Keys:
         schema_version: 1 (added by RunArtifacts.write_metrics)
+        name, tags: the run's label and labels (name=, tags=[...]), null and [] without
         status: running | completed | interrupted | failed | pruned (an Optuna trial stopped early)
         error: why it failed or was interrupted (one line), else null
         mode: eval | predict (absent for training)
@@ -54,6 +55,8 @@ class RunRecord(TypedDict, total=False):
     """
 
     schema_version: int
+    name: str | None
+    tags: list[str]
     status: str
     error: str | None
     mode: str

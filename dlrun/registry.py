@@ -143,6 +143,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "dlrun.loggers.CSVLogger",
         "dlrun.loggers.TensorBoardLogger",
         "dlrun.loggers.MLflowLogger",
+        "dlrun.loggers.WandbLogger",
     ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
     # Not `_target_`s: chosen by name (the data's task, or a model's `dlrun_task`).

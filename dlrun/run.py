@@ -178,6 +178,8 @@ class RunPieces:
                 "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir),
                 "overrides": _overrides(),
+                "name": self.cfg.get("name"),
+                "tags": [str(t) for t in self.cfg.get("tags") or []],
             }
         return {
             **self._fixed_record,

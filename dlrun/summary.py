@@ -118,10 +118,17 @@ def _data_label(record: dict[str, Any]) -> str:
     return f"{name} ({Path(str(path)).name})" if path else name
 
 
+# Folders where trackers keep their own copies of a run's files under outputs/.
+_TRACKER_STORES = {"mlruns", "wandb"}
+
+
 def collect(root: Path) -> list[Row]:
     """Every run under `root` (a folder holding metrics.json), in folder order."""
     rows = []
-    for path in sorted(Path(root).rglob("metrics.json"), key=lambda p: _natural(p.parent, root)):
+    found = Path(root).rglob("metrics.json")
+    for path in sorted(found, key=lambda p: _natural(p.parent, root)):
+        if _TRACKER_STORES & set(path.relative_to(root).parts):
+            continue  # a logger's copy of a run's record (logger=mlflow's artifacts), not a run
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):

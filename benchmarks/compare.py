@@ -47,7 +47,7 @@ CASES = {
     "lenet_mnist": {"batch": 32, "dlrun": ["model=lenet", "data=mnist"]},
     "resnet18_cifar": {
         "batch": 128,
-        "dlrun": ["model=resnet18", "data=cifar10", "data.augment=false"],
+        "dlrun": ["model=resnet18", "data=cifar10", "data.augment=none"],
     },
     # experiment=cifar10_speed's net, bf16 and channels-last; its schedule, smoothing and
     # augmentation off, so every runner does the same work
@@ -56,7 +56,7 @@ CASES = {
         "bf16": True,
         "dlrun": [
             "experiment=cifar10_speed",
-            "data.augment=false",
+            "data.augment=none",
             "scheduler=none",
             "loss.label_smoothing=0.0",
             "optimizer.nesterov=false",

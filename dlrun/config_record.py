@@ -49,3 +49,13 @@ def literal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [literal(v) for v in value]
     return value
+
+
+# Model keys that fetch or read weights at build time: a model rebuilt from a file's config
+# gets the file's own trained weights right after, so these are never taken from the file.
+WEIGHT_SOURCES = {"pretrained": False, "weights": None}
+
+
+def without_weight_sources(model: dict[str, Any]) -> dict[str, Any]:
+    """A file's model section that downloads nothing and reads no other file when built."""
+    return {k: WEIGHT_SOURCES.get(k, v) for k, v in model.items()}

@@ -125,10 +125,11 @@ def write_cifar(
 
 
 def write_image_folder(
-    path: Path | str, classes: list[str], per_class: int, size: int = 24
+    path: Path | str, classes: list[str], per_class: int, size: int = 24, grey: bool = False
 ) -> Path:
     """PNG files in path/<class>/<i>.png; returns path. Heights vary by class (size, size+1,
-    size+2) so the loader's resize matters. Each class has its own coloured block."""
+    size+2) so the loader's resize matters. Each class has its own coloured block; `grey`
+    writes one-channel (PIL mode L) files instead of RGB."""
     from PIL import Image
 
     root, rng = Path(path), np.random.default_rng(10)
@@ -141,5 +142,6 @@ def write_image_folder(
         for i in range(per_class):
             img = rng.integers(0, 60, size=(size + k % 3, size, 3), dtype=np.uint8)
             img[r * block : (r + 1) * block, c * block : (c + 1) * block] = (220, 40 * k % 255, 30)
-            Image.fromarray(img).save(folder / f"{i}.png")
+            picture = Image.fromarray(img)
+            (picture.convert("L") if grey else picture).save(folder / f"{i}.png")
     return root

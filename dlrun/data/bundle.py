@@ -63,6 +63,13 @@ class InMemorySplit:
     def subset(self, index: Tensor) -> InMemorySplit:
         return InMemorySplit({k: v[index] for k, v in self.tensors.items()}, self.transform)
 
+    def with_transform(self, transform: BatchTransform | None) -> InMemorySplit:
+        return InMemorySplit(self.tensors, transform)
+
+    def labels(self) -> Tensor:
+        """The class of each sample (the "y" tensor)."""
+        return self.tensors["y"]
+
     def batches(
         self, batch_size: int, order: Tensor | None = None, start_batch: int = 0
     ) -> Iterator[Batch]:
@@ -147,9 +154,18 @@ class DataBundle:
     # Saved with the model for prediction: a table's fitted preprocessing (feature statistics,
     # categories, imputation values, target scaling, class names), fitted on the train split.
     preprocessing: TablePreprocessing | None = None
+    # Optimizer steps this data needs to converge with trainer.epochs=auto (a small table asks
+    # for more epochs than the default 30); None: the default epochs.
+    min_steps: int | None = None
+    # Where the data is, as absolute paths (data.path/test_path of a table): recorded in the
+    # checkpoint so mode=eval finds it from any folder (a path typed on eval's command line wins).
+    location: dict[str, str] = field(default_factory=dict)
     # Files the data skipped as unreadable (image_folder with data.skip_bad=true), filled as
     # batches are read; the run record counts them.
     skipped: list[str] = field(default_factory=list)
+    # Data-loading processes that run beside training (a streamed image folder's), which the
+    # run's torch threads leave their CPUs to.
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(self.input_shape)
@@ -181,6 +197,8 @@ class DataBundle:
             state["text"] = dict(self.text.state)
         if self.preprocessing is not None:
             state["table"] = self.preprocessing.to_state()
+        if self.location:
+            state["location"] = dict(self.location)
         return state
 
     def model_facts(self) -> dict[str, Any]:

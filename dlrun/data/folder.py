@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlrun.data.augment import ImageBatchTransform
-from dlrun.data.bundle import Batch, DataBundle, ImageFacts, carve_validation
+from dlrun.data.augment import ImageBatchTransform, Policy
+from dlrun.data.bundle import Batch, DataBundle, ImageFacts, InMemorySplit, carve_validation
+from dlrun.data.folder_load import auto_workers, decode, decoded_mb, folder_channels, loader_for
 from dlrun.data.split import holdout
 from dlrun.data.vision import check_stats, image_transforms
 from dlrun.errors import DataError
@@ -44,8 +46,8 @@ class _Readable(Dataset):
     """An ImageFolder whose unreadable files come back as (blank image, class, reason) instead of
     an exception in a worker process (which DataLoader turns into a multi-line traceback)."""
 
-    def __init__(self, dataset: Any, image_size: int) -> None:
-        self.dataset, self.image_size = dataset, image_size
+    def __init__(self, dataset: Any, image_size: int, channels: int = 3) -> None:
+        self.dataset, self.image_size, self.channels = dataset, image_size, channels
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -55,7 +57,8 @@ class _Readable(Dataset):
             x, y = self.dataset[index]
             return x, y, ""
         except (OSError, ValueError, SyntaxError) as err:  # PIL: truncated, not an image...
-            blank = torch.zeros(3, self.image_size, self.image_size, dtype=torch.uint8)
+            size = (self.channels, self.image_size, self.image_size)
+            blank = torch.zeros(size, dtype=torch.uint8)
             return blank, self.dataset.targets[index], str(err).splitlines()[0] or "unreadable"
 
 
@@ -71,9 +74,10 @@ class FolderSource:
         image_size: int = 64,
         skip_bad: bool = False,
         skipped: list[str] | None = None,
+        channels: int = 3,
     ) -> None:
         self.dataset, self.num_workers = dataset, num_workers
-        self.readable = _Readable(dataset, image_size)
+        self.readable = _Readable(dataset, image_size, channels)
         self.skip_bad = skip_bad
         self.skipped = skipped if skipped is not None else []
         self._loaders: dict[tuple[int, bool], tuple[DataLoader, _IndexSampler]] = {}
@@ -191,7 +195,7 @@ def resize_transform(height: int, width: int) -> object:
     return transforms.Compose([transforms.Resize((height, width)), transforms.PILToTensor()])
 
 
-def _open_folder(path: str, key: str, image_size: int) -> object:
+def _open_folder(path: str, key: str, image_size: int) -> Any:
     from torchvision.datasets import ImageFolder
 
     if not Path(path).is_dir():
@@ -219,7 +223,7 @@ def _split_test(
     return train.tolist(), test.tolist()
 
 
-def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[float], list[float]]:
+def folder_stats(split: Any, samples: int, seed: int) -> tuple[list[float], list[float]]:
     """Per-channel mean/std (0..1 scale) over the pixels of up to `samples` training images."""
     pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:samples]
     total, squares, count = 0.0, 0.0, 0
@@ -234,13 +238,16 @@ def folder_stats(split: FolderSplit, samples: int, seed: int) -> tuple[list[floa
 
 
 def _check_settings(
-    image_size: int, num_workers: int, mean: list[float] | None, std: list[float] | None
+    image_size: int, num_workers: int | str, channels: int | str, memory_limit_mb: float
 ) -> None:
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size={image_size!r} is invalid: use an integer >= 8")
-    if not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers={num_workers!r} is invalid: use an integer >= 0")
-    check_stats(mean, std, 3)
+    if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
+        raise ValueError(f"num_workers={num_workers!r} is invalid: use auto or an integer >= 0")
+    if channels not in ("auto", 1, 3):
+        raise ValueError(f"channels={channels!r} is invalid: use auto, 1 or 3")
+    if isinstance(memory_limit_mb, bool) or memory_limit_mb < 0:
+        raise ValueError(f"memory_limit_mb={memory_limit_mb!r} is invalid: use a number >= 0")
 
 
 def _train_and_test(
@@ -265,6 +272,65 @@ def _train_and_test(
     return list(range(len(source.dataset))), test
 
 
+@dataclass
+class DecodedSplit(InMemorySplit):
+    """Images of a folder decoded into memory, with the file each row came from (the ids of
+    predictions_test.csv)."""
+
+    files: list[str] = field(default_factory=list)
+
+    def to(self, device: torch.device) -> DecodedSplit:
+        return DecodedSplit(super().to(device).tensors, self.transform, self.files)
+
+    def subset(self, index: Tensor) -> DecodedSplit:
+        rows = index.tolist()
+        return DecodedSplit(
+            super().subset(index).tensors, self.transform, [self.files[r] for r in rows]
+        )
+
+    def with_transform(self, transform: Any) -> DecodedSplit:
+        return DecodedSplit(self.tensors, transform, self.files)
+
+
+def _rows(source: FolderSource, indices: list[int], x: Tensor, y: Tensor, kept: list[int]) -> Any:
+    """The decoded rows of `indices` (images of source.dataset; skipped ones left out)."""
+    row = {index: r for r, index in enumerate(kept)}
+    rows = [row[i] for i in indices if i in row]
+    files = [source.dataset.samples[i][0] for i in indices if i in row]
+    pick = torch.tensor(rows, dtype=torch.long)
+    return DecodedSplit({"x": x[pick], "y": y[pick]}, files=files)
+
+
+def _in_memory(
+    source: FolderSource, train_idx: list[int], test: FolderSplit
+) -> tuple[DecodedSplit, DecodedSplit]:
+    """Every image decoded once (by the source's workers, which then stop): the train images and
+    the test split as in-memory uint8 tensors, batched by index slicing like MNIST's."""
+    x, y, kept = decode(FolderSplit(source, range(len(source.dataset))))
+    source.close()
+    if test.source is source:
+        test_split = _rows(source, test.indices, x, y, kept)
+    else:
+        tx, ty, test_kept = decode(test)
+        test.source.close()
+        test_split = _rows(test.source, test.indices, tx, ty, test_kept)
+    return _rows(source, train_idx, x, y, kept), test_split
+
+
+def _sources(
+    path: str, test_path: str | None, image_size: int, channels: int | str, memory_limit_mb: float
+) -> tuple[Any, Any, int, bool]:
+    """(the folder, the test folder or None, its channels, whether it is held in memory)."""
+    dataset = _open_folder(path, "data.path", image_size)
+    test_set = _open_folder(test_path, "data.test_path", image_size) if test_path else None
+    files = [f for d in (dataset, test_set) if d is not None for f, _ in d.samples]
+    chans = folder_channels(files, channels)
+    for d in (dataset, test_set):
+        if d is not None:
+            d.loader = loader_for(chans)
+    return dataset, test_set, chans, decoded_mb(len(files), chans, image_size) <= memory_limit_mb
+
+
 def image_folder(
     path: str,
     val_fraction: float,
@@ -273,45 +339,61 @@ def image_folder(
     test_path: str | None = None,
     test_fraction: float = 0.2,
     split_seed: int = 0,
-    num_workers: int = 2,
-    augment: bool = True,
+    num_workers: int | Literal["auto"] = "auto",
+    channels: Literal["auto", 1, 3] = "auto",
+    memory_limit_mb: float = 2048,
+    augment: Policy = "basic",
     crop_padding: int = 4,
     flip: bool = True,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
     mean: list[float] | None = None,
     std: list[float] | None = None,
     stats_samples: int = 500,
     skip_bad: bool = False,
 ) -> DataBundle:
-    """Your own pictures: `path`/<class>/<image>, resized to image_size x image_size RGB.
+    """Your own pictures: `path`/<class>/<image>, resized to image_size x image_size, one channel
+    (greyscale) or three (RGB); `channels: auto` keeps a folder of greyscale pictures greyscale.
 
-    The test split is `test_path` (same class folders) or `test_fraction` of `path` (fixed by
-    `split_seed`); validation is carved from train by `seed`. Without `mean`/`std`, statistics
-    come from up to `stats_samples` training images."""
-    _check_settings(image_size, num_workers, mean, std)
+    A folder whose decoded images fit in `memory_limit_mb` is decoded once and served from
+    memory; a larger one is streamed by `num_workers` processes every epoch. The test split is
+    `test_path` (same class folders) or `test_fraction` of `path` (fixed by `split_seed`);
+    validation is carved from train by `seed`. Without `mean`/`std`, statistics come from up to
+    `stats_samples` training images."""
+    _check_settings(image_size, num_workers, channels, memory_limit_mb)
+    dataset, test_set, chans, in_memory = _sources(
+        path, test_path, image_size, channels, memory_limit_mb
+    )
+    check_stats(mean, std, chans)
+    workers = auto_workers(num_workers, in_memory)
     skipped: list[str] = []  # unreadable files left out (skip_bad), shared by every split
-
-    def opened(folder: str, key: str) -> FolderSource:
-        images = _open_folder(folder, key, image_size)
-        return FolderSource(images, num_workers, image_size, skip_bad, skipped)
-
-    source = opened(path, "data.path")
-    classes = list(source.dataset.classes)
-    test_source = opened(test_path, "data.test_path") if test_path else None
+    source, test_source = (
+        FolderSource(d, workers, image_size, skip_bad, skipped, chans) if d is not None else None
+        for d in (dataset, test_set)
+    )
+    classes = list(dataset.classes)
     train_idx, test = _train_and_test(source, test_source, test_path, test_fraction, split_seed)
-    train, val = carve_validation(FolderSplit(source, train_idx), val_fraction, seed)
+    if in_memory:
+        train_all, test = _in_memory(source, train_idx, test)
+    else:
+        train_all = FolderSplit(source, train_idx)
+    train, val = carve_validation(train_all, val_fraction, seed)
     if mean is None or std is None:
         stats = folder_stats(train, stats_samples, split_seed)
         mean, std = mean or stats[0], std or stats[1]
-    train_tf, eval_tf = image_transforms(mean, std, augment, crop_padding, flip)
+    train_tf, eval_tf = image_transforms(
+        mean, std, augment, crop_padding, flip, mixup, cutmix, len(classes)
+    )
     return DataBundle(
         train=train.with_transform(train_tf),
         val=val.with_transform(eval_tf),
         test=test.with_transform(eval_tf),
         task="classification",
-        input_shape=(3, image_size, image_size),
+        input_shape=(chans, image_size, image_size),
         num_classes=len(classes),
         class_names=classes,
         images=ImageFacts(mean, std),
         source=f"data.path={path}",
         skipped=skipped,
+        loader_workers=0 if in_memory else workers,
     )

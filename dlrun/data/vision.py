@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from dlrun.data.augment import ImageBatchTransform
+from dlrun.data.augment import BatchMixer, ImageBatchTransform, Policy, check_policy
 from dlrun.data.bundle import DataBundle, ImageFacts, InMemorySplit, carve_validation
 from dlrun.download import last_line, socket_timeout
 from dlrun.errors import DataError
@@ -133,10 +133,23 @@ def load_split(
 
 
 def image_transforms(
-    mean: Sequence[float], std: Sequence[float], augment: bool, crop_padding: int, flip: bool
+    mean: Sequence[float],
+    std: Sequence[float],
+    augment: str,
+    crop_padding: int,
+    flip: bool,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
+    num_classes: int = 0,
 ) -> tuple[ImageBatchTransform, ImageBatchTransform]:
-    """(training transform, evaluation transform): only the first one augments."""
-    train = ImageBatchTransform(mean, std, crop_padding if augment else 0, flip and augment)
+    """(training transform, evaluation transform): only the first one augments (`augment`, a
+    policy of dlrun/data/augment.py) and mixes (mixup/cutmix alphas; 0 = off)."""
+    check_policy(augment, mixup, cutmix)
+    on = augment != "none"
+    mixer = BatchMixer(num_classes, mixup, cutmix) if mixup > 0 or cutmix > 0 else None
+    train = ImageBatchTransform(
+        mean, std, crop_padding if on else 0, flip and on, augment, mixer=mixer
+    )
     return train, train.without_augmentation()
 
 
@@ -154,12 +167,14 @@ def _torchvision_bundle(
     download: bool,
     val_fraction: float,
     seed: int,
-    augment: bool,
+    augment: str,
     crop_padding: int,
     flip: bool,
     limit_train: int | None,
     mean: Sequence[float] | None,
     std: Sequence[float] | None,
+    mixup: float,
+    cutmix: float,
 ) -> DataBundle:
     spec, folder = SETS[name], data_root(root)
     check_stats(mean, std, len(spec.mean))
@@ -171,7 +186,9 @@ def _torchvision_bundle(
         x, y = x[:limit_train], y[:limit_train]
     train, val = carve_validation(InMemorySplit({"x": x, "y": y}), val_fraction, seed)
     mean, std = list(mean or spec.mean), list(std or spec.std)
-    train_tf, eval_tf = image_transforms(mean, std, augment, crop_padding, flip)
+    train_tf, eval_tf = image_transforms(
+        mean, std, augment, crop_padding, flip, mixup, cutmix, len(classes)
+    )
     return DataBundle(
         train=InMemorySplit(train.tensors, train_tf),
         val=InMemorySplit(val.tensors, eval_tf),
@@ -189,12 +206,14 @@ def mnist(
     download: bool,
     val_fraction: float,
     seed: int,
-    augment: bool = False,
+    augment: Policy = "none",
     crop_padding: int = 2,
     flip: bool = False,
     limit_train: int | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> DataBundle:
     """MNIST handwritten digits: 60,000 train / 10,000 test, 1x28x28, 10 classes."""
     return _torchvision_bundle("mnist", **_args(locals()))
@@ -205,12 +224,14 @@ def fashion_mnist(
     download: bool,
     val_fraction: float,
     seed: int,
-    augment: bool = False,
+    augment: Policy = "none",
     crop_padding: int = 2,
     flip: bool = False,
     limit_train: int | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> DataBundle:
     """Fashion-MNIST clothing images: 60,000 train / 10,000 test, 1x28x28, 10 classes."""
     return _torchvision_bundle("fashion_mnist", **_args(locals()))
@@ -221,12 +242,14 @@ def cifar10(
     download: bool,
     val_fraction: float,
     seed: int,
-    augment: bool = True,
+    augment: Policy = "basic",
     crop_padding: int = 4,
     flip: bool = True,
     limit_train: int | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> DataBundle:
     """CIFAR-10: 50,000 train / 10,000 test, 3x32x32, 10 classes."""
     return _torchvision_bundle("cifar10", **_args(locals()))
@@ -237,12 +260,14 @@ def cifar100(
     download: bool,
     val_fraction: float,
     seed: int,
-    augment: bool = True,
+    augment: Policy = "basic",
     crop_padding: int = 4,
     flip: bool = True,
     limit_train: int | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> DataBundle:
     """CIFAR-100: 50,000 train / 10,000 test, 3x32x32, 100 fine classes."""
     return _torchvision_bundle("cifar100", **_args(locals()))

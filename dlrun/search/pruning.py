@@ -1,5 +1,5 @@
 """A trial's side of pruning: after every epoch, report the monitored validation metric to the
-study and stop the run if the pruner says so (an epoch callback of dlrun.run.Run).
+study and stop the run if the pruner says so (a hook of the run, dlrun/hooks.py).
 
 Active only in a job that dlrun's Optuna sweeper launched with a stored study; importing this
 module imports no optuna.
@@ -16,23 +16,31 @@ log = logging.getLogger("dlrun")
 
 
 class TrialReporter:
-    """Reports `val_<metric>` (signed so that larger is better, as the study maximises) at step
-    = epoch, and raises TrialPruned when the study's pruner says the trial should stop."""
+    """A hook: at each epoch's end, reports `val_<metric>` (signed so that larger is better, as
+    the study maximises) at step = epoch. When the study's pruner says the trial should stop, it
+    stops training as early stopping does (the epoch's checkpoint is still written), and at the
+    fit's end raises TrialPruned, which the run records as `pruned` instead of testing."""
 
     def __init__(self, trial: Any, metric: str, mode: str, pruner: str) -> None:
         self.trial, self.key, self.pruner = trial, f"val_{metric}", pruner
         self.sign = 1.0 if mode == "max" else -1.0
+        self.pruned: str | None = None
 
-    def __call__(self, state: Any, row: dict[str, Any]) -> None:
-        value = row.get(self.key)
+    def on_epoch_end(self, ctx: Any) -> None:
+        value = ctx.metrics.get(self.key)
         if value is None:
             return
-        self.trial.report(self.sign * float(value), state.epoch)
+        self.trial.report(self.sign * float(value), ctx.epoch)
         if self.trial.should_prune():
-            raise TrialPruned(
-                f"pruned by the {self.pruner} pruner after epoch {state.epoch}: "
+            self.pruned = (
+                f"pruned by the {self.pruner} pruner after epoch {ctx.epoch}: "
                 f"{self.key} {float(value):.4g} is behind the other trials at that epoch"
             )
+            ctx.stop(self.pruned)
+
+    def on_fit_end(self, ctx: Any) -> None:
+        if self.pruned:
+            raise TrialPruned(self.pruned)
 
 
 def trial_reporter(monitor: dict[str, str]) -> TrialReporter | None:

@@ -29,6 +29,16 @@ class ClassificationTask(Task):
         "average_precision_macro",
         "loss",
     )
+    metric_modes = {
+        "accuracy": "max",
+        "f1_macro": "max",
+        "precision_macro": "max",
+        "recall_macro": "max",
+        "top5_accuracy": "max",
+        "auroc_macro": "max",
+        "average_precision_macro": "max",
+        "loss": "min",
+    }
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         super().__init__(model, loss_fn, data)
@@ -84,13 +94,17 @@ class ClassificationTask(Task):
 
     def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
         if self.binary_logit:
-            return self.loss_fn(logits.squeeze(1), y.float())
+            # soft targets (B, 2) from MixUp/CutMix: class 1's probability is BCE's target
+            target = y[:, 1] if y.ndim == 2 else y.float()
+            return self.loss_fn(logits.squeeze(1), target)
         return self.loss_fn(logits, y)
 
     def _predict(self, logits: Tensor) -> Tensor:
         return (logits.squeeze(1) > 0).long() if self.binary_logit else logits.argmax(1)
 
     def train_step(self, batch: Batch) -> Iterator[Step]:
+        # y: class ids (B,), or class probabilities (B, classes) after MixUp/CutMix, which
+        # cross-entropy takes as they are
         yield Step("model", self._loss(self.forward(batch), batch["y"]))
 
     def _scores(self, logits: Tensor) -> Tensor:

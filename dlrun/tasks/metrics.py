@@ -20,9 +20,12 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor
 def classification_metrics(preds: Tensor, targets: Tensor, num_classes: int) -> dict[str, object]:
     """Accuracy, macro precision/recall/F1 and the confusion matrix.
 
+    `targets` may be class probabilities (N, C) (MixUp/CutMix); their argmax is the label.
     Macro averages run over the classes present in targets or predictions, and a class with no
     predicted samples has precision 0 - the same conventions as sklearn's defaults.
     """
+    if targets.ndim == 2:  # soft targets (MixUp/CutMix): the most probable class is the label
+        targets = targets.argmax(1)
     cm = confusion_matrix(preds, targets, num_classes).double()
     tp = cm.diag()
     support, predicted = cm.sum(1), cm.sum(0)

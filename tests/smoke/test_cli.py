@@ -161,13 +161,17 @@ def test_different_seed_changes_the_run(dlrun, tmp_path):
     assert a["best_val"] != b["best_val"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--cfg", "job"], ["model=perceptron", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--cfg", "job"], ["model=perceptron", "--help"], ["model=timm", "--help"]],
+)
 def test_help_and_cfg_do_not_import_torch(tmp_path, argv):
     code = (
         f"import sys; sys.argv=['dlrun', *{argv!r}];\n"
         "from dlrun.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "assert 'torch' not in sys.modules, 'torch was imported by --help'\n"
+        "for heavy in ('torch', 'torchvision', 'timm', 'pandas'):\n"
+        "    assert heavy not in sys.modules, f'{heavy} was imported by --help'\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],

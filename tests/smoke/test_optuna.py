@@ -27,7 +27,7 @@ def test_search_config_composes_with_dlruns_optuna_sweeper():
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("config", ["hparams_search=optuna"], return_hydra_config=True)
-    assert cfg.trainer.epochs == 30  # only hydra.* changes: the search itself is a sweeper setting
+    assert cfg.trainer.epochs == "auto"  # only hydra.* changes: the search is a sweeper setting
     assert cfg.hydra.sweeper._target_.endswith("DlrunOptunaSweeper")
     assert cfg.hydra.sweeper.pruner == "median"
 

@@ -167,7 +167,7 @@ def test_recipe_with_debug_smoke_stays_a_smoke_run(dlrun, tmp_path):
 def test_recipes_compose(compose):
     cfg = compose("experiment=cifar10_resnet18")
     assert cfg.model._target_.endswith("resnet18") and cfg.data._target_.endswith("cifar10")
-    assert cfg.data.augment is True
+    assert cfg.data.augment == "basic"
     cfg = compose("experiment=mnist_lenet")
     assert cfg.model._target_.endswith("LeNet") and cfg.data._target_.endswith("mnist")
 

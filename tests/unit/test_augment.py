@@ -67,12 +67,12 @@ def test_augmentation_is_repeatable_under_a_seed_and_varies_without_it():
 
 
 def test_only_the_training_transform_augments():
-    train, evaluate = image_transforms([0.5], [0.5], augment=True, crop_padding=2, flip=True)
+    train, evaluate = image_transforms([0.5], [0.5], augment="basic", crop_padding=2, flip=True)
     assert train.augments and not evaluate.augments
     x = {"x": _images(c=1)}
     torch.manual_seed(0)
     a = evaluate(x)["x"]
     b = evaluate(x)["x"]
     assert torch.equal(a, b) and torch.equal(a, train.normalize(x["x"]))
-    off, _ = image_transforms([0.5], [0.5], augment=False, crop_padding=2, flip=True)
+    off, _ = image_transforms([0.5], [0.5], augment="none", crop_padding=2, flip=True)
     assert not off.augments

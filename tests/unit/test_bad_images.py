@@ -18,7 +18,13 @@ def pictures(tmp_path):
 
 def build(root, workers=0, **kw):
     return folder.image_folder(
-        str(root), val_fraction=0.2, seed=0, image_size=16, num_workers=workers, augment=False, **kw
+        str(root),
+        val_fraction=0.2,
+        seed=0,
+        image_size=16,
+        num_workers=workers,
+        augment="none",
+        **kw,
     )
 
 
@@ -27,10 +33,11 @@ def read_everything(data):
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_an_unreadable_image_is_one_line_naming_the_file(tmp_path, workers):
+@pytest.mark.parametrize("memory_limit_mb", [0, 64])  # streamed, or decoded once into memory
+def test_an_unreadable_image_is_one_line_naming_the_file(tmp_path, workers, memory_limit_mb):
     root = pictures(tmp_path)
-    with pytest.raises(DataError) as err:
-        read_everything(build(root, workers))  # the statistics pass, or a batch later
+    with pytest.raises(DataError) as err:  # the decoding or statistics pass, or a batch later
+        read_everything(build(root, workers, memory_limit_mb=memory_limit_mb))
     message = str(err.value)
     assert "\n" not in message and "data.skip_bad=true" in message
     assert message.startswith((str(root / "a" / "3.png"), str(root / "b" / "5.png")))
@@ -38,14 +45,15 @@ def test_an_unreadable_image_is_one_line_naming_the_file(tmp_path, workers):
 
 
 def test_an_unreadable_image_during_training_names_the_file(tmp_path):
-    root = pictures(tmp_path)  # statistics given: the first read of the images is a batch
-    data = build(root, mean=[0.5] * 3, std=[0.25] * 3)
+    root = pictures(tmp_path)  # statistics given and streamed: the first read is a batch
+    data = build(root, mean=[0.5] * 3, std=[0.25] * 3, memory_limit_mb=0)
     with pytest.raises(DataError, match=r"pics/(a/3|b/5).png cannot be read as an image"):
         read_everything(data)
 
 
-def test_skip_bad_skips_and_counts_unreadable_images(tmp_path):
+@pytest.mark.parametrize("memory_limit_mb", [0, 64])
+def test_skip_bad_skips_and_counts_unreadable_images(tmp_path, memory_limit_mb):
     root = pictures(tmp_path)
-    data = build(root, skip_bad=True)
+    data = build(root, skip_bad=True, memory_limit_mb=memory_limit_mb)
     assert read_everything(data) == 14  # 16 files, 2 unreadable
     assert sorted(data.skipped) == [str(root / "a" / "3.png"), str(root / "b" / "5.png")]

@@ -96,7 +96,7 @@ def test_image_folder_follows_the_loops_order(tmp_path):
         seed=0,
         image_size=16,
         num_workers=0,
-        augment=False,
+        augment="none",
     )
     assert (len(data.train), len(data.val), len(data.test)) == (
         11,

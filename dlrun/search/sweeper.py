@@ -139,7 +139,8 @@ def _ask(study: optuna.Study, space: dict[str, Any]) -> optuna.Trial:
     except ValueError as err:  # a continued study whose choice() lists changed
         raise DlrunError(
             f"the search space does not fit the study's earlier trials ({err}): keep each "
-            "choice() as it was, or start a new search (without sweep.resume=true)"
+            "parameter's kind and choices as they were, or start a new search (without "
+            "sweep.resume=true)"
         ) from None
 
 

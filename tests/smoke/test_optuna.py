@@ -116,3 +116,18 @@ def test_an_unknown_pruner_is_one_line(dlrun):
     proc = dlrun(*SEARCH, "hydra.sweeper.pruner=medain", expect_fail=True)
     assert proc.returncode == 2
     assert "hydra.sweeper.pruner='medain' is unknown" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_trial_left_running_is_run_again_under_its_number(dlrun, tmp_path):
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    storage = f"sqlite:///{sweep / 'optuna.db'}"
+    stale = optuna.create_study(study_name="dlrun", storage=storage, direction="maximize")
+    space = {"optimizer.lr": optuna.distributions.FloatDistribution(0.01, 0.01, log=True)}
+    stale.ask(space)  # as a sweep killed mid-trial leaves it: RUNNING, never told
+    dlrun(*SEARCH, f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "hydra.sweeper.n_trials=1")
+    trials = study(sweep).trials
+    assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
+    assert "optimizer.lr=0.01" in read_metrics(sweep / "0")["overrides"]
+    assert trials[0].value == pytest.approx(read_metrics(sweep / "0")["best_val"]["accuracy"])

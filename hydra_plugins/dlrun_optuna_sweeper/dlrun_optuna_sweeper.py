@@ -57,6 +57,9 @@ class DlrunOptunaSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        from dlrun.search import require_optuna
+
+        require_optuna(config.hydra.sweep.dir)
         from dlrun.search.sweeper import OptunaSearch
 
         self.search = OptunaSearch(self.settings, hydra_context, task_function, config)

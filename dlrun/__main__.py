@@ -28,19 +28,19 @@ def main() -> None:
 
 
 def _exit_now(code: object) -> None:
-    """What a normal exit does that matters (threads joined, exit handlers, flushed output,
-    closed log files), then os._exit, skipping the slow interpreter teardown."""
+    """Leave at once when nothing else runs: exit handlers, flushed output and closed log files
+    as a normal exit, then os._exit, skipping the slow interpreter teardown. Where another
+    non-daemon thread is alive (joblib's loky manager after a parallel sweep, which stops only
+    through the interpreter's own shutdown hooks) or under torchrun (a rank that left at once
+    would have its peers stopped by torchrun's agent before they finish their exit path), the
+    ordinary exit: every launcher still ends."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, at exit
+    if others or run_exit_handlers is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.exit(code)
     if isinstance(code, str):  # sys.exit("message") prints it and exits 1
         print(code, file=sys.stderr)
         code = 1
-    for thread in threading.enumerate():  # as the interpreter would: wait for non-daemon threads
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, at exit
-    # Under torchrun the ordinary exit: a rank that left at once would have its peers stopped by
-    # torchrun's agent before they finish their own exit path.
-    if run_exit_handlers is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        sys.exit(code)
     run_exit_handlers()
     logging.shutdown()
     sys.stdout.flush()

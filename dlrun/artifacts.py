@@ -11,14 +11,13 @@ import csv
 import errno
 import io
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlrun import record as run_record
-from dlrun.atomic import temp_beside
+from dlrun import safe_files
 
 if TYPE_CHECKING:
     from dlrun.picture import Picture
@@ -26,14 +25,7 @@ if TYPE_CHECKING:
 
 
 def _write_atomic(path: Path, text: str | bytes) -> None:
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    safe_files.write_atomic(path, text)
 
 
 # Public name for other writers of small text files (sweep summaries).
@@ -60,14 +52,14 @@ class RunArtifacts:
     def write_metrics(self, record: RunRecord, in_place_if_full: bool = False) -> None:
         """Atomically; with `in_place_if_full`, a full disk (no room for the temporary file)
         rewrites the existing file in place instead, so a failure is still recorded."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(self.run_dir)
         text = json.dumps({"schema_version": run_record.SCHEMA_VERSION, **record}, indent=2) + "\n"
         try:
             _write_atomic(self.metrics_path, text)
         except OSError as err:
             if not (in_place_if_full and err.errno == errno.ENOSPC and self.metrics_path.is_file()):
                 raise
-            with self.metrics_path.open("r+") as f:  # reuses the file's own blocks
+            with safe_files.open_rewrite(self.metrics_path) as f:  # reuses the file's own blocks
                 f.write(text)
                 f.truncate()
 
@@ -87,7 +79,7 @@ class RunArtifacts:
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.run_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(path.parent)
         _write_atomic(path, text)
         return path
 
@@ -114,7 +106,7 @@ class RunArtifacts:
 
     def write_json(self, name: str, content: Any) -> None:
         """A small JSON file the data or task asks for (e.g. labels.json: class name -> index)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(self.run_dir)
         _write_atomic(self.run_dir / name, json.dumps(content, indent=2) + "\n")
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
@@ -135,7 +127,7 @@ class RunArtifacts:
         if not new:  # keep the file's own columns (a resumed run appends under the same header)
             with self.steps_path.open(newline="") as f:
                 columns = next(csv.reader(f), columns)
-        with self.steps_path.open("a", newline="") as f:
+        with safe_files.open_append(self.steps_path) as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
@@ -148,36 +140,56 @@ class RunArtifacts:
         return path
 
     def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
-        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order."""
+        """A CSV of rows (predictions.csv, predictions_test.csv); columns in first-seen order.
+        Text from the inputs or a checkpoint (ids, class names, carried columns) that a
+        spreadsheet would run as a formula is neutralised (see `spreadsheet_safe`)."""
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer = csv.DictWriter(buf, fieldnames=[spreadsheet_safe(c) for c in columns], restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {spreadsheet_safe(k): spreadsheet_safe(v) for k, v in r.items()} for r in rows
+        )
         return self.write_text(name, buf.getvalue())
 
     def write_png(self, name: str, image: Any) -> Path:
         """One (C, H, W) image with values in [0, 1] as a PNG at its own size."""
         path = self.run_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(path.parent)
         _write_atomic(path, _png(np.asarray(image, dtype=np.float32)))
         return path
 
     def write_bytes(self, name: str, content: bytes) -> Path:
         """A binary file of the run (an exported model.onnx / model.torchscript.pt)."""
         path = self.run_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(path.parent)
         _write_atomic(path, content)
         return path
 
     def write_plot(self, name: str, png: bytes) -> Path:
         """Write plots/<name> atomically; returns its path."""
-        self.plots_dir.mkdir(parents=True, exist_ok=True)
+        safe_files.make_dirs(self.plots_dir)
         path = self.plots_dir / name
         _write_atomic(path, png)
         return path
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that starts like a formula (= + - @, or a tab/CR before one) gets a leading
+    apostrophe, as OWASP's CSV-injection advice says: Excel, LibreOffice and Sheets then show it
+    as text instead of running it. Numbers (-0.5, +3) are left as numbers."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
 
 
 def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) -> None:
@@ -198,7 +210,7 @@ def write_image_grid(path: Path, images: Any, per_row: int, min_tile: int = 32) 
     picture = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(2)  # PIL: (H, W[, 3])
     buf = io.BytesIO()
     Image.fromarray(picture.numpy()).save(buf, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_files.make_dirs(path.parent)
     _write_atomic(path, buf.getvalue())
 
 

@@ -1,4 +1,4 @@
-"""The one place that turns config nodes into objects (the only caller of hydra's instantiate).
+"""The one place that turns config nodes into objects: dlrun's own builder, never instantiate.
 
 Every `_target_` is checked against an allowlist before anything is imported or called, and
 keyword arguments are bound against the target's signature so a typo is a one-line error.
@@ -11,11 +11,9 @@ import functools
 import inspect
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -23,6 +21,9 @@ from dlrun import param_types, registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
 from dlrun.tasks import TASKS, Task
+
+if TYPE_CHECKING:
+    from dlrun.hooks import Hooks
 
 # `loss=auto` resolves to one of these by task.
 LOSS_TARGETS = {
@@ -112,31 +113,48 @@ def _bind(
 def build_object(
     node: DictConfig, key: str, facts: Mapping[str, Any] | None = None, **runtime: Any
 ) -> Any:
-    """Instantiate `node` with the data facts its signature accepts plus `runtime` arguments.
-    Runtime objects (the run folder, the run's whole config, class-weight tensors) go straight
-    to the constructor: through instantiate they would be turned into OmegaConf nodes and back
-    (~50 ms for a logger's run config)."""
+    """Build `node` with the data facts its signature accepts plus `runtime` arguments.
+
+    Built by dlrun itself, not by Hydra's instantiate: instantiate turns its arguments into an
+    OmegaConf node again, which evaluates `${...}` that was escaped (a checkpoint's text) and
+    builds any nested `_target_` inside a keyword value (a checkpoint's data state). Here the
+    checked target is called once with plain Python values, and nothing reads them again."""
     accepted = _bind(node, key, facts or {}, runtime)
     plain = OmegaConf.to_container(node, resolve=True)
     assert isinstance(plain, dict)
-    # Checked again as resolved, nested targets included: exactly what instantiate will see.
     registry.check_config(plain, key)
     for k in _dlrun_keys(node, key):
         plain.pop(k, None)
+    target = check_target(plain.pop("_target_"), key)
+    partial = bool(plain.pop("_partial_", False))
+    args = plain.pop("_args_", [])
+    kwargs = {k: v for k, v in plain.items() if not str(k).startswith("_")}
+    _refuse_nested_targets(kwargs, key)
     try:
-        if not runtime:
-            return instantiate(plain, _convert_="all", **accepted)
-        partial = plain.pop("_partial_", False)
-        build = instantiate({**plain, "_partial_": True}, _convert_="all", **accepted)
-        return functools.partial(build, **runtime) if partial else build(**runtime)
+        call = functools.partial(target, *args, **kwargs, **accepted)
+        if partial:
+            return functools.partial(call, **runtime)
+        return call(**runtime)
     except DlrunError:
         raise
     except Exception as err:
-        cause = err.__cause__ if isinstance(err, InstantiationException) else err
-        if isinstance(cause, DlrunError):  # a builder's own one-line error, unwrapped
-            raise cause from None
         decided = {*accepted, *runtime}
-        raise ConfigError(_not_built(node, key, cause, decided)) from cause  # cause: for callers
+        raise ConfigError(_not_built(node, key, err, decided)) from err  # cause: for callers
+
+
+def _refuse_nested_targets(value: Any, key: str) -> None:
+    """A `_target_` below a node's own is never built: say so rather than pass a dict on."""
+    if isinstance(value, Mapping):
+        if "_target_" in value:
+            raise ConfigError(
+                f"{key} holds a nested _target_ ({value['_target_']!r}): dlrun builds only the "
+                "_target_ of each group's own node; pass plain values"
+            )
+        for k, v in value.items():
+            _refuse_nested_targets(v, f"{key}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _refuse_nested_targets(v, f"{key}[{i}]")
 
 
 def _not_built(node: DictConfig, key: str, err: BaseException, decided: set[str]) -> str:
@@ -360,3 +378,11 @@ def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any
         build_object(child, f"logger.{name}", artifacts=artifacts, run_config=config)
         for name, child in (node or {}).items()
     ]
+
+
+def build_hooks(node: DictConfig | None) -> Hooks:
+    """The run's hooks, one per entry of `hooks` (`hooks=[ema]`; dlrun/hooks.py), in order."""
+    from dlrun.hooks import Hooks
+
+    named = {name: build_object(child, f"hooks.{name}") for name, child in (node or {}).items()}
+    return Hooks(named)

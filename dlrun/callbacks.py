@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from dlrun import registry, runlock
+from dlrun import exits, hydra_checks, resume, runlock, safe_files
 from dlrun.errors import DlrunError
 
 
 def check_writable(folder: str, key: str) -> None:
-    """Exit with a one-line error unless `folder` can be created and written."""
+    """Refuse (one line, exit 2) unless `folder` can be created and written."""
     path = Path(folder)
     probe = path / f".dlrun-write-test-{uuid.uuid4().hex[:8]}"
     try:
@@ -25,31 +23,54 @@ def check_writable(folder: str, key: str) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        print(
-            f"dlrun: error: the output folder {folder} cannot be written ({err.strerror or err}): "
-            f"choose a writable one with {key}=PATH",
-            file=sys.stderr,
+        exits.refuse(
+            DlrunError(
+                f"the output folder {folder} cannot be written ({err.strerror or err}): "
+                f"choose a writable one with {key}=PATH"
+            )
         )
-        sys.exit(2)
-
-
-def _exit(err: DlrunError) -> None:
-    print(f"dlrun: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
 
 
 def claim_run_dir(config: DictConfig) -> None:
     """One owner per run folder: hold it for this run, and refuse a new run in a folder that
-    already holds one (it would be overwritten); resume= continues it instead."""
+    already holds one (it would be overwritten); resume= continues it instead. eval, predict and
+    export write a folder of their own: never one holding a run, never inside the one they read.
+    A resume that would be refused is refused here, before Hydra writes into the folder."""
     if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the one shared folder
         return
     folder = Path(str(config.hydra.run.dir))
+    read_only = config.get("mode") in resume.READ_ONLY_MODES
+    if read_only:
+        _refuse_the_folder_read(config, folder)
     runlock.acquire(folder)
-    if (folder / "metrics.json").is_file() and not config.get("resume"):
+    try:
+        if (folder / "metrics.json").is_file() and (read_only or not config.get("resume")):
+            what = f"mode={config.get('mode')} writes a new folder" if read_only else "continue"
+            fix = "" if read_only else f" continue it with resume={folder}, or"
+            raise DlrunError(
+                f"hydra.run.dir={folder} already holds a run (metrics.json) and {what}:"
+                f"{fix} choose another folder"
+            )
+        resume.check_before_writing(config, folder)
+    except DlrunError:
         runlock.release(folder)
+        raise
+
+
+def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
+    """A read-only command's folder may not lie inside the run folder it reads (ckpt=)."""
+    ckpt = config.get("ckpt")
+    if not ckpt:
+        return
+    read: Path | None = Path(str(ckpt))
+    read = read if read.is_dir() else resume.run_folder(read)
+    if read is None:  # a loose checkpoint file, in no run folder: there is no run to protect
+        return
+    inside = folder.resolve() == read.resolve() or read.resolve() in folder.resolve().parents
+    if inside:
         raise DlrunError(
-            f"hydra.run.dir={folder} already holds a run (metrics.json): continue it with "
-            f"resume={folder}, or choose another folder"
+            f"mode={config.get('mode')} never writes into the run it reads (ckpt={ckpt}): "
+            f"hydra.run.dir={folder} is inside it; leave hydra.run.dir out or choose another"
         )
 
 
@@ -58,56 +79,28 @@ class OutputGuard(Callback):
     or when the run folder belongs to another run; hold it until the run ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
+            safe_files.refuse_links(str(config.hydra.run.dir), "hydra.run.dir")
+        except DlrunError as err:
+            exits.refuse(err)
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
         try:
             claim_run_dir(config)
         except DlrunError as err:
-            _exit(err)
+            exits.refuse(err)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         runlock.release(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # the job folders inside it too: Hydra writes their .hydra/ before any job starts
+            safe_files.refuse_links(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+        except DlrunError as err:
+            exits.refuse(err)
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 
 def check_hydra_callbacks(config: DictConfig) -> None:
-    """hydra.callbacks may name dlrun's own callbacks, registered ones and plugin code only."""
-    registry.activate(config.get("plugins"))  # a config dir's `plugins` list
-    node = OmegaConf.select(config, "hydra.callbacks")
-    if not node:
-        return
-    try:
-        plain = OmegaConf.to_container(node, resolve=True)
-    except Exception:  # e.g. ${hydra:...} before Hydra is set up: instantiate fails on it too
-        plain = OmegaConf.to_container(node, resolve=False)
-    for name, params in plain.items():
-        if params is None:  # switched off (hydra.callbacks.output_guard=null)
-            continue
-        key = f"hydra.callbacks.{name}"
-        target = params.get("_target_") if isinstance(params, dict) else None
-        registry.check_callback(target, key)
-        registry.check_config(params, key)
-
-
-def guard_hydra_callbacks(fail: Callable[[DlrunError], None]) -> None:
-    """Check hydra.callbacks where Hydra builds them, before any is built. Hydra offers no hook
-    for this, so its Callbacks class is replaced by a checking subclass (hydra-core 1.3)."""
-    import hydra._internal.hydra as hydra_internal
-
-    base = hydra_internal.Callbacks
-    if getattr(base, "dlrun_checked", False):
-        return
-
-    class CheckedCallbacks(base):  # type: ignore[misc, valid-type]
-        dlrun_checked = True
-
-        def __init__(self, config: DictConfig | None = None, **kwargs: Any) -> None:
-            if config is not None:
-                try:
-                    check_hydra_callbacks(config)
-                except DlrunError as err:
-                    fail(err)
-            super().__init__(config, **kwargs)
-
-    hydra_internal.Callbacks = CheckedCallbacks
+    """Every node Hydra builds itself (callbacks, launcher, sweeper, logging, search path) and
+    the config's plugins, before Hydra builds any of them: dlrun/hydra_checks.py."""
+    hydra_checks.check_hydra_nodes(config)

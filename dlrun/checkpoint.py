@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlrun import safe_files
 from dlrun.atomic import NEW_FILE_MODE, temp_beside
 from dlrun.errors import DataError
 from dlrun.faults import failpoint
@@ -37,7 +38,7 @@ def save_atomic(obj: dict[str, Any], path: Path, copies: tuple[Path, ...] = ()) 
     plain copy where the file system has no links). Every save replaces its files with new
     ones, never writes into them, so a link never changes after it is made.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_files.make_dirs(path.parent)  # checkpoints/ planted as a link is refused
     fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -100,7 +101,8 @@ def export_safetensors(state_dict: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, tmp = temp_beside(path)  # a new file (O_EXCL): never a name planted as a link
+    os.close(fd)
     save_file(tensors, str(tmp), metadata={"format": "dlrun"})
     os.chmod(tmp, NEW_FILE_MODE)  # safetensors creates its files 0600
     os.replace(tmp, path)
@@ -192,3 +194,18 @@ def restore_rng(state: dict[str, Any]) -> None:
 def _to_tuple(value: Any) -> Any:
     """random.setstate needs tuples where a round trip may have produced lists."""
     return tuple(_to_tuple(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def load_weights(module: Any, state: Any, where: str | Path, what: str = "model") -> None:
+    """module.load_state_dict(state), or one line saying the checkpoint does not fit (missing
+    or extra keys, wrong shapes or types: a file from another model, or a tampered one)."""
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"its {what} weights are a {type(state).__name__}, not a dict")
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise DataError(
+            f"checkpoint {where} does not fit the {what} its config builds ({reason}): it is "
+            "from another model or was altered; use the run's own checkpoint"
+        ) from None

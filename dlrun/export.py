@@ -1,9 +1,11 @@
 """Exports of a trained model: ONNX (model.onnx) and TorchScript (model.torchscript.pt), each
 checked against the PyTorch model on test inputs, with model.yaml (config + preprocessing) beside.
 
-What is exported takes the model's own input, after preprocessing (normalised images, scaled
-feature rows); model.yaml says how to get there. Classifiers return logits, regressors values
-in the model's scale (model.yaml's table.target_mean/target_std give the target's units), an
+What is exported takes the model's own input, after preprocessing (normalised images); a table
+model takes its raw columns, one input per column, the preprocessing inside the graph
+(dlrun/export_table.py, with categories.json beside); model.yaml says how to get there.
+Classifiers return logits, regressors values in the model's scale (a raw-column table model: in
+the target's units; otherwise model.yaml's table.target_mean/target_std give them), an
 autoencoder [0, 1] pixels, a GAN's generator images in [-1, 1] from noise (B, latent_dim). Text
 models (variable-length token ids with packed RNNs) are refused in one line.
 """
@@ -67,47 +69,100 @@ def example_inputs(split: Split | None, task: Task, takes: str) -> Tensor:
     return batch["x"].float().cpu()
 
 
-def to_bytes(module: nn.Module, x: Tensor, fmt: str) -> bytes:
+def to_bytes(
+    module: nn.Module, x: Tensor | tuple[Tensor, ...], fmt: str, names: list[str] | None = None
+) -> bytes:
     """The serialised model (both exporters are deprecated in torch 2.9+ but still the ones that
-    need no extra packages; their warnings are silenced)."""
+    need no extra packages; their warnings are silenced). Several inputs (a table's raw
+    columns) are named by `names`."""
+    inputs = x if isinstance(x, tuple) else (x,)
+    names = names or ["input"]
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fmt == "onnx":
+            axes = {n: {0: "batch"} for n in [*names, "output"]}
             torch.onnx.export(
                 module,
-                (x,),
+                inputs,
                 buf,
-                input_names=["input"],
+                input_names=names,
                 output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                dynamic_axes=axes,
                 dynamo=False,
             )
         else:
-            torch.jit.save(torch.jit.trace(module, (x,)), buf)
+            torch.jit.save(torch.jit.trace(module, inputs), buf)
     return buf.getvalue()
 
 
-def run_exported(content: bytes, fmt: str, x: Tensor) -> np.ndarray | None:
+def run_exported(
+    content: bytes, fmt: str, x: Tensor | tuple[Tensor, ...], names: list[str] | None = None
+) -> np.ndarray | None:
     """The exported model's output on x; None for ONNX when onnxruntime is not installed."""
+    inputs = x if isinstance(x, tuple) else (x,)
     if fmt == "onnx":
         try:
             import onnxruntime
         except ImportError:
             return None
         session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
-        return session.run(None, {"input": x.numpy()})[0]
+        feed = dict(zip(names or ["input"], (t.numpy() for t in inputs), strict=True))
+        return session.run(None, feed)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = torch.jit.load(io.BytesIO(content))
     with torch.no_grad():
-        return loaded(x).numpy()
+        return loaded(*inputs).numpy()
+
+
+def raw_table(prep: dict[str, Any]) -> Any:
+    """A classifier's or regressor's table preprocessing, exported inside the graph; None when
+    the model takes other inputs."""
+    if prep["kind"] != "table" or not prep.get("table") or prep["task"] not in TABLE_TASKS:
+        return None
+    from dlrun.data.table_prep import TablePreprocessing
+
+    return TablePreprocessing.from_state(prep["table"])
+
+
+TABLE_TASKS = ("classification", "regression")
+
+
+def export_raw_table(model: nn.Module, table: Any, fmt: str) -> tuple[bytes, float | None]:
+    """A table model taking raw columns (dlrun/export_table.py), checked on raw rows against
+    the model behind the prediction path's preprocessing."""
+    from dlrun.export_table import RawColumns, raw_rows, reference
+
+    module = RawColumns(model.cpu().eval(), table).eval()
+    inputs, frame = raw_rows(table, CHECK_SAMPLES)
+    try:
+        content = to_bytes(module, inputs, fmt, table.features)
+    except Exception as err:  # an operator the exporter lacks: say so, no traceback
+        raise DlrunError(f"format={fmt}: this model could not be exported ({err})") from None
+    got = run_exported(content, fmt, inputs, table.features)
+    expected = reference(module, table, frame)
+    # relative where values are large (a regression in the target's units: float32 rounding)
+    diff = (
+        None
+        if got is None
+        else float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max())
+    )
+    if diff is not None and diff > TOLERANCE:
+        raise DlrunError(
+            f"format={fmt}: the exported model differs from mode=predict by {diff:.2g} "
+            f"(more than {TOLERANCE}) on raw rows; it was not written"
+        )
+    return content, diff
 
 
 def export_model(
     model: nn.Module, task: Task, split: Split | None, prep: dict[str, Any], fmt: str
 ) -> tuple[bytes, float | None]:
     """(file content, max |exported - PyTorch| on test inputs, None when not checkable)."""
+    table = raw_table(prep)
+    if table is not None:
+        return export_raw_table(model, table, fmt)
     module, takes = exportable(model, task, prep)
     module = module.cpu().eval()
     x = example_inputs(split, task, takes)
@@ -155,6 +210,12 @@ def export_run(
         model.to(device)
     if not (artifacts.run_dir / "model.yaml").is_file():
         artifacts.write_model_yaml(config, prep)
+    table = raw_table(prep)
+    if table is not None and written:  # the level -> code maps the graph's inputs use
+        from dlrun.export_table import CATEGORIES_JSON, category_codes
+
+        artifacts.write_json(CATEGORIES_JSON, category_codes(table))
+        written.append(CATEGORIES_JSON)
     return written
 
 
@@ -164,7 +225,7 @@ def run_export(cfg: DictConfig, artifacts: RunArtifacts) -> None:
 
     if not cfg.get("ckpt"):
         raise ConfigError("mode=export needs ckpt=PATH: a run folder (its best.pt) or a .pt file")
-    predictor = Predictor.load(cfg.ckpt, "cpu")
+    predictor = Predictor.load(cfg.ckpt, "cpu", cfg.get("plugins") or ())
     split = _test_inputs(cfg, predictor)
     export_run(
         predictor.task.model,

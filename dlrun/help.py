@@ -101,7 +101,7 @@ def render(conf_dir: str, overrides: list[str]) -> str:
 def _plugin_line(overrides: list[str]) -> str:
     """Plugin modules by name, not imported (importing one may import torch: see dlrun list)."""
     from dlrun import registry
-    from dlrun.cli import argv_plugins
+    from dlrun.startup import argv_plugins
 
     named = {**registry.entry_point_modules(), **dict.fromkeys(argv_plugins(overrides), "plugins=")}
     if not named:

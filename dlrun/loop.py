@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -20,9 +21,10 @@ from torch import Tensor
 from dlrun import distributed
 from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
+from dlrun.hooks import HookContext, Hooks
 from dlrun.runtime import StopFlag
 from dlrun.schema import TrainerConfig
-from dlrun.tasks.base import METRIC_MODES, Task
+from dlrun.tasks.base import Task
 
 log = logging.getLogger("dlrun")
 
@@ -231,12 +233,17 @@ class FitLoop:
         on_log: list[StepCallback] | None = None,
         hooks: LoopHooks | None = None,
         seed: int = 0,
+        user_hooks: Hooks | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         # settings: the trainer config with its `auto`s resolved (TrainerConfig.resolved)
         self.task, self.data, self.opt, self.s, self.seed = task, data, opt, settings, seed
         self.device, self._write_checkpoint, self.stop = device, write_checkpoint, stop
         self.on_epoch_end = on_epoch_end or []
         self.hooks = hooks or LoopHooks()
+        self.user_hooks = user_hooks or Hooks()  # hooks=[...]: the user's (dlrun/hooks.py)
+        self.run_dir = run_dir or Path(".")
+        self.ctx: HookContext | None = None  # made when fit starts
         self._nonfinite: Tensor | None = None  # deferred finiteness flag (finite_check_every > 1)
         self._checkpoint_due = (
             False  # checkpoint_every_steps reached, waiting for an optimizer step
@@ -244,15 +251,36 @@ class FitLoop:
         self.step_log = _StepLog(on_log or [], settings.log_every_n_steps)
         self.monitor_mode = task.monitor_mode(settings.monitor)
         self.stop_metric = settings.early_stopping.metric or settings.monitor
-        # refuse an unknown early-stopping metric up front
-        task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
+        # refuse an unknown early-stopping metric up front; its direction is the task's
+        self.stop_mode = task.monitor_mode(self.stop_metric, "trainer.early_stopping.metric")
         # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
         self.world_size = distributed.world_size()
         self._clear_grads = {name: grad_clearer(o) for name, o in opt.optimizers.items()}
 
+    def hook_context(self, state: LoopState) -> HookContext:
+        """What the user's hooks see (one object for the fit, updated as it goes)."""
+        return HookContext(
+            model=distributed.unwrap(self.task.model),
+            task=self.task,
+            optimizers=self.opt.optimizers,
+            schedulers=self.opt.schedulers,
+            state=state,
+            run_dir=self.run_dir,
+            max_epochs=self.s.epochs,
+        )
+
+    def _call(self, stage: str, metrics: dict[str, Any] | None = None) -> None:
+        if self.user_hooks.stages[stage]:
+            assert self.ctx is not None
+            self.ctx.metrics = metrics if metrics is not None else {}
+            self.user_hooks.call(stage, self.ctx)
+
     def fit(self, state: LoopState) -> LoopState:
         """Train from `state` until the last epoch or early stopping; checkpoints every epoch."""
+        self.ctx = self.hook_context(state)
+        self._call("on_fit_start")
         while state.epoch < self.s.epochs and not state.early_stopped:
+            self._call("on_epoch_start")
             started = time.perf_counter()
             try:
                 train_logs = self.train_one_epoch(state)
@@ -264,12 +292,15 @@ class FitLoop:
                     "the last good checkpoint is kept"
                 ) from None
             seconds = time.perf_counter() - started
-            val = self.measure(self.data.val)
+            with self.user_hooks.evaluating(self.ctx.model):  # ema: the averaged weights
+                val = self.measure(self.data.val)
             for hook in self.hooks.after_validation:
                 hook(state)
+            self._call("on_validation_end", val)
             self._end_epoch(state, train_logs, val, seconds)
             if self._stop_requested():  # a signal during validation or the checkpoint
                 self._interrupt(state)
+        self._call("on_fit_end")
         return state
 
     def _epoch_batches(self, state: LoopState) -> tuple[Iterator[Batch], int]:
@@ -317,6 +348,7 @@ class FitLoop:
                 self.step_log(sums, state.batch_in_epoch, state.epoch * total + index + 1, self._lr)
             if self._nonfinite is not None and state.batches_done % s.finite_check_every == 0:
                 self._check_deferred(state)
+            self._call("on_batch_end")  # before a checkpoint, which saves the hooks' state
             if s.checkpoint_every_steps and state.batches_done % s.checkpoint_every_steps == 0:
                 self._checkpoint_due = True
             # Checkpoints and stops wait for an optimizer step: gradients accumulated over part
@@ -431,6 +463,10 @@ class FitLoop:
             "seconds": round(seconds, 4),
         }
         state.history.append(row)
+        self._call("on_epoch_end", row)  # before the checkpoint, which saves the hooks' state
+        if self.ctx is not None and self.ctx.stop_reason and state.early_stopped:
+            log.info(f"stopped by a hook: {self.ctx.stop_reason}")
+            self.ctx.stop_reason = None
         self.checkpoint(state, best=improved)  # one write: best.pt, if improved, is the same file
         self._log_epoch(row, improved)
         for callback in self.on_epoch_end:
@@ -446,7 +482,7 @@ class FitLoop:
         if is_better(
             value,
             state.stop_best,
-            METRIC_MODES.get(self.stop_metric, "min"),
+            self.stop_mode,
             self.s.early_stopping.min_delta,
         ):
             state.stop_best, state.bad_epochs = value, 0

@@ -35,6 +35,8 @@ class RunRecord(TypedDict, total=False):
             and, when a CPU run tuned its count, `tuning` (dlrun/thread_tuner.py: step_ms per
             count, switches, others_busy_cores)
         peak_memory_mb: {host_rss} and, on CUDA, {cuda} (peak allocated)
+        hooks: the run's hooks (hooks=[...]) by name, each with what it records (ema: decay,
+            updates); {} without hooks
         monitor: {metric, mode} that chose the best epoch (mode=eval: the metric returned)
         best_epoch, epochs_run, early_stopped: the epoch of best.pt, epochs trained, why it ended
         nonfinite_skipped: batches skipped for a non-finite loss (trainer.skip_nonfinite)
@@ -68,6 +70,7 @@ class RunRecord(TypedDict, total=False):
     overrides: list[str]
     threads: dict[str, Any]
     peak_memory_mb: dict[str, float]
+    hooks: dict[str, dict[str, Any]]
     monitor: dict[str, str]
     best_epoch: int | None
     epochs_run: int

@@ -145,6 +145,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "dlrun.loggers.MLflowLogger",
     ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
+    "hook": ("dlrun.hooks.EMA",),
     # Not `_target_`s: chosen by name (the data's task, or a model's `dlrun_task`).
     "task": (
         "dlrun.tasks.classification.ClassificationTask",
@@ -178,12 +179,24 @@ def register(group: str, name: str) -> Callable[[T], T]:
         target = f"{obj.__module__}.{obj.__qualname__}"  # type: ignore[attr-defined]
         if "<" in target:
             raise ValueError(f"dlrun.register({group!r}, {name!r}): define it at module level")
+        _refuse_a_second(group, name, target)
         _REGISTERED.setdefault(group, {})[name] = target
         _OBJECTS[target] = obj
         _offer_as_option(group, name, target, obj)
         return obj
 
     return _add
+
+
+def _refuse_a_second(group: str, name: str, target: str) -> None:
+    """Two plugins registering one short name: which one `model=NAME` built would depend on
+    the import order. An error naming both (re-registering the same object is fine)."""
+    earlier = _REGISTERED.get(group, {}).get(name)
+    if earlier is not None and earlier != target:
+        raise ConfigError(
+            f"dlrun.register({group!r}, {name!r}): {target} and {earlier} both register "
+            f"{group}={name}: rename one of them"
+        )
 
 
 def _offer_as_option(group: str, name: str, target: str, obj: Any) -> None:
@@ -197,7 +210,9 @@ def _offer_as_option(group: str, name: str, target: str, obj: Any) -> None:
     if group in ("optimizer", "scheduler"):
         node["_partial_"] = True  # built with run-time arguments (parameters, optimizer)
     ConfigStore.instance().store(
-        group=group, name=name, node={name: node} if group == "logger" else node
+        group="hooks" if group == "hook" else group,
+        name=name,
+        node={name: node} if group in ("logger", "hook") else node,
     )
 
 
@@ -258,6 +273,11 @@ def load_plugins(modules: Iterable[Any], source: str = "plugins") -> None:
             continue
         if not all(p.isidentifier() for p in name.split(".")):
             raise ConfigError(f"plugins: {name!r} is not a module name: use plugins=[mymodels]")
+        if _is_library(name):
+            raise ConfigError(
+                f"plugins: {name} is a library, not a plugin: a plugin is your own module "
+                "(plugins=[mymodels]); dlrun builds a library's classes only from its built-ins"
+            )
         try:
             importlib.import_module(name)
         except ImportError as err:
@@ -269,10 +289,66 @@ def load_plugins(modules: Iterable[Any], source: str = "plugins") -> None:
 
 
 def activate(config_plugins: Any = None) -> None:
-    """The installed entry points, then the config's `plugins` list (never a file's)."""
+    """The installed entry points, then `config_plugins`: modules the caller trusts (the
+    command line's plugins=[...], or the Python API's `plugins=`)."""
     for module, source in entry_point_modules().items():
         load_plugins([module], source)
     load_plugins(_as_list(config_plugins), "plugins=")
+
+
+def activate_typed(config_plugins: Any, overrides: Iterable[str]) -> None:
+    """`activate` for a composed config's `plugins`: only modules the command line named
+    (`overrides`, as typed); a config file's `plugins:` list never makes a module a plugin."""
+    typed = set(typed_plugins(overrides))
+    for module in _as_list(config_plugins):
+        if module not in typed:
+            raise ConfigError(
+                f"plugins: {module} comes from a config file, and a file cannot choose code to "
+                f"import: name it on the command line (plugins=[{module}]) if you trust it"
+            )
+    activate(config_plugins)
+
+
+def activate_for_job(config_plugins: Any) -> None:
+    """activate_typed with this Hydra job's command-line overrides (none outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    typed = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    activate_typed(config_plugins, typed)
+
+
+def typed_plugins(overrides: Iterable[str]) -> list[str]:
+    """The modules of `plugins=[...]` overrides (every option of a sweep over them)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found: list[str] = []
+    for arg in overrides:
+        if not str(arg).lstrip("+~").startswith("plugins="):
+            continue
+        try:
+            value = OverridesParser.create().parse_override(str(arg)).value()
+        except Exception:  # noqa: BLE001 (malformed: Hydra reports it in its own words)
+            continue
+        for option in value.list if hasattr(value, "list") else [value]:
+            found += [option] if isinstance(option, str) else [str(m) for m in option or []]
+    return found
+
+
+# Never plugins, whoever names them: a plugin's whole module becomes buildable, and these hold
+# file writers, loaders and process launchers (torch.save, shutil.rmtree, os.system).
+_LIBRARIES = frozenset(
+    {
+        *("dlrun", "torch", "torchvision", "torchaudio", "timm", "numpy", "scipy", "pandas"),
+        *("pyarrow", "sklearn", "hydra", "hydra_plugins", "omegaconf", "PIL", "safetensors"),
+        *("optuna", "submitit", "joblib", "yaml", "tqdm", "matplotlib", "mlflow", "tensorboard"),
+        *("onnx", "onnxruntime", "requests", "urllib3", "setuptools", "pip", "pkg_resources"),
+    }
+)
+
+
+def _is_library(name: str) -> bool:
+    top = name.split(".", 1)[0]
+    return top in sys.stdlib_module_names or top in _LIBRARIES or top in sys.builtin_module_names
 
 
 def _as_list(value: Any) -> list[str]:

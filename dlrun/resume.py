@@ -248,3 +248,36 @@ def _refuse_stretched_schedule(
             f"out over trainer.epochs={before} and cannot be stretched - resume with "
             f"trainer.epochs={before}, or start a new run"
         )
+
+
+# Modes that read a run (ckpt=) and write only a folder of their own: they never continue one.
+READ_ONLY_MODES = ("eval", "predict", "export")
+
+
+def check_before_writing(config: Any, run_dir: Path) -> None:
+    """Refuse a resume of `run_dir` before Hydra writes its .hydra/ files into it: a refused
+    resume must leave the folder as it was (a rewritten .hydra/config.yaml would make the next
+    resume=auto miss it). Checks the values, the checkpoint's place and epochs, and the set-up;
+    what cannot be checked yet (a config that needs Hydra's runtime) is checked when the job
+    starts, as before."""
+    from omegaconf import DictConfig
+
+    if not isinstance(config, DictConfig) or config.get("mode", "train") != "train":
+        return
+    spec = config.get("resume")
+    chosen = plan(spec, run_dir) if spec else FRESH
+    if chosen.action != "continue" or run_folder(chosen.checkpoint) is None:
+        return  # nothing continued in place: the folder written is a new one
+    from dlrun import config_record
+    from dlrun.validate import validate_config
+
+    job = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    try:
+        current = config_record.recorded(job)
+    except Exception:  # noqa: BLE001 (an interpolation of Hydra's runtime: checked at job start)
+        return
+    validate_config(job)
+    saved = load_checkpoint(chosen)
+    assert saved is not None
+    check_same_setup(saved["config"], current, chosen.checkpoint)
+    check_epochs_left(chosen, int(saved["loop"]["epoch"]), int(current["trainer"]["epochs"]))

@@ -22,9 +22,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlrun import (
     build,
     checkpoint,
+    clock,
     config_record,
     distributed,
     faults,
+    file_config,
     plots,
     registry,
     report,
@@ -35,7 +37,6 @@ from dlrun import (
 )
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
-from dlrun.cli import command_start_time
 from dlrun.data.bundle import DataBundle
 from dlrun.data.split import across_classes
 from dlrun.errors import ConfigError, DlrunError, Interrupted
@@ -165,6 +166,9 @@ class RunPieces:
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
         self.settings = t.resolved(self.task.default_monitor, self.device.type)
+        self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
+            steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
+        )
         if self.settings.limit_eval_batches:
             limit = self.settings.limit_eval_batches * self.settings.eval_batch_size
             _limit_eval_across_classes(self.data, limit)
@@ -249,10 +253,14 @@ class Run(RunPieces):
             else []
         )
         self.loggers = Loggers(loggers)
+        self.hooks = build.build_hooks(cfg.get("hooks"))  # hooks=[ema] (dlrun/hooks.py)
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def about(self) -> RunRecord:
+        return {**super().about(), "hooks": self.hooks.record()}  # e.g. ema: {decay, updates}
 
     def _epoch_pictures(self, state: LoopState, row: dict[str, Any]) -> None:
         """The task's pictures after an epoch (a GAN's samples): <name>/epoch_NNN.png, and the
@@ -268,11 +276,17 @@ class Run(RunPieces):
 
     # --- checkpoints -------------------------------------------------------------------------
     def checkpoint_payload(self, state: LoopState) -> dict[str, Any]:
-        """Everything a checkpoint holds (what `restore` reads back)."""
+        """Everything a checkpoint holds (what `restore` reads back). `model` holds the weights
+        to use (test, exports, predictions, eval); where a hook averages them (ema), the
+        training weights are kept apart as `train_model`, which resume continues from."""
+        weights = distributed.unwrap(self.task.model).state_dict()
+        for_use = self.hooks.evaluation_weights()
         return {
             "format": checkpoint.FORMAT,
             "version": checkpoint.VERSION,
-            "model": distributed.unwrap(self.task.model).state_dict(),
+            "model": weights if for_use is None else for_use,
+            **({} if for_use is None else {"train_model": weights}),
+            "hooks": self.hooks.state_dict(),
             **self._optimizer_state(),
             "loop": state.as_dict(),
             "rng": checkpoint.rng_state(),
@@ -300,7 +314,8 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt["model"])
+        distributed.unwrap(self.task.model).load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        self.hooks.load_state_dict(ckpt.get("hooks") or {})
         for name, opt in self.opt.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         for name, (sched, _) in self.opt.schedulers.items():
@@ -384,7 +399,7 @@ class Run(RunPieces):
         )
         log.info(f"run folder {self.artifacts.run_dir}")
         # from the command's start (Hydra loaded) to the first batch: what a user waits for
-        self.startup_seconds = round(time.time() - command_start_time(), 3)
+        self.startup_seconds = round(time.time() - clock.started(), 3)
         self.write_record("running", state)
         with StopFlag() as stop:
             metric = self._fit_recording_the_end(state, stop)
@@ -423,6 +438,8 @@ class Run(RunPieces):
             self.step_callbacks,
             self._loop_hooks(),
             seed=self.cfg.seed,
+            user_hooks=self.hooks,
+            run_dir=self.artifacts.run_dir,
         )
 
     def _fit_recording_the_end(self, state: LoopState, stop: StopFlag) -> float:
@@ -568,7 +585,7 @@ class EvalRun(RunPieces):
 
     def score(self, ckpt: dict[str, Any], ckpt_path: Path, split: str) -> float:
         """The checkpoint's weights on `split`: metrics.json (mode: eval), the monitored value."""
-        self.task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(self.task.model, ckpt.get("model"), ckpt_path)
         metrics = split_metrics(self.task, getattr(self.data, split), self.settings, self.device)
         self.artifacts.write_metrics(
             run_record.evaluation(self.about(), str(ckpt_path), split, metrics, self.monitor())
@@ -602,28 +619,36 @@ def run_eval(cfg: DictConfig, artifacts: RunArtifacts) -> float:
     # The checkpoint's sections replace the local ones (the local model=mlp default must not leak
     # keys into a saved lstm), taken literally (no interpolation evaluated), then go through the
     # same checks as a typed config.
+    # Where the data is kept and whether it is fetched (data.root/download, pretrained weights)
+    # come from this command or dlrun's defaults, never from the file (dlrun/file_config.py).
+    typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
+    sections = dict(saved)
+    if isinstance(saved.get("data"), dict):
+        sections["data"] = file_config.data_for_reading(saved["data"], cfg.data, typed)
+    if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
+        sections["model"] = config_record.without_weight_sources(saved["model"])
     merged = cfg.copy()
     with open_dict(merged):
         for key in _FROM_CHECKPOINT:
             if key in saved:
-                merged[key] = config_record.literal(saved[key])
-        if isinstance(saved.get("model"), dict):  # its weights come from the checkpoint
-            model = OmegaConf.to_container(merged.model, resolve=False)
-            merged.model = config_record.without_weight_sources(model)
-        # where the data is follows this command when typed (data.root=... for data that moved
-        # since training), or when training read it from the environment (DLRUN_DATA_DIR): a
-        # recorded ${oc.env:...} is not evaluated from the file, this machine's environment is
-        typed = {o.split("=", 1)[0].lstrip("+") for o in _overrides()}
-        saved_data = saved.get("data") or {}
-        for key in resume.DATA_LOCATION_KEYS:
-            from_env = "${oc.env:" in str(saved_data.get(key, ""))
-            if (f"data.{key}" in typed or from_env) and key in merged.data and key in cfg.data:
-                merged.data[key] = cfg.data[key]
+                merged[key] = config_record.literal(sections[key])
+        _table_location(merged, cfg, ckpt, typed)
     scoring = EvalRun(merged, artifacts, ckpt.get("data_state"))
     try:
         return scoring.score(ckpt, path, cfg.split)
     finally:
         scoring.data.close()
+
+
+def _table_location(merged: DictConfig, cfg: DictConfig, ckpt: dict, typed: set[str]) -> None:
+    """A table's files: data.path/test_path typed on this command line, else where training
+    read them (absolute paths recorded in the checkpoint), so eval runs from any folder."""
+    location = (ckpt.get("data_state") or {}).get("location") or {}
+    for key in ("path", "test_path"):
+        if f"data.{key}" in typed and key in cfg.data:
+            merged.data[key] = cfg.data[key]
+        elif isinstance(location.get(key), str) and key in merged.data:
+            merged.data[key] = location[key]
 
 
 def _write_failure(err: Exception, folder: Path) -> str:

@@ -14,6 +14,7 @@ import socket
 import time
 from pathlib import Path
 
+from dlrun import safe_files
 from dlrun.errors import DlrunError
 
 LOCK_NAME = ".dlrun.lock"
@@ -45,7 +46,7 @@ def acquire(run_dir: str | Path, what: str = "hydra.run.dir") -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = safe_files.open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o644)  # never a link
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

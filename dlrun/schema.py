@@ -82,6 +82,13 @@ def section(cls: type, doc: str) -> Any:
 # --- the sections ----------------------------------------------------------------------------
 
 
+# trainer.epochs=auto: the epochs most data trains for, and the ceiling when a small table's
+# step budget (DataBundle.min_steps, set by the table builders) asks for more.
+AUTO_EPOCHS = 30
+MAX_AUTO_EPOCHS = 1000
+TABLE_STEPS = 3000
+
+
 @dataclass
 class EarlyStoppingConfig:
     patience: int | None = key(
@@ -99,7 +106,14 @@ class EarlyStoppingConfig:
 class TrainerConfig:
     """The loop's settings, as typed: `auto` values are resolved by `resolved()`."""
 
-    epochs: int = key(30, "epochs to train", POSITIVE_INT, "10")
+    epochs: int | str = key(
+        "auto",
+        f"epochs to train; auto = {AUTO_EPOCHS}, or for a small table (the data asks for "
+        f"{TABLE_STEPS:,} optimizer steps) as many as reach them, at most {MAX_AUTO_EPOCHS:,}, "
+        "stopped early once the monitored metric has not improved for a tenth of them (>= 20)",
+        AUTO_OR_POSITIVE_INT,
+        "10",
+    )
     batch_size: int = key(64, "training batch size (global under torchrun)", POSITIVE_INT, "64")
     eval_batch_size: int = key(1024, "validation/test batch size", POSITIVE_INT, "1024")
     grad_clip: float | None = key(
@@ -206,6 +220,20 @@ class TrainerConfig:
             "auto (drop a last batch of one sample), true or false",
         ),
     )
+
+    def with_budget(self, steps_per_epoch: int, min_steps: int | None) -> TrainerConfig:
+        """trainer.epochs=auto decided: AUTO_EPOCHS, or for data that asks for `min_steps`
+        optimizer steps (small tables: a fixed epoch count is 60 steps for a 150-row table) the
+        epochs that reach them, with early stopping (unless set) ending them once the monitored
+        metric stops improving. A typed epoch count is kept as it is."""
+        if self.epochs != "auto":
+            return self
+        epochs, stop = AUTO_EPOCHS, self.early_stopping
+        if min_steps and steps_per_epoch and min_steps > epochs * steps_per_epoch:
+            epochs = min(-(-min_steps // steps_per_epoch), MAX_AUTO_EPOCHS)
+            if stop.patience is None:
+                stop = dataclasses.replace(stop, patience=max(20, epochs // 10))
+        return dataclasses.replace(self, epochs=epochs, early_stopping=stop)
 
     @classmethod
     def from_config(cls, node: Any) -> TrainerConfig:

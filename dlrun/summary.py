@@ -49,8 +49,17 @@ class Row:
     def seed(self) -> str | None:
         return next((o.split("=", 1)[1] for o in self.overrides if o.startswith("seed=")), None)
 
+    @property
+    def fold(self) -> str | None:
+        """data.fold of a cross-validation job (data.cv=K)."""
+        return next(
+            (o.split("=", 1)[1] for o in self.overrides if o.startswith("data.fold=")), None
+        )
+
     def without_seed(self) -> tuple[str, ...]:
-        return tuple(o for o in self.overrides if not o.startswith("seed="))
+        """The overrides but seed and data.fold: runs that differ only there are repeats (seeds)
+        or the folds of one cross-validation, summarised as mean ± std."""
+        return tuple(o for o in self.overrides if not o.startswith(("seed=", "data.fold=")))
 
 
 @dataclass
@@ -158,7 +167,7 @@ def seed_groups(rows: list[Row]) -> list[SeedGroup]:
     found = [
         SeedGroup(overrides, monitor, mode or "max", members)
         for (overrides, monitor, mode), members in groups.items()
-        if len({r.seed for r in members}) > 1
+        if len({(r.seed, r.fold) for r in members}) > 1
     ]
     return sorted(found, key=lambda g: (g.monitor, -g.val[0] if g.mode == "max" else g.val[0]))
 
@@ -284,21 +293,27 @@ def _runs_table(rows: list[Row]) -> list[str]:
 def _groups_table(groups: list[SeedGroup]) -> list[str]:
     names = _test_names([r for g in groups for r in g.rows])
     header = [
-        "overrides (all but seed)",
-        "seeds",
+        "overrides (all but seed and data.fold)",
+        "seeds / folds",
         "val (mean ± std)",
         *[f"test {n}" for n in names],
     ]
     lines = [
         [
             f"`{_shown(g.overrides)}`",
-            ",".join(sorted(str(r.seed) for r in g.rows)),
+            ",".join(sorted(_repeat(r) for r in g.rows)),
             f"{g.monitor} {_pm(g.val)}",
             *[_pm(g.test(n)) for n in names],
         ]
         for g in groups
     ]
     return _md_table(header, lines)
+
+
+def _repeat(row: Row) -> str:
+    """Which repeat a run is: its seed, its fold, or both (seed/fold)."""
+    parts = [p for p in (row.seed, row.fold and f"fold {row.fold}") if p is not None]
+    return "/".join(parts) or "-"
 
 
 def to_markdown(rows: list[Row], title: str) -> str:
@@ -322,7 +337,12 @@ def to_markdown(rows: list[Row], title: str) -> str:
         out += ["", "## Runs (best first)", "", *_runs_table(finished)]
     groups = seed_groups(rows)
     if groups:
-        out += ["", "## Seeds: mean ± sample std over runs that differ only by seed", ""]
+        out += [
+            "",
+            "## Seeds and folds: mean ± sample std over runs that differ only by seed or "
+            "data.fold (cross-validation)",
+            "",
+        ]
         out += _groups_table(groups)
     failed = [r for r in rows if r.status not in ("completed", "running")]
     if failed:

@@ -26,7 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import interrupts, resume
+from dlrun import interrupts, resume, safe_files
 from dlrun.artifacts import RunArtifacts
 from dlrun.errors import DlrunError, Interrupted
 from dlrun.summary import Summary, summarize, visible_overrides
@@ -74,18 +74,16 @@ def find_previous_sweep(root: Path, overrides: list[str]) -> Path | None:
     return max(matches)[1] if matches else None
 
 
-def _sweep_dir(root: str, fresh: str, resume: bool, overrides: Any) -> str:
-    """`hydra.sweep.dir`: root/fresh, or with sweep.resume=true the newest earlier sweep folder
-    of the same command. Cached on its literal arguments, so every job of a sweep (whose own
-    overrides differ) gets the folder the parent resolved."""
+def sweep_dir(root: str, fresh: str, resume: bool, overrides: Any) -> str:
+    """`hydra.sweep.dir` (the `dlrun_sweep_dir` resolver, dlrun/hydra_ext.py): root/fresh, or
+    with sweep.resume=true the newest earlier sweep folder of the same command. The resolver is
+    cached on its literal arguments, so every job of a sweep (whose own overrides differ) gets
+    the folder the parent resolved."""
     if resume:
         previous = find_previous_sweep(Path(root), [str(o) for o in overrides or []])
         if previous is not None:
             return str(previous)
     return f"{root}/{fresh}"
-
-
-OmegaConf.register_new_resolver("dlrun_sweep_dir", _sweep_dir, use_cache=True, replace=True)
 
 
 # --- GPU pinning for parallel launchers -----------------------------------------------------
@@ -265,14 +263,19 @@ class SweepCallback(Callback):
         # The sweep's own process may never run a job (joblib, submitit): Ctrl-C works from here.
         interrupts.release()
         sweep_dir = Path(config.hydra.sweep.dir)
+        try:  # a continued sweep folder with a link planted in it: refused before any write
+            safe_files.refuse_links(sweep_dir, "hydra.sweep.dir")
+        except DlrunError as err:
+            print(f"dlrun: error: {err}", file=sys.stderr)
+            sys.exit(err.exit_code)
         resumed = (sweep_dir / MARKER).is_file()
-        sweep_dir.mkdir(parents=True, exist_ok=True)  # Optuna's SQLite file goes here first
+        safe_files.make_dirs(sweep_dir)  # Optuna's SQLite file goes here first
         marker = {
             "overrides": list(config.hydra.overrides.task),
             "argv": sys.argv[1:],
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        (sweep_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        safe_files.write_atomic(sweep_dir / MARKER, json.dumps(marker, indent=2) + "\n")
         _OUTCOME["dir"] = sweep_dir
         print(f"{'resuming' if resumed else 'sweep'} folder: {sweep_dir}", flush=True)
 

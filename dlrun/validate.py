@@ -110,7 +110,8 @@ def _check_mode(cfg: DictConfig) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first missing or out-of-range value."""
-    if _get(cfg, "mode") in _MODE_NEEDS:  # the data keys (data.path=???) belong to training
+    from_checkpoint = _get(cfg, "mode") == "eval" and _get(cfg, "ckpt")  # its data section
+    if _get(cfg, "mode") in _MODE_NEEDS or from_checkpoint:  # data.path=??? belongs to training
         _check_mode(cfg)
         cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "data"])
     missing = sorted(OmegaConf.missing_keys(cfg))

@@ -154,6 +154,12 @@ class DataBundle:
     # Saved with the model for prediction: a table's fitted preprocessing (feature statistics,
     # categories, imputation values, target scaling, class names), fitted on the train split.
     preprocessing: TablePreprocessing | None = None
+    # Optimizer steps this data needs to converge with trainer.epochs=auto (a small table asks
+    # for more epochs than the default 30); None: the default epochs.
+    min_steps: int | None = None
+    # Where the data is, as absolute paths (data.path/test_path of a table): recorded in the
+    # checkpoint so mode=eval finds it from any folder (a path typed on eval's command line wins).
+    location: dict[str, str] = field(default_factory=dict)
     # Files the data skipped as unreadable (image_folder with data.skip_bad=true), filled as
     # batches are read; the run record counts them.
     skipped: list[str] = field(default_factory=list)
@@ -191,6 +197,8 @@ class DataBundle:
             state["text"] = dict(self.text.state)
         if self.preprocessing is not None:
             state["table"] = self.preprocessing.to_state()
+        if self.location:
+            state["location"] = dict(self.location)
         return state
 
     def model_facts(self) -> dict[str, Any]:

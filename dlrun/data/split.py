@@ -42,6 +42,28 @@ def holdout(
     return rest_idx.sort().values, held_idx.sort().values
 
 
+def kfold(
+    n: int, k: int, fold: int, seed: int, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(kept, held_out) for fold `fold` of `k`: each row is held out in exactly one fold; with
+    `labels`, each class is dealt round the folds in a seeded order (stratified)."""
+    gen = torch.Generator().manual_seed(seed)
+    assigned = torch.empty(n, dtype=torch.long)
+    groups = (
+        [torch.arange(n)]
+        if labels is None
+        else [(labels == c).nonzero().flatten() for c in torch.unique(labels).tolist()]
+    )
+    offset = 0
+    for members in groups:  # one class after another, so every fold gets its share of each
+        members = members[torch.randperm(len(members), generator=gen)]
+        assigned[members] = (torch.arange(len(members)) + offset) % k
+        offset += len(members)
+    held = (assigned == fold).nonzero().flatten()
+    kept = (assigned != fold).nonzero().flatten()
+    return kept, held
+
+
 def across_classes(labels: Tensor, count: int) -> Tensor:
     """Positions of `count` samples taken from each class in turn (in storage order within a
     class): the few batches a limited evaluation sees (debug=smoke) hold every class, instead

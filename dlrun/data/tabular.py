@@ -11,6 +11,8 @@ generative models.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,10 +20,12 @@ from torch import Tensor
 
 from dlrun.data.bundle import DataBundle, ImageFacts, InMemorySplit
 from dlrun.data.bundled import DIGITS_FEATURES, load_digits
-from dlrun.data.csv_read import csv_file, not_utf8, read_table
-from dlrun.data.split import holdout
-from dlrun.data.table_prep import TablePreprocessing
+from dlrun.data.columns import feature_columns
+from dlrun.data.csv_read import csv_file, not_utf8, read_frame
+from dlrun.data.split import holdout, kfold
+from dlrun.data.table_prep import DEFAULT_MAX_LEVELS, TablePreprocessing
 from dlrun.data.target import (
+    Labels,
     class_indices,
     class_names,
     detect_task,
@@ -30,6 +34,7 @@ from dlrun.data.target import (
     refuse_missing,
 )
 from dlrun.errors import ConfigError, DataError
+from dlrun.schema import TABLE_STEPS
 
 log = logging.getLogger("dlrun")
 
@@ -188,26 +193,6 @@ def synthetic_regression(
     )
 
 
-def _read_csv(
-    path: str, target: str, key: str, features: list[str] | None = None
-) -> tuple[list[dict[str, str]], list[str], list[str]]:
-    """(rows, raw target strings, feature names) from a headed CSV, read strictly.
-
-    `features` (the training file's feature names) picks the columns by name, so a test file may
-    order its columns differently; without it, every column but `target` is a feature.
-    """
-    columns, rows = read_table(path, key)
-    if features is None:
-        if target not in columns:
-            raise DataError(
-                f"data.target={target!r} is not a column of {path}: choose one of {columns}"
-            )
-        features = [c for c in columns if c != target]
-    else:
-        _check_same_columns(path, key, columns, [*features, target])
-    return rows, [r[target] for r in rows], features
-
-
 def _check_same_columns(path: str, key: str, columns: list[str], needed: list[str]) -> None:
     """A test file must hold every training column (features are then matched by name)."""
     missing = [c for c in needed if c not in columns]
@@ -228,17 +213,42 @@ def _check_categorical(categorical: list[str], features: list[str], target: str)
 
 
 def _encode_target(
-    task: str, target: str, files: list[tuple[list[str], str]], saved: TablePreprocessing | None
+    task: str, target: str, files: list[Labels], saved: TablePreprocessing | None
 ) -> tuple[list[np.ndarray], list[str] | None]:
     """Each file's targets as class numbers or floats, and the class names (classification)."""
     if task == "regression":
-        return [numeric_target(target, values, path) for values, path in files], None
-    for values, path in files:
-        refuse_missing(target, values, path)
-    names = (saved.class_names if saved else None) or class_names(
-        target, [v for values, _ in files for v in values], files[0][1]
-    )
-    return [class_indices(values, names, path) for values, path in files], names
+        return [numeric_target(target, labels) for labels in files], None
+    for labels in files:
+        refuse_missing(target, labels)
+    names = (saved.class_names if saved else None) or class_names(target, files)
+    return [class_indices(labels, names) for labels in files], names
+
+
+def _read(path: str, key: str, target: str, needed: list[str] | None = None) -> tuple[Any, Labels]:
+    """(the table as a DataFrame, the target's values as text) from a CSV or Parquet file;
+    `needed` (the training columns) must all be there (a test file's order may differ)."""
+    frame = read_frame(path, key, text=[target])
+    columns = [str(c) for c in frame.columns]
+    if needed is not None:
+        _check_same_columns(path, key, columns, [*needed, target])
+    elif target not in columns:
+        raise DataError(
+            f"data.target={target!r} is not a column of {path}: choose one of {columns}"
+        )
+    return frame, Labels.of(frame[target].to_numpy(dtype=object), path)
+
+
+def _held_out(
+    n: int, labels: Tensor | None, test_fraction: float, split_seed: int, cv: int | None, fold: int
+) -> tuple[Tensor, Tensor]:
+    """(rows to train and validate on, test rows): a hold-out, or fold `fold` of data.cv."""
+    if cv is None:
+        return holdout(n, test_fraction, split_seed, labels)
+    if not isinstance(cv, int) or cv < 2 or cv > n:
+        raise ConfigError(f"data.cv={cv} is invalid: use a number of folds from 2 to {n}, or null")
+    if not isinstance(fold, int) or not 0 <= fold < cv:
+        raise ConfigError(f"data.fold={fold} is invalid: use 0 to {cv - 1} (one run per fold)")
+    return kfold(n, cv, fold, split_seed, labels)
 
 
 def csv_table(
@@ -253,43 +263,55 @@ def csv_table(
     categorical: list[str] | None = None,
     impute: str | None = None,
     stratify: bool = True,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    max_levels: int | None = DEFAULT_MAX_LEVELS,
+    cv: int | None = None,
+    fold: int = 0,
     checkpoint_state: dict | None = None,
 ) -> DataBundle:
-    """The user's own CSV: every column but `target` is a feature (numbers, or categories).
-
-    The preprocessing (scaling, categories, imputation, target scaling) is fitted on the training
-    split, or taken from `checkpoint_state` (eval/resume) so data is encoded as training did."""
+    """The user's own table (CSV or Parquet): read by pyarrow, preprocessed by scikit-learn's
+    transformers fitted on the training split (or taken from `checkpoint_state` on eval/resume,
+    so data is encoded as training did). Every column but `target` is a feature unless
+    `features`/`drop` say otherwise; identifier columns are left out (dlrun/data/columns.py)."""
     saved = None
     if checkpoint_state and "table" in checkpoint_state:
         saved = TablePreprocessing.from_state(checkpoint_state["table"])
-    rows, y_raw, features = _read_csv(path, target, "data.path", saved and saved.features)
-    categorical = _check_categorical(categorical, features, target)
-    test_rows, y_test_raw = [], []
+    frame, y_raw = _read(path, "data.path", target, saved and saved.features)
+    categorical = [categorical] if isinstance(categorical, str) else list(categorical or [])
+    names = saved.features if saved else feature_columns(frame, target, features, drop, categorical)
+    categorical = _check_categorical(categorical, names, target)
+    test_frame, y_test_raw = None, None
     if test_path:  # columns matched by the training header's names, not by position
-        test_rows, y_test_raw, _ = _read_csv(test_path, target, "data.test_path", features)
-    task = saved.task if saved else detect_task(task, target, y_raw + y_test_raw)
-    files = [(y_raw, path)] + ([(y_test_raw, test_path)] if test_path else [])
-    ys, names = _encode_target(task, target, files, saved)
+        if cv is not None:
+            raise ConfigError("data.cv folds the data.path file: leave data.test_path out")
+        test_frame, y_test_raw = _read(test_path, "data.test_path", target, names)
+    files = [y_raw] + ([y_test_raw] if y_test_raw is not None else [])
+    task = saved.task if saved else detect_task(task, target, files)
+    ys, classes = _encode_target(task, target, files, saved)
     labels = torch.as_tensor(ys[0]) if task == "classification" and stratify else None
-    index = torch.arange(len(rows))
-    if test_path:
-        test_index = None
-    else:
-        index, test_index = holdout(len(rows), test_fraction, split_seed, labels)
+    index, test_index = torch.arange(len(frame)), None
+    if not test_path:
+        index, test_index = _held_out(len(frame), labels, test_fraction, split_seed, cv, fold)
     train_index, val_index = _carve(index, val_fraction, seed, labels)
-    prep = saved or _fit(rows, train_index, features, categorical, impute, task, target, names)
+    prep = saved or _fit(frame, train_index, names, categorical, impute, max_levels)
+    prep.task, prep.target, prep.class_names = task, target, classes
     y = torch.as_tensor(ys[0])
     if task == "regression" and saved is None:
         prep.fit_target(y[train_index])
-    x = prep.transform(rows, path)
+    x = prep.transform(frame, path)
+    del frame  # the encoded rows replace it: peak memory is one table, not two
     x_test, y_test = (
-        (prep.transform(test_rows, test_path), torch.as_tensor(ys[1]))
+        (prep.transform(test_frame, test_path), torch.as_tensor(ys[1]))
         if test_path
         else (x[test_index], y[test_index])
     )
-    return _table_bundle(
+    bundle = _table_bundle(
         prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]), (x_test, y_test)
     )
+    given = {"path": path, "test_path": test_path}
+    bundle.location = {k: str(Path(v).resolve()) for k, v in given.items() if v}
+    return bundle
 
 
 def _carve(
@@ -306,22 +328,25 @@ def _carve(
 
 
 def _fit(
-    rows: list[dict[str, str]],
+    frame: Any,
     train_index: Tensor,
     features: list[str],
     categorical: list[str],
     impute: str | None,
-    task: str,
-    target: str,
-    names: list[str] | None,
+    max_levels: int | None,
 ) -> TablePreprocessing:
-    prep = TablePreprocessing.fit(
-        [rows[i] for i in train_index.tolist()], features, categorical, impute
-    )
-    prep.task, prep.target, prep.class_names = task, target, names
+    train = frame.iloc[train_index.numpy()]
+    prep = TablePreprocessing.fit(train, features, categorical, impute, max_levels)
     if prep.categories:
         shown = ", ".join(f"{c} ({len(v)})" for c, v in prep.categories.items())
-        log.info(f"data: one-hot categorical column(s) {shown} (+1 unknown slot each)")
+        log.info(f"data: one-hot categorical column(s) {shown} (+1 other/unseen slot each)")
+    for col, levels in prep.categories.items():
+        total = train[col].nunique()
+        if max_levels is not None and total > len(levels):
+            log.info(
+                f"data: {col} has {total} levels in the training split: the {len(levels)} most "
+                f"frequent are kept, the rest share one 'other' slot (data.max_levels={max_levels})"
+            )
     return prep
 
 
@@ -336,6 +361,7 @@ def _table_bundle(prep: TablePreprocessing, *splits: tuple[Tensor, Tensor]) -> D
         train=parts[0],
         val=parts[1],
         test=parts[2],
+        min_steps=TABLE_STEPS,
         task=prep.task,
         input_shape=(prep.width,),
         num_classes=len(prep.class_names) if classify else None,

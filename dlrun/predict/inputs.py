@@ -9,6 +9,7 @@ is refused in one line naming it, or, with on_error="skip", left out and listed 
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,28 +80,42 @@ def _require_columns(path: Path, columns: list[str], needed: list[str], what: st
 
 
 def read_table(path: Path, prep: TablePreprocessing, on_error: str) -> Inputs:
-    """Feature columns matched by name and encoded by the training run's fitted preprocessing;
-    the target (when present) and every other column carried through."""
-    columns, rows = read_csv_rows(path)
+    """Feature columns (CSV or Parquet) matched by name and encoded by the training run's fitted
+    preprocessing; the target (when present) and every other column carried through as text."""
+    from dlrun.data.csv_read import column_names, read_frame
+
+    columns = column_names(path, "input")
     _require_columns(path, columns, prep.features, "feature")
-    inputs = Inputs("row", iter(()), len(rows))
-    numbers, x = encode_rows(prep, rows, str(path), ErrorPolicy(on_error, inputs.skipped))
-    kept = [rows[n - 1] for n in numbers]
+    frame = read_frame(path, "input", text=[c for c in columns if c not in prep.features])
+    return frame_inputs(frame, prep, str(path), on_error)
+
+
+def frame_inputs(frame: Any, prep: TablePreprocessing, source: str, on_error: str) -> Inputs:
+    """Rows of a DataFrame (a file's, or one given from Python), encoded as training encoded."""
+    columns = [str(c) for c in frame.columns]
+    inputs = Inputs("row", iter(()), len(frame))
+    numbers, x = encode_rows(prep, frame, source, ErrorPolicy(on_error, inputs.skipped))
+    kept = frame.iloc[[n - 1 for n in numbers]]
+
+    def text(column: str) -> list[str]:
+        return ["" if v is None or v != v else str(v) for v in kept[column].tolist()]
+
     chunk = Chunk(
         ids=[str(n) for n in numbers],
         tensors={"x": x},
-        targets=[r[prep.target] for r in kept] if prep.target in columns else None,
-        extra={c: [r[c] for r in kept] for c in columns if c not in prep.features},
+        targets=text(prep.target) if prep.target in columns else None,
+        extra={c: text(c) for c in columns if c not in prep.features},
     )
     inputs.chunks = iter([chunk])
     return inputs
 
 
 def encode_rows(
-    prep: TablePreprocessing, rows: list[dict[str, Any]], source: str, errors: ErrorPolicy
+    prep: TablePreprocessing, rows: Any, source: str, errors: ErrorPolicy
 ) -> tuple[list[int], Tensor]:
-    """(1-based numbers of the rows kept, their encoded features). All rows at once; when one
-    is refused and errors are skipped, row by row to find and leave out the bad ones."""
+    """(1-based numbers of the rows kept, their encoded features) of a DataFrame or a list of
+    dicts. All rows at once; when one is refused and errors are skipped, row by row to find and
+    leave out the bad ones."""
     try:
         return list(range(1, len(rows) + 1)), prep.transform(rows, source)
     except DataError as err:
@@ -109,11 +124,12 @@ def encode_rows(
                 f"{err}; or pass predict.on_error=skip to leave such rows out"
             ) from None
     kept, parts = [], []
-    for n, row in enumerate(rows, start=1):
+    for n in range(1, len(rows) + 1):
+        row = rows.iloc[[n - 1]] if hasattr(rows, "iloc") else [rows[n - 1]]
         try:
-            parts.append(prep.transform([row], source))
+            parts.append(prep.transform(row, source, first_row=n))
         except DataError as err:
-            errors.skipped.append(str(err).replace(" data row 1 ", f" data row {n} "))
+            errors.skipped.append(str(err))
             continue
         kept.append(n)
     return kept, torch.cat(parts) if parts else torch.zeros(0, prep.width)
@@ -155,6 +171,18 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
+def regular_input(path: Path) -> None:
+    """input= is a regular file or a folder: a device (/dev/zero reads forever), a FIFO (hangs
+    until someone writes) or a socket is refused in one line."""
+    if not path.exists():
+        raise DataError(f"input={path} does not exist: give the path of the inputs")
+    if not (path.is_file() or path.is_dir()):
+        raise DataError(
+            f"input={path} is not a regular file or a folder (a device, pipe or socket): give a "
+            "file (CSV, text, image, MNIST/CIFAR file) or a folder of images"
+        )
+
+
 def read_images(
     path: Path, images: dict[str, Any], class_names: list[str] | None, on_error: str, chunk: int
 ) -> Inputs:
@@ -170,7 +198,8 @@ def read_images(
         if not files:
             raise DataError(f"input={path} holds no image files (.png, .jpg, ...)")
         return _image_files(files, images, class_names, on_error, chunk)
-    head = path.read_bytes()[:4]
+    with path.open("rb") as f:  # the first bytes only: never the whole of a huge file
+        head = f.read(4)
     if head == IDX_IMAGES_MAGIC:
         return _array_inputs(*_read_idx(path), images, class_names, chunk)
     if head[:1] == b"\x80":  # a pickle: CIFAR's python batches
@@ -182,8 +211,15 @@ def _pil_image(file: Path, channels: int) -> Any:
     """The image converted as training read it: RGB (ImageFolder's loader) or greyscale."""
     from PIL import Image
 
-    with Image.open(file) as img:
-        return img.convert("RGB" if channels == 3 else "L")
+    with warnings.catch_warnings():
+        # more pixels than PIL's limit (a few KB of PNG can claim gigapixels): refused, not a
+        # warning followed by decoding it all
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(file) as img:
+                return img.convert("RGB" if channels == 3 else "L")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(f"too many pixels, refused as a decompression bomb ({err})") from None
 
 
 def _image_files(

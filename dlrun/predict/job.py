@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle, Split
-from dlrun.errors import ConfigError, DataError
+from dlrun.errors import ConfigError
 from dlrun.predict.predictor import Predictions, Predictor
 from dlrun.tasks.base import Task
 
@@ -125,20 +125,21 @@ def run_predict(cfg: DictConfig, artifacts: RunArtifacts) -> None:
     if pred.images is not None:
         for i, image in enumerate(pred.images):
             artifacts.write_png(image_name(i), image)
-    accuracy = pred.accuracy()
-    artifacts.write_metrics(
-        run_record.prediction(
-            str(cfg.ckpt),
-            cfg.get("input"),
-            artifacts.relative(csv_path),
-            len(pred.ids),
-            pred.skipped,
-            str(artifacts.run_dir),
-            _overrides(),
-            accuracy,
-        )
+    scores = pred.scores()
+    accuracy = scores.get("accuracy")
+    record = run_record.prediction(
+        str(cfg.ckpt),
+        cfg.get("input"),
+        artifacts.relative(csv_path),
+        len(pred.ids),
+        pred.skipped,
+        str(artifacts.run_dir),
+        _overrides(),
+        accuracy,
     )
-    _report(pred, csv_path, accuracy)
+    record.update({k: v for k, v in scores.items() if k != "accuracy"})  # regression: mae, ...
+    artifacts.write_metrics(record)
+    _report(pred, csv_path, scores)
 
 
 def _overrides() -> list[str]:
@@ -157,21 +158,18 @@ def _predict(cfg: DictConfig, predictor: Predictor) -> Predictions:
             "mode=predict needs input=PATH: a CSV, a text file, an image or a folder of images"
         )
     path = Path(cfg.input)
-    if not path.exists():
-        raise DataError(f"input={cfg.input} does not exist: give the path of the inputs")
     return predictor.predict(path, on_error=cfg.predict.on_error)
 
 
-def _report(pred: Predictions, csv_path: Path, accuracy: float | None) -> None:
+def _report(pred: Predictions, csv_path: Path, scores: dict[str, float]) -> None:
     for line in pred.skipped[:10]:
         log.warning(f"skipped {line}")
     if len(pred.skipped) > 10:
         log.warning(f"... and {len(pred.skipped) - 10} more inputs skipped")
-    known = (
-        f" (accuracy {accuracy:.4f} against the labels in the input)"
-        if accuracy is not None
-        else ""
-    )
+    against = "labels" if "accuracy" in scores else "values"
+    names = {"accuracy": "accuracy", "mae": "MAE", "rmse": "RMSE", "r2": "R^2"}
+    shown = ", ".join(f"{names[k]} {v:.4f}" for k, v in scores.items())
+    known = f" ({shown} against the {against} in the input)" if scores else ""
     did = "generated" if pred.id_name == "sample" else "predicted"
     log.info(f"{did} {len(pred.ids)} {'images' if did == 'generated' else 'inputs'}{known}")
     log.info(f"wrote {csv_path}")

@@ -72,6 +72,49 @@ class Predictions:
         right = sum(t == p for t, p in zip(self.targets, self.labels, strict=True))
         return right / len(self.targets)
 
+    def scores(self) -> dict[str, float]:
+        """Against the true labels or values the inputs had: accuracy (classification), or
+        MAE, RMSE and R^2 in the target's units (regression; rows whose value is not a number
+        are left out). Empty when the inputs had none."""
+        accuracy = self.accuracy()
+        if accuracy is not None:
+            return {"accuracy": accuracy}
+        if self.values is None or not self.targets:
+            return {}
+        true = np.array([_number(t) for t in self.targets], dtype=np.float64)
+        ok = np.isfinite(true) & (self.values.shape[1] == 1)
+        if not ok.any():
+            return {}
+        y, pred = true[ok], self.values[ok, 0].astype(np.float64)
+        spread = float(((y - y.mean()) ** 2).sum())
+        return {
+            "mae": float(np.abs(pred - y).mean()),
+            "rmse": float(np.sqrt(((pred - y) ** 2).mean())),
+            "r2": 1 - float(((pred - y) ** 2).sum()) / spread if spread > 0 else float("nan"),
+        }
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _run_settings(trainer: Any, file: Path) -> tuple[str, int]:
+    """(precision, eval batch size) the checkpoint's run used, checked like typed values: a
+    batch size of 0 or less would predict nothing and still write an (empty) predictions.csv."""
+    trainer = trainer if isinstance(trainer, dict) else {}
+    precision, size = str(trainer.get("precision", "32")), trainer.get("eval_batch_size", 1024)
+    if precision not in ("32", "bf16", "fp16"):
+        raise DataError(f"checkpoint {file}: trainer.precision={precision!r} is not 32, bf16, fp16")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise DataError(
+            f"checkpoint {file}: trainer.eval_batch_size={size!r} is not a positive integer; "
+            "it was altered, use the run's own checkpoint"
+        )
+    return precision, size
+
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
@@ -117,16 +160,10 @@ class Predictor:
         cfg = OmegaConf.create(config_record.literal(sections))
         target = torch.device(resolve_device(device))
         task = build.build_task(cfg, preprocessing.model_bundle(prep), target)
-        task.model.load_state_dict(ckpt["model"])
+        checkpoint.load_weights(task.model, ckpt.get("model"), file)
         task.model.eval()
-        trainer = saved.get("trainer", {})
-        predictor = cls(
-            task,
-            prep,
-            target,
-            str(trainer.get("precision", "32")),
-            int(trainer.get("eval_batch_size", 1024)),
-        )
+        precision, batch_size = _run_settings(saved.get("trainer"), file)
+        predictor = cls(task, prep, target, precision, batch_size)
         predictor.config = saved
         return predictor
 
@@ -252,9 +289,10 @@ class Predictor:
 
     # --- the public entry points ---------------------------------------------------------------
     def predict(self, data: Any, on_error: str = "fail") -> Predictions:
-        """`data`: a path (CSV, text file, image, folder of images, MNIST/CIFAR file), an array
-        or tensor (feature rows, or uint8 images at the training size), or a list of strings
-        (documents) or of image paths."""
+        """`data`: a path (CSV or Parquet table, text file, image, folder of images, MNIST/CIFAR
+        file), a pandas DataFrame (a table model's raw columns), an array or tensor (feature
+        rows, or uint8 images at the training size), or a list of strings (documents) or of
+        image paths."""
         if isinstance(data, str | Path):
             return self.predict_path(Path(data), on_error)
         if isinstance(data, list | tuple) and data and all(isinstance(d, str) for d in data):
@@ -271,15 +309,35 @@ class Predictor:
             )
         if self.table is not None and isinstance(data, list | tuple) and data:
             return self._table_rows(list(data), on_error)
+        if (
+            self.table is not None
+            and type(data).__module__.startswith("pandas")
+            and hasattr(data, "columns")
+        ):
+            return self._table_frame(data, on_error)
         if isinstance(data, np.ndarray | Tensor):
             x = torch.as_tensor(np.array(data)) if isinstance(data, np.ndarray) else data
-            x = self._table_array(x) if self.table else readers.array_layout(x, self.prep)
+            if self.table is not None:
+                x = self._table_array(x)
+            elif self.kind == "table":  # data that fitted no preprocessing (a plugin's own)
+                x = self._raw_rows(x)
+            else:
+                x = readers.array_layout(x, self.prep)
             ids = [str(i) for i in range(len(x))]
             return self._from_chunk("index", readers.Chunk(ids, {"x": x}), self.split({"x": x}))
         raise DataError(
             f"cannot predict on a {type(data).__name__}: give a path, an array or tensor, or a "
             "list of strings"
         )
+
+    def _raw_rows(self, x: Tensor) -> Tensor:
+        """Feature rows as the model took them in training, where no preprocessing was fitted."""
+        shape = tuple(self.prep["input_shape"])
+        if tuple(x.shape[1:]) != shape:
+            raise DataError(
+                f"the array holds rows of shape {tuple(x.shape[1:])}; the model takes {shape}"
+            )
+        return x.float()
 
     def _table_array(self, x: Tensor) -> Tensor:
         """Raw numeric feature rows (N, features) in the training columns' order, encoded."""
@@ -303,7 +361,21 @@ class Predictor:
         pred.skipped = skipped
         return pred
 
+    def _table_frame(self, frame: Any, on_error: str) -> Predictions:
+        """A pandas DataFrame of raw columns (by name; others carried through)."""
+        table = self._fitted_table()
+        columns = [str(c) for c in frame.columns]
+        missing = [f for f in table.features if f not in columns]
+        if missing:
+            raise DataError(
+                f"the DataFrame lacks the feature column(s) {missing} the model was trained on "
+                f"(it takes {table.features}, in any order)"
+            )
+        frame = frame.reset_index(drop=True)
+        return self._from_inputs(readers.frame_inputs(frame, table, "the DataFrame", on_error))
+
     def predict_path(self, path: Path, on_error: str = "fail") -> Predictions:
+        readers.regular_input(path)
         if self.kind == "text":
             id_name, docs, chunk = readers.read_text(path, self.prep["text"])
             return self._from_chunk(id_name, chunk, self.encode_text(docs))

@@ -69,6 +69,12 @@ class AdversarialTask(Task):
     allowed_losses = ("GANLoss",)
     default_monitor = "pixel_fd"
     metric_names = ("pixel_fd", "generator_loss", "discriminator_loss", "d_accuracy")
+    metric_modes = {
+        "pixel_fd": "min",
+        "generator_loss": "min",
+        "discriminator_loss": "min",
+        "d_accuracy": "max",
+    }
     needs_images = True
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:

@@ -12,24 +12,6 @@ from dlrun.data.bundle import Batch, DataBundle
 from dlrun.errors import ConfigError
 from dlrun.picture import Picture
 
-# Direction of improvement for every metric name a task may report.
-METRIC_MODES: dict[str, str] = {
-    "accuracy": "max",
-    "f1_macro": "max",
-    "precision_macro": "max",
-    "recall_macro": "max",
-    "r2": "max",
-    "psnr": "max",
-    "d_accuracy": "max",
-    "loss": "min",
-    "mae": "min",
-    "rmse": "min",
-    "mse": "min",
-    "pixel_fd": "min",
-    "generator_loss": "min",
-    "discriminator_loss": "min",
-}
-
 
 @dataclass
 class Step:
@@ -50,6 +32,9 @@ class Task:
     allowed_losses: ClassVar[tuple[str, ...]]  # loss class names this task can train with
     default_monitor: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
+    # Each metric's direction of improvement, "max" or "min": it picks the best epoch and drives
+    # early stopping. A task of your own declares its own (a metric without one is refused).
+    metric_modes: ClassVar[dict[str, str]] = {}
     needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
@@ -114,7 +99,13 @@ class Task:
                 f"{key}={metric!r} is not a {self.name} metric: choose one of "
                 f"{list(self.metric_names)}"
             )
-        return METRIC_MODES.get(metric, "min")
+        mode = self.metric_modes.get(metric)
+        if mode not in ("max", "min"):
+            raise ConfigError(
+                f"{key}={metric!r}: the {self.name} task does not say whether higher or lower is "
+                f'better: its class declares metric_modes = {{"{metric}": "max" or "min"}}'
+            )
+        return mode
 
     # --- pictures: the run calls these in eval mode without gradients, writes what they return
     def epoch_pictures(self) -> dict[str, Picture]:

@@ -20,6 +20,13 @@ class ClassificationTask(Task):
     allowed_losses = ("CrossEntropyLoss", "BCEWithLogitsLoss")
     default_monitor = "accuracy"
     metric_names = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+    metric_modes = {
+        "accuracy": "max",
+        "f1_macro": "max",
+        "precision_macro": "max",
+        "recall_macro": "max",
+        "loss": "min",
+    }
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         super().__init__(model, loss_fn, data)

@@ -28,6 +28,7 @@ class ReconstructionTask(Task):
     allowed_losses = ("MSELoss", "BCEWithLogitsLoss")
     default_monitor = "mse"
     metric_names = ("mse", "psnr", "loss")
+    metric_modes = {"mse": "min", "psnr": "max", "loss": "min"}
     needs_images = True
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:

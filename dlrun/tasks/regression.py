@@ -19,6 +19,7 @@ class RegressionTask(Task):
     allowed_losses = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
     default_monitor = "loss"
     metric_names = ("loss", "mae", "rmse", "r2")
+    metric_modes = {"loss": "min", "mae": "min", "rmse": "min", "r2": "max"}
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         super().__init__(model, loss_fn, data)

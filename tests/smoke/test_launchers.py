@@ -1,4 +1,7 @@
-"""Parallel and cluster launchers through the real command (joblib here; SLURM is config only)."""
+"""Parallel and cluster launchers through the real command (joblib here; SLURM is config only).
+The joblib and submitit sweeps run as real processes with a time limit: that the command exits
+after its summary is part of the point (a joblib sweep once hung there, on loky's manager
+thread)."""
 
 import re
 import subprocess
@@ -14,7 +17,7 @@ JOBLIB = ["-m", "debug=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2
 
 @pytest.mark.slow
 def test_joblib_runs_jobs_in_worker_processes_and_records_failures(dlrun, tmp_path):
-    proc = dlrun(*JOBLIB, "optimizer.lr=0.05,-1,0.02", expect_fail=True)
+    proc = dlrun(*JOBLIB, "optimizer.lr=0.05,-1,0.02", expect_fail=True, process=True, timeout=180)
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout
     assert proc.returncode == 1 and "1 of 3 jobs did not complete" in proc.stderr
     (sweep,) = sweep_dirs(tmp_path)  # one sweep folder although the jobs ran in other processes
@@ -45,7 +48,13 @@ def test_cluster_launcher_configs_compose_with_their_defaults(compose):
 @pytest.mark.slow
 def test_submitit_local_runs_each_job_in_its_own_process(dlrun, tmp_path):
     proc = dlrun(
-        "-m", "hydra/launcher=local", "optimizer.lr=0.05,-1", "debug=smoke", expect_fail=True
+        "-m",
+        "hydra/launcher=local",
+        "optimizer.lr=0.05,-1",
+        "debug=smoke",
+        expect_fail=True,
+        process=True,
+        timeout=180,
     )
     assert proc.returncode == 1 and "1 of 2 jobs did not complete" in proc.stderr
     (sweep,) = sweep_dirs(tmp_path)

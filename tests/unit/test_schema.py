@@ -67,7 +67,7 @@ def test_each_rule_accepts_its_default_and_validates_the_key(k):
         ("split=train", "split='train' is invalid: it must be test or val"),
         ("mode=fit", "it must be train, eval, predict or export"),
         ("trainer.deterministic=yes", "it must be true or false"),
-        ("trainer.epochs=0", "it must be a positive integer, e.g. trainer.epochs=10"),
+        ("trainer.epochs=0", "it must be auto or a positive integer, e.g. trainer.epochs=10"),
     ],
 )
 def test_schema_rules_refuse_bad_values_in_one_line(compose, override, message):
@@ -120,3 +120,17 @@ def test_a_new_field_is_a_key_everywhere():
     assert schema.config_block(Extra) == [
         "save_optimizer: true".ljust(30) + " # keep the optimizer state"
     ]
+
+
+def test_auto_epochs_give_a_small_table_a_step_budget_with_early_stopping():
+    from dlrun.schema import AUTO_EPOCHS, MAX_AUTO_EPOCHS, TABLE_STEPS, TrainerConfig
+
+    auto = TrainerConfig()
+    small = auto.with_budget(steps_per_epoch=5, min_steps=TABLE_STEPS)  # a 400-row table
+    assert small.epochs == TABLE_STEPS // 5 and small.early_stopping.patience == 60
+    assert auto.with_budget(1, TABLE_STEPS).epochs == MAX_AUTO_EPOCHS
+    big = auto.with_budget(steps_per_epoch=2250, min_steps=TABLE_STEPS)  # 200,000 rows
+    assert big.epochs == AUTO_EPOCHS and big.early_stopping.patience is None  # not slower
+    assert auto.with_budget(2, None).epochs == AUTO_EPOCHS  # images, text: the default
+    typed = TrainerConfig(epochs=5).with_budget(2, TABLE_STEPS)
+    assert typed.epochs == 5 and typed.early_stopping.patience is None

@@ -155,6 +155,29 @@ def installed() -> Iterator[None]:
         uninstall()
 
 
+# --- used by the engine: Hydra's own lookup, a scoped OmegaConf resolver -------------------------
+def locate(path: str) -> Any:
+    """The object `path` names, found exactly as Hydra's instantiate finds it (attributes before
+    submodules: `torchvision.models.alexnet` is the function, not the module)."""
+    from hydra._internal.utils import _locate
+
+    return _locate(path)
+
+
+@contextlib.contextmanager
+def env_lookups_as_written(as_written: Callable[..., str]) -> Iterator[None]:
+    """Inside the block `${oc.env:...}` resolves through `as_written` (the text itself), so a
+    secret read from the environment is never resolved into a recorded config; OmegaConf's own
+    resolver is back afterwards."""
+    from omegaconf.resolvers import oc
+
+    OmegaConf.register_new_resolver("oc.env", as_written, replace=True)
+    try:
+        yield
+    finally:
+        OmegaConf.register_new_resolver("oc.env", oc.env, replace=True)
+
+
 # --- the command's config composition -------------------------------------------------------
 # Where a command can bring in a `hydra.mode` that dlrun's own configs do not set: an override of
 # it, an experiment file, or config files of the user's (a config dir, a search path, plugins).

@@ -459,7 +459,7 @@ class FitLoop:
         if improved:
             state.best_value, state.best_epoch = value, state.epoch
             state.best_val = {k: v for k, v in val.items() if isinstance(v, int | float)}
-        self._early_stopping(state, val)
+        self._early_stopping(state, val, improved)
         row = {
             "epoch": state.epoch,
             **{f"train_{k}": v for k, v in train_logs.items()},
@@ -480,11 +480,17 @@ class FitLoop:
     def _lr(self) -> float:
         return next(iter(self.opt.optimizers.values())).param_groups[0]["lr"]
 
-    def _early_stopping(self, state: LoopState, val: dict[str, Any]) -> None:
+    def _early_stopping(self, state: LoopState, val: dict[str, Any], best: bool) -> None:
+        """`best`: this epoch became the best one; watching the monitored metric, a tie won on
+        validation loss counts as progress too (a small validation set's accuracy saturates
+        long before the model has converged)."""
         if not self.s.early_stopping.patience:
             return
         value = float(val[self.stop_metric])
-        if is_better(
+        tie_won = (
+            best and self.stop_metric == self.s.monitor and not self.s.early_stopping.min_delta
+        )
+        if tie_won or is_better(
             value,
             state.stop_best,
             self.stop_mode,

@@ -157,7 +157,9 @@ class RunPieces:
             cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
         ).to(self.device)
         # planned once the data says which loading processes run beside training
-        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.thread_plan = threads.plan(
+            t.threads, loader_workers=self.data.loader_workers, deterministic=t.deterministic
+        )
         self.threads = threads.apply(self.thread_plan)
         self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():
@@ -327,16 +329,18 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt.get("train_model", ckpt["model"]))
-        self.hooks.load_state_dict(ckpt.get("hooks") or {})
-        for name, opt in self.opt.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        for name, (sched, _) in self.opt.schedulers.items():
-            sched.load_state_dict(ckpt["schedulers"][name])
-        if self.opt.scaler and ckpt.get("scaler"):
-            self.opt.scaler.load_state_dict(ckpt["scaler"])
-        checkpoint.restore_rng(ckpt["rng"])
-        return LoopState(**ckpt["loop"])
+        with checkpoint.fitting("being resumed", "run"):  # a tampered one: one line
+            model = ckpt.get("train_model", ckpt["model"])
+            distributed.unwrap(self.task.model).load_state_dict(model)
+            self.hooks.load_state_dict(ckpt.get("hooks") or {})
+            for name, opt in self.opt.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            for name, (sched, _) in self.opt.schedulers.items():
+                sched.load_state_dict(ckpt["schedulers"][name])
+            if self.opt.scaler and ckpt.get("scaler"):
+                self.opt.scaler.load_state_dict(ckpt["scaler"])
+            checkpoint.restore_rng(ckpt["rng"])
+            return LoopState(**ckpt["loop"])
 
     def write_checkpoint(self, state: LoopState, best: bool = False) -> None:
         """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.

@@ -155,7 +155,10 @@ class TrainerConfig:
         Rule(lambda v: str(v) in {"32", "bf16", "fp16"}, "32, bf16 or fp16"),
     )
     deterministic: bool = key(
-        False, "torch.use_deterministic_algorithms (else cudnn.benchmark on CUDA)", BOOL
+        False,
+        "bit-identical runs for one command and seed: a fixed thread count (no tuning) and "
+        "torch.use_deterministic_algorithms (else cudnn.benchmark on CUDA)",
+        BOOL,
     )
     compile: bool | str = key(
         False,

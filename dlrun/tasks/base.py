@@ -36,6 +36,10 @@ class Task:
     # early stopping. A task of your own declares its own (a metric without one is refused).
     metric_modes: ClassVar[dict[str, str]] = {}
     needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
+    # A generator: mode=predict draws `samples` from noise; no per-input answer, no test CSV.
+    samples_from_noise: ClassVar[bool] = False
+    # An export of a model trained on a table takes the raw columns, preprocessing in the graph.
+    exports_raw_columns: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         self.model = model
@@ -125,6 +129,18 @@ class Task:
                 f'better: its class declares metric_modes = {{"{metric}": "max" or "min"}}'
             )
         return mode
+
+    # --- use: what prediction and export ask of the task ------------------------------------
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        """What the model says about a batch of inputs (no targets in it), as named tensors:
+        `probabilities` and `index` (classes), `values` (regression, in the model's own units),
+        `images` and `errors` (reconstructions). Called under no_grad, model in eval mode."""
+        raise ConfigError(f"the {self.name} task does not predict per input (it has no answers())")
+
+    def exported_module(self, model: nn.Module) -> tuple[nn.Module, str]:
+        """The module an export saves, given the bare model, and what it takes: "inputs" (the
+        preprocessed inputs), "images" or "noise"."""
+        return model, "inputs"
 
     # --- pictures: the run calls these in eval mode without gradients, writes what they return
     def epoch_pictures(self) -> dict[str, Picture]:

@@ -29,6 +29,7 @@ class ClassificationTask(Task):
         "average_precision_macro",
         "loss",
     )
+    exports_raw_columns = True  # a table model's export takes its raw columns
     metric_modes = {
         "accuracy": "max",
         "f1_macro": "max",
@@ -123,14 +124,15 @@ class ClassificationTask(Task):
         return super().monitor_mode(metric, key)
 
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:
-        scores, targets, loss_sum = [], [], 0.0
+        scores, preds, targets, loss_sum = [], [], [], 0.0
         for batch in batches:
             logits = self.forward(batch).float()
             loss_sum = loss_sum + self._loss(logits, batch["y"]) * len(logits)  # stays on device
             scores.append(self._scores(logits))
+            # from the logits, as predict picks: two logits that differ can round to one probability
+            preds.append(self._predict(logits))
             targets.append(batch["y"])
-        score, target = torch.cat(scores), torch.cat(targets)
-        pred = score.argmax(1)
+        score, pred, target = torch.cat(scores), torch.cat(preds), torch.cat(targets)
         self.last_predictions = (pred.cpu(), target.cpu())
         metrics = classification_metrics(pred, target, self.num_classes)
         if self.num_classes > 5:
@@ -141,3 +143,12 @@ class ClassificationTask(Task):
         names = self.data.class_names or [str(c) for c in range(self.num_classes)]
         metrics["per_class"] = per_class(pred, target, [str(n) for n in names])
         return metrics
+
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        out = self.model(**batch).float()
+        # the class is picked from the logits as the metrics pick it (two logits that differ can
+        # round to the same probability)
+        if getattr(self, "binary_logit", False):
+            p = torch.sigmoid(out.squeeze(1))
+            return {"probabilities": torch.stack([1 - p, p], 1), "index": (out.squeeze(1) > 0)}
+        return {"probabilities": torch.softmax(out, 1), "index": out.argmax(1)}

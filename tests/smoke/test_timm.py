@@ -80,19 +80,20 @@ def test_a_file_never_turns_pretrained_or_weights_on(dlrun, tmp_path):
     predictor = Predictor.load(run, "cpu")  # would fail: offline download, missing file
     state = predictor.task.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in ckpt["model"].items())
-    proc = dlrun("mode=eval", f"ckpt={run}", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    proc = dlrun("mode=eval", f"ckpt={run}")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
 
 
-def test_pretrained_offline_is_one_line(dlrun, tmp_path):
+def test_pretrained_offline_is_one_line(dlrun, tmp_path, monkeypatch):
+    # huggingface_hub reads HF_HUB_OFFLINE and HF_HOME when imported: set its switches directly
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     proc = dlrun(
         "model=timm",
         "model.name=test_resnet",
         "model.pretrained=true",
         *_mnist(tmp_path),
         expect_fail=True,
-        HF_HUB_OFFLINE="1",
-        HF_HOME=str(tmp_path / "hf"),
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "model.pretrained=true needs test_resnet's weights" in proc.stderr

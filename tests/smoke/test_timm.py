@@ -46,6 +46,12 @@ def test_unknown_timm_name_is_one_line_with_a_suggestion(dlrun, tmp_path):
     assert "model.name='test_resnt' is not a timm model (did you mean test_resnet" in proc.stderr
 
 
+def test_a_hub_or_folder_name_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not one a hub repository or folder describes"):
+        timm_model(1, 10, 28, name="hf-hub:timm/resnet18.a1_in1k")
+    assert timm_model(1, 10, 28, name="test_resnet.r160_in1k").num_classes == 10  # a tag
+
+
 def test_without_timm_installed_the_error_names_the_extra(dlrun, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "timm", None)  # import timm -> ImportError
     proc = dlrun("model=timm", *_mnist(tmp_path), expect_fail=True)

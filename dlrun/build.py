@@ -180,14 +180,16 @@ def build_data(
     seed: int,
     checkpoint_state: dict | None = None,
     task_needs_images: bool = False,
+    device_type: str = "cpu",
 ) -> DataBundle:
     """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a
     vocabulary), one that takes `task_needs_images` learns whether the model wants images
-    (digits)."""
+    (digits), one that takes `device_type` where the model trains (its loading workers)."""
     facts = {
         "seed": seed,
         "checkpoint_state": checkpoint_state,
         "task_needs_images": task_needs_images,
+        "device_type": device_type,
     }
     bundle = build_object(node, "data", facts)
     if not isinstance(bundle, DataBundle):

@@ -34,8 +34,9 @@ LOCKED_KEYS = (
     "trainer.batch_size",
     "trainer.grad_accum",
 )
-# Data keys that say where the data is, not what it is: they may differ (moved data, another node).
-DATA_LOCATION_KEYS = ("root", "download", "num_workers")
+# Data keys that say where the data is, not what it is: they may differ (moved data, another node;
+# an image folder streamed or held in memory serves the same batches).
+DATA_LOCATION_KEYS = ("root", "download", "num_workers", "memory_limit_mb")
 # Optimizer keys that choose torch's implementation, not the update: they may differ too (a
 # checkpoint's optimizer state keeps the implementation it was saved with).
 OPTIMIZER_IMPLEMENTATION_KEYS = ("fused", "foreach")

@@ -154,7 +154,7 @@ class RunPieces:
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
-            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
+            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model), self.device.type
         ).to(self.device)
         # planned once the data says which loading processes run beside training
         self.thread_plan = threads.plan(

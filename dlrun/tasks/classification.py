@@ -133,6 +133,8 @@ class ClassificationTask(Task):
             preds.append(self._predict(logits))
             targets.append(batch["y"])
         score, pred, target = torch.cat(scores), torch.cat(preds), torch.cat(targets)
+        if target.ndim == 2:  # class probabilities (MixUp/CutMix): the most probable is the label
+            target = target.argmax(1)
         self.last_predictions = (pred.cpu(), target.cpu())
         metrics = classification_metrics(pred, target, self.num_classes)
         if self.num_classes > 5:

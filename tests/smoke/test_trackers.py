@@ -109,3 +109,19 @@ def test_mlflow_artifacts_hold_config_record_and_best_model(dlrun, tmp_path, mon
     from dlrun.summary import summarize
 
     assert len(summarize(tmp_path / "outputs", write=False).rows) == 1  # the store is no run
+
+
+def test_tensorboard_shows_name_and_tags(dlrun, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    dlrun(*RUN, "logger=tensorboard")
+    (run,) = run_dirs(tmp_path)
+    events = EventAccumulator(str(run), size_guidance={"tensors": 0})
+    events.Reload()
+    start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+    assert hparams["name"].string_value == "baseline"
+    assert hparams["tags"].string_value == "ablation,small"
+    (text,) = events.Tensors("run/text_summary")
+    assert b"baseline" in text.tensor_proto.string_val[0]

@@ -103,3 +103,21 @@ def test_soft_targets_reach_the_loss_and_the_metrics():
     torch.testing.assert_close(ce(logits, soft), expected)
     preds = logits.argmax(1)
     assert classification_metrics(preds, soft, 4) == classification_metrics(preds, hard, 4)
+
+
+def test_an_evaluation_of_mixed_batches_reports_every_metric(batches):
+    """A split whose transform mixes (a plugin's, or training batches evaluated) still gives the
+    classification metrics, read against each sample's most probable class."""
+    from dlrun.data.bundle import DataBundle, InMemorySplit
+    from dlrun.tasks.classification import ClassificationTask
+
+    mixing = ImageBatchTransform([0.5], [0.25], mixer=BatchMixer(10, mixup=0.4, cutmix=0))
+    split = InMemorySplit(batches["mnist"], mixing)
+    data = DataBundle(split, split, split, "classification", (1, 28, 28), num_classes=10)
+    from dlrun.models.vision import LeNet
+
+    model = LeNet((1, 28, 28), 10)
+    task = ClassificationTask(model, nn.CrossEntropyLoss(), data)
+    with torch.no_grad():
+        metrics = task.evaluate(split.batches(8))
+    assert 0 <= metrics["accuracy"] <= 1 and "top5_accuracy" in metrics and metrics["loss"] > 0

@@ -88,6 +88,9 @@ def test_auto_workers_rule(monkeypatch):
     ]:
         monkeypatch.setattr("dlrun.data.folder_load.usable_cpus", lambda c=cpus: c)
         assert auto_workers("auto", in_memory) == expected, (cpus, in_memory)
+    assert auto_workers("auto", False, "cuda") == 0  # 1 CPU (the last patch): none to spare
+    monkeypatch.setattr("dlrun.data.folder_load.usable_cpus", lambda: 16)
+    assert auto_workers("auto", False, "cuda") == MAX_AUTO_WORKERS  # a GPU run streams wide
     assert auto_workers(3, False) == 3  # a number is kept as typed
 
 

@@ -247,8 +247,9 @@ def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint:
         )
 
 
-# Schedulers whose length dlrun fills in from trainer.epochs at run time (build.py's total_steps).
-_SIZED_BY_EPOCHS = ("OneCycleLR",)
+# Schedulers whose length dlrun fills in from trainer.epochs at run time (build.py's
+# total_steps, and cosine's T_max unless the config sets it).
+_SIZED_BY_EPOCHS = ("OneCycleLR", "CosineAnnealingLR")
 
 
 def _refuse_stretched_schedule(

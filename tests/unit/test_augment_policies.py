@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dlrun.data import vision
-from dlrun.data.augment import POLICY_GROUP, BatchMixer, ImageBatchTransform
+from dlrun.data.augment import POLICY_DRAWS, BatchMixer, ImageBatchTransform
 from dlrun.tasks.metrics import classification_metrics
 from tests.datasets import write_cifar, write_mnist
 
@@ -52,12 +52,12 @@ def test_each_policy_changes_training_batches_repeatably(batches, policy, kind):
 
 
 def test_policy_draws_differ_between_groups_of_one_batch(batches):
-    """One v2 call draws one operation; groups of POLICY_GROUP images each draw their own."""
-    x = batches["cifar"]["x"][:1].repeat(4 * POLICY_GROUP, 1, 1, 1)  # the same image 32 times
+    """One v2 call draws one operation; the batch's POLICY_DRAWS groups each draw their own."""
+    x = batches["cifar"]["x"][:1].repeat(4 * POLICY_DRAWS, 1, 1, 1)  # the same image 32 times
     tf = ImageBatchTransform([0.5] * 3, [0.25] * 3, policy="trivialaugment")
     torch.manual_seed(0)
     out = tf({"x": x})["x"]
-    groups = out.split(POLICY_GROUP)
+    groups = out.split(4)
     assert all(torch.equal(g[0], g[-1]) for g in groups)  # one draw within a group
     assert len({g[0].sum().item() for g in groups}) > 1  # different draws between groups
 

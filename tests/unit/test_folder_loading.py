@@ -71,6 +71,11 @@ def test_the_memory_limit_decides_by_the_decoded_size(tmp_path):
     over = build(tmp_path / "pics", image_size=64, memory_limit_mb=size_mb * 0.99)
     assert isinstance(fits.train, InMemorySplit) and isinstance(over.train, FolderSplit)
     over.close()
+    # the workers that run beside training, which the run's torch threads leave CPUs to
+    streamed = build(tmp_path / "pics", num_workers=1, memory_limit_mb=0)
+    decoded = build(tmp_path / "pics", num_workers=1)
+    assert (streamed.loader_workers, decoded.loader_workers) == (1, 0)
+    streamed.close()
 
 
 def test_auto_workers_rule(monkeypatch):

@@ -25,3 +25,15 @@ def test_a_job_records_formula_is_text_in_the_summary(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows[0]["run_dir"] == "'" + FORMULA
     assert not rows[0]["val"].startswith("'")  # numbers stay numbers
+
+
+def test_a_damaged_job_record_in_a_continued_sweep_is_one_line(tmp_path):
+    """Before: a job folder's metrics.json holding `[]` or no JSON ended the job in a traceback."""
+    sweep = tmp_path / "sweep"
+    args = ("-m", "debug=smoke", "seed=0", f"hydra.sweep.dir={sweep}")
+    assert run_dlrun(*args, cwd=tmp_path).returncode == 0
+    for damaged in ("[]", "not json"):
+        (sweep / "0" / "metrics.json").write_text(damaged)
+        proc = run_dlrun(*args, cwd=tmp_path)
+        assert "Traceback" not in proc.stderr + proc.stdout
+        assert f"{sweep / '0' / 'metrics.json'} is not a dlrun record" in proc.stderr

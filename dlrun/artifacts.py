@@ -18,6 +18,7 @@ import numpy as np
 
 from dlrun import record as run_record
 from dlrun import safe_files
+from dlrun.errors import DataError
 
 if TYPE_CHECKING:
     from dlrun.picture import Picture
@@ -64,16 +65,33 @@ class RunArtifacts:
                 f.truncate()
 
     def read_metrics(self) -> dict[str, Any] | None:
+        """The folder's record as plain data; one that is not a JSON object is a one-line
+        DataError (a continued folder may be someone else's, or damaged)."""
         if not self.metrics_path.is_file():
             return None
-        return json.loads(self.metrics_path.read_text())
+        try:
+            record = json.loads(self.metrics_path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            record, reason = None, str(err).splitlines()[0]
+        else:
+            reason = f"a JSON {type(record).__name__}, not an object"
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{self.metrics_path} is not a dlrun record ({reason}): it is damaged or not "
+                "dlrun's; move it away, or use another folder"
+            )
+        return record
 
     def record_failure(self, error: str, overrides: list[str]) -> None:
         """Mark the run failed where the Run could not (a config or build error, a crash).
 
         A record the Run already closed as failed or interrupted is kept as it is.
         """
-        record = run_record.marked_failed(self.read_metrics(), error, str(self.run_dir), overrides)
+        try:
+            earlier = self.read_metrics()
+        except DataError:  # a damaged record: the failure is recorded in its place
+            earlier = None
+        record = run_record.marked_failed(earlier, error, str(self.run_dir), overrides)
         if record is not None:
             self.write_metrics(record)
 

@@ -321,6 +321,9 @@ def build_task(cfg: DictConfig, data: DataBundle, device: torch.device) -> Task:
             f"model={_option('model', cfg.model)} cannot take {err.__cause__.shape} images (too "
             f"small for its convolutions and pooling): {_larger_images(cfg.data)}"
         ) from None
+    for key, built in (("model", model), ("loss", loss_fn)):
+        if not isinstance(built, nn.Module):  # e.g. `_partial_: true` in a file's section
+            raise ConfigError(f"{key} built a {type(built).__name__}, not a torch module")
     return task_cls(model.to(device), loss_fn.to(device), data)
 
 

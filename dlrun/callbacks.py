@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dlrun import exits, hydra_checks, resume, runlock, safe_files
-from dlrun.errors import DlrunError
+from dlrun.errors import ConfigError, DlrunError
 
 
 def check_writable(folder: str, key: str) -> None:
@@ -74,33 +76,48 @@ def _refuse_the_folder_read(config: DictConfig, folder: Path) -> None:
         )
 
 
+@contextlib.contextmanager
+def _fail_closed(key: str, folder: Any) -> Iterator[None]:
+    """Hydra turns an exception in a callback into a warning and goes on: a check that could not
+    be made (a folder that cannot be read, a checkpoint that does not parse) refuses instead."""
+    try:
+        yield
+    except DlrunError as err:
+        exits.refuse(err)
+    except Exception as err:  # noqa: BLE001 (anything else: refused, never skipped)
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        exits.refuse(DlrunError(f"{key}={folder} could not be checked before writing ({reason})"))
+
+
 class OutputGuard(Callback):
     """Refuse to start when the run or sweep folder cannot be written (before Hydra's own mkdir),
     or when the run folder belongs to another run; hold it until the run ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:  # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
+        with _fail_closed("hydra.run.dir", config.hydra.run.dir):
+            # before Hydra writes .hydra/ and dlrun.log into a folder that may be a stranger's
             safe_files.refuse_links(str(config.hydra.run.dir), "hydra.run.dir")
-        except DlrunError as err:
-            exits.refuse(err)
         check_writable(str(config.hydra.run.dir), "hydra.run.dir")
-        try:
+        with _fail_closed("hydra.run.dir", config.hydra.run.dir):
             claim_run_dir(config)
-        except DlrunError as err:
-            exits.refuse(err)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         runlock.release(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:  # the job folders inside it too: Hydra writes their .hydra/ before any job starts
+        with _fail_closed("hydra.sweep.dir", config.hydra.sweep.dir):
+            # the job folders inside it too: Hydra writes their .hydra/ before any job starts
             safe_files.refuse_links(str(config.hydra.sweep.dir), "hydra.sweep.dir")
-        except DlrunError as err:
-            exits.refuse(err)
         check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 
 def check_hydra_callbacks(config: DictConfig) -> None:
     """Every node Hydra builds itself (callbacks, launcher, sweeper, logging, search path) and
     the config's plugins, before Hydra builds any of them: dlrun/hydra_checks.py."""
-    hydra_checks.check_hydra_nodes(config)
+    try:
+        hydra_checks.check_hydra_nodes(config)
+    except DlrunError:
+        raise
+    except Exception as err:  # noqa: BLE001 (a node that cannot be read is refused, not skipped)
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ConfigError(f"the config's hydra nodes could not be checked ({reason})") from None

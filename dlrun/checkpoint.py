@@ -133,8 +133,44 @@ def load(path: str | Path, mmap: bool = False) -> dict[str, Any]:
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise DataError(f"checkpoint {file} is not a dlrun checkpoint (no '{FORMAT}' marker)")
-    _refuse_unplain(obj.get("config", {}), f"checkpoint {file}: config")
+    _check_config(obj.get("config", {}), file)
+    _check_loop(obj.get("loop"), file)
     return obj
+
+
+# Config sections a checkpoint's reader takes as mappings (model and data are rebuilt from them).
+_SECTIONS = ("model", "data", "loss", "trainer", "optimizer", "scheduler")
+
+
+def _check_config(config: Any, file: Path) -> None:
+    where = f"checkpoint {file}: config"
+    bad = [
+        k for k in _SECTIONS if isinstance(config, dict) and not isinstance(config.get(k, {}), dict)
+    ]
+    if not isinstance(config, dict) or bad:
+        part = f".{bad[0]}" if bad else ""
+        raise DataError(f"{where}{part} is not a mapping of keys; it was altered")
+    _refuse_unplain(config, where)
+
+
+# The loop position's counters: whole numbers, which resume compares and continues from.
+_LOOP_COUNTERS = ("epoch", "batch_in_epoch", "batches_done", "optimizer_steps")
+
+
+def _check_loop(loop: Any, file: Path) -> None:
+    if loop is None:  # a checkpoint for prediction only (no loop state) is still loadable
+        return
+    bad = not isinstance(loop, dict) or any(
+        not isinstance(loop.get(k, 0), int)
+        or isinstance(loop.get(k, 0), bool)
+        or loop.get(k, 0) < 0
+        for k in _LOOP_COUNTERS
+    )
+    if bad:
+        raise DataError(
+            f"checkpoint {file}: its loop position is not whole, non-negative numbers; it was "
+            "altered or is damaged: use the run's own checkpoint"
+        )
 
 
 _PLAIN = (str, int, float, bool, type(None))

@@ -193,6 +193,13 @@ def register(group: str, name: str) -> Callable[[T], T]:
 def _refuse_a_second(group: str, name: str, target: str) -> None:
     """Two plugins registering one short name: which one `model=NAME` built would depend on
     the import order. An error naming both (re-registering the same object is fine)."""
+    from dlrun.file_config import conf_dir
+
+    if (conf_dir() / group / f"{name}.yaml").is_file():  # would shadow dlrun's own option
+        raise ConfigError(
+            f"dlrun.register({group!r}, {name!r}): {target} takes the name of dlrun's own "
+            f"{group}={name}: choose another name"
+        )
     earlier = _REGISTERED.get(group, {}).get(name)
     if earlier is not None and earlier != target:
         raise ConfigError(

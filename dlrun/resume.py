@@ -302,5 +302,8 @@ def check_before_writing(config: Any, run_dir: Path) -> None:
     validate_config(job)
     saved = load_checkpoint(chosen)
     assert saved is not None
-    check_same_setup(saved["config"], current, chosen.checkpoint)
-    check_epochs_left(chosen, int(saved["loop"]["epoch"]), int(current["trainer"]["epochs"]))
+    from dlrun.checkpoint import fitting
+
+    with fitting(chosen.checkpoint, "run"):  # a tampered checkpoint: one line, not a warning
+        check_same_setup(saved["config"], current, chosen.checkpoint)
+        check_epochs_left(chosen, int(saved["loop"]["epoch"]), int(current["trainer"]["epochs"]))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlrun.artifacts import write_text_atomic
+from dlrun.artifacts import spreadsheet_safe, write_text_atomic
 
 CSV_NAME, MD_NAME = "summary.csv", "summary.md"
 
@@ -251,8 +251,11 @@ def to_csv(rows: list[Row]) -> str:
         ]
     )
     for rank, row in enumerate(rows, 1):
+        # a job's record is data (a continued sweep folder may be someone else's): text a
+        # spreadsheet would run as a formula is neutralised
         writer.writerow(
-            [
+            spreadsheet_safe(cell)
+            for cell in [
                 rank,
                 row.job,
                 row.status,

@@ -3,7 +3,8 @@ names (difflib), before Hydra composes, instead of Hydra's multi-line listing an
 
 Checked: `group=option` for dlrun's groups (conf/<group>/ and a --config-dir's, plus options
 plugins registered), and `section.key=value` for dlrun's own sections (run, trainer, sweep keys
-of dlrun/schema.py). Anything else (hydra/*, `+key=...`, a group's own keys) is left to Hydra.
+of dlrun/schema.py), appended ones too (`+trainer.x=1` would be silently ignored).
+Anything else (hydra/*, a group's own keys) is left to Hydra.
 No torch imports: this runs before every command.
 """
 
@@ -36,10 +37,10 @@ def check(args: Sequence[str], conf_dir: str) -> None:
     keys = {k.name for k in schema.all_keys()}
     sections = {k.split(".", 1)[0] for k in keys if "." in k}
     for arg in args:
-        if arg.startswith(("-", "+", "~")) or "=" not in arg:
+        if arg.startswith(("-", "~")) or "=" not in arg:
             continue
-        key = arg.split("=", 1)[0]
-        if key in groups:
+        appended, key = arg.startswith("+"), arg.split("=", 1)[0].lstrip("+")
+        if key in groups and not appended:
             _check_option(key, arg, _options(key, dirs))
         elif "." in key and key.split(".", 1)[0] in sections and key not in keys:
             _refuse_key(key, keys)

@@ -81,3 +81,12 @@ def test_two_plugins_registering_one_short_name(tmp_path: Path):
         )
     proc = run_dlrun("plugins=[first,second]", "model=twin", "debug=smoke", cwd=tmp_path)
     refused(proc, "first.Twin", "second.Twin", "model=twin")
+
+
+def test_a_plugin_cannot_take_a_built_in_short_name(tmp_path: Path):
+    (tmp_path / "shadow.py").write_text(
+        "import dlrun\nfrom torch import nn\n\n"
+        "@dlrun.register('model', 'mlp')\nclass Mlp(nn.Linear):\n    pass\n"
+    )
+    proc = run_dlrun("plugins=[shadow]", "debug=smoke", cwd=tmp_path)
+    refused(proc, "takes the name of dlrun's own model=mlp")

@@ -33,7 +33,17 @@ def _tensor_in_config(ckpt: dict) -> None:
     ckpt["config"]["model"]["hidden"] = torch.zeros(2)
 
 
+def _partial(ckpt: dict) -> None:
+    ckpt["config"]["model"]["_partial_"] = True
+
+
+def _config_not_a_mapping(ckpt: dict) -> None:
+    ckpt["config"]["data"] = "not a section"
+
+
 CASES = {
+    "partial": (_partial, "model built a partial, not a torch module"),
+    "config_not_a_mapping": (_config_not_a_mapping, "config.data is not a mapping"),
     "shape": (_shape, "does not fit the model"),
     "missing": (_missing, "does not fit the model"),
     "type": (_type, "does not fit the model"),
@@ -53,7 +63,15 @@ def test_a_tampered_checkpoint(run_copy, tmp_path, tamper, case):
     refused(proc, needle)
 
 
-def test_resuming_a_tampered_checkpoint(run_copy, tmp_path, tamper):
-    tamper(run_copy / "checkpoints" / "last.pt", _shape)
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (_shape, "does not fit the run"),
+        (lambda c: c["loop"].update(epoch="x"), "loop position is not whole"),
+        (lambda c: c.update(loop=None), "does not fit the run"),  # was a warning, then a crash
+    ],
+)
+def test_resuming_a_tampered_checkpoint(run_copy, tmp_path, tamper, edit, needle):
+    tamper(run_copy / "checkpoints" / "last.pt", edit)
     proc = run_dlrun(f"resume={run_copy}", "debug=smoke", "trainer.epochs=3", cwd=tmp_path)
-    refused(proc, "does not fit the run")
+    refused(proc, needle)

@@ -14,6 +14,7 @@ from tests.security.conftest import refused
         ("model=mlpp", ("model=mlpp is not a model option", "did you mean mlp?")),
         ("logger=[csv,tensorbord]", ("logger=tensorbord", "did you mean tensorboard?")),
         ("trainer.epoch=3", ("trainer.epoch is not a dlrun key", "trainer.epochs")),
+        ("+trainer.epoch=3", ("trainer.epoch is not a dlrun key", "trainer.epochs")),
     ],
 )
 def test_an_unknown_option_or_key_is_one_line(dlrun, arg, needles):

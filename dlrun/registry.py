@@ -137,12 +137,14 @@ BUILTINS: dict[str, tuple[str, ...]] = {
             "ConstantLR",
             "PolynomialLR",
             "CyclicLR",
+            "ReduceLROnPlateau",
         )
     ),
     "logger": (
         "dlrun.loggers.CSVLogger",
         "dlrun.loggers.TensorBoardLogger",
         "dlrun.loggers.MLflowLogger",
+        "dlrun.loggers.WandbLogger",
     ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
     "hook": ("dlrun.hooks.EMA",),

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun import exits, interrupts, resume, safe_files
 from dlrun.artifacts import RunArtifacts
-from dlrun.errors import DlrunError, Interrupted
+from dlrun.errors import DlrunError, Interrupted, TrialPruned
 from dlrun.summary import Summary, summarize, visible_overrides
 
 log = logging.getLogger("dlrun")
@@ -200,6 +200,8 @@ def _run_sweep_job(
             err.exit_code,
             sweep_dir,
         ) from None
+    except TrialPruned:  # recorded as pruned by the run; the Optuna sweeper tells the study
+        return None
     except Exception as err:  # a failed job must not end the sweep (unless fail_fast)
         message = (
             str(err).splitlines()[0]

@@ -207,7 +207,8 @@ def _frame(table: Any, text: list[str]) -> Any:
             continue
         if not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
             column = column.cast(pa.string())
-        texts[name] = column.to_numpy(zero_copy_only=False)
+        # pandas' arrow-backed text: a tenth of the memory of Python strings in an object array
+        texts[name] = pd.Series(pd.arrays.ArrowStringArray(column.combine_chunks()))
     block = np.empty((table.num_rows, len(numeric)), dtype=np.float64)
     for j, (_, column) in enumerate(numeric):  # an all-missing (null) column reads as NaN
         block[:, j] = column.to_numpy(zero_copy_only=False) if len(column) else []

@@ -167,7 +167,7 @@ class TablePreprocessing:
         A missing field is filled (`impute`) or refused with a DataError naming `source`, the
         row (1-based) and the column; so is text in a numeric column."""
         frame = as_frame(rows, self.features)
-        n, where = len(frame), (source, first_row)
+        n, where = len(frame), (source, first_row, _row_labels(frame))
         out = np.zeros((n, self.width), dtype=np.float32)
         spans = self._spans()
         numeric = self.numeric
@@ -190,7 +190,9 @@ class TablePreprocessing:
             spans[f], at = (at, at + width), at + width
         return spans
 
-    def _number_block(self, frame: Any, numeric: list[str], where: tuple[str, int]) -> np.ndarray:
+    def _number_block(
+        self, frame: Any, numeric: list[str], where: tuple[str, int, np.ndarray]
+    ) -> np.ndarray:
         """The numeric columns as one float64 (N, columns) block: in one copy when they are all
         numbers without gaps (a 50,000-column table), else column by column (text parsed, gaps
         filled or refused by row)."""
@@ -201,7 +203,7 @@ class TablePreprocessing:
                 return values
         return np.column_stack([self._numbers(frame[f], f, where) for f in numeric])
 
-    def _numbers(self, column: Any, name: str, where: tuple[str, int]) -> np.ndarray:
+    def _numbers(self, column: Any, name: str, where: tuple[str, int, np.ndarray]) -> np.ndarray:
         """A numeric column as float64 (text that is not a number refused, gaps filled)."""
         if _is_numeric(column) and column.dtype != object:
             values = column.to_numpy(np.float64, na_value=np.nan)
@@ -210,7 +212,7 @@ class TablePreprocessing:
             numbers = np.array([as_number(v) for v in found] + [np.nan], dtype=np.float64)
             bad = np.flatnonzero((codes >= 0) & np.isnan(numbers[codes]))
             if len(bad):
-                source, number = where[0], int(bad[0]) + where[1]
+                source, number = where[0], int(where[2][bad[0]]) + where[1]
                 value = found[codes[bad[0]]]
                 raise DataError(
                     f"{source} data row {number} has {name}={value!r}, not a number: fix it, or "
@@ -224,7 +226,7 @@ class TablePreprocessing:
         return values
 
     def _level_codes(
-        self, column: Any, levels: list[str], name: str, where: tuple[str, int]
+        self, column: Any, levels: list[str], name: str, where: tuple[str, int, np.ndarray]
     ) -> np.ndarray:
         """Each row's one-hot slot among `levels`; len(levels) (other) for an unseen or pooled
         level; a gap takes the fill's slot, or is refused."""
@@ -238,11 +240,11 @@ class TablePreprocessing:
         slots = np.array([index.get(v, other) for v in found] + [gap], dtype=np.int64)
         return slots[codes]
 
-    def _refuse_gap(self, col: str, index: int, where: tuple[str, int]) -> None:
+    def _refuse_gap(self, col: str, index: int, where: tuple[str, int, np.ndarray]) -> None:
         if col in self.fill:
             return
         how = f"set data.impute={'|'.join(IMPUTE)}" if not self.impute else "fill it"
-        source, number = where[0], index + where[1]
+        source, number = where[0], int(where[2][index]) + where[1]
         value = _raw_field(source, number, col) or ""
         shown = value if str(value).strip() else repr(value)
         raise DataError(
@@ -322,6 +324,15 @@ def _raw_field(source: str, number: int, col: str) -> str | None:
         return None
 
 
+def _row_labels(frame: Any) -> np.ndarray:
+    """Each row's position in its file (0-based): a split's rows keep the file's index labels,
+    so a refused value is named by its file row; other indexes count from 0."""
+    index = frame.index
+    if index.dtype.kind in "iu" and len(index) == len(frame):
+        return index.to_numpy()
+    return np.arange(len(frame))
+
+
 def as_frame(rows: Sequence[Row] | Any, features: list[str]) -> Any:
     """Rows as a DataFrame (a DataFrame passes through); a dict without a feature is missing it."""
     import pandas as pd
@@ -368,8 +379,8 @@ def category_codes(column: Any) -> tuple[np.ndarray, list[str]]:
     keeps a 200,000-row column at a few milliseconds."""
     import pandas as pd
 
-    values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column, dtype=object)
-    raw, uniques = pd.factorize(values, use_na_sentinel=True)
+    values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+    raw, uniques = pd.factorize(values, use_na_sentinel=True)  # arrow-backed text: no copy
     keys = [None if is_missing(u) else category(u) for u in np.asarray(uniques, dtype=object)]
     levels = sorted({k for k in keys if k is not None})
     index = {k: i for i, k in enumerate(levels)}

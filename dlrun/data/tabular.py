@@ -299,19 +299,26 @@ def csv_table(
     y = torch.as_tensor(ys[0])
     if task == "regression" and saved is None:
         prep.fit_target(y[train_index])
-    x = prep.transform(frame, path)
-    del frame  # the encoded rows replace it: peak memory is one table, not two
-    x_test, y_test = (
-        (prep.transform(test_frame, test_path), torch.as_tensor(ys[1]))
-        if test_path
-        else (x[test_index], y[test_index])
-    )
-    bundle = _table_bundle(
-        prep, (x[train_index], y[train_index]), (x[val_index], y[val_index]), (x_test, y_test)
-    )
+
+    # each split encoded from its own rows (row numbers in messages are the file's): the full
+    # encoded table and its split copies are never held at once
+    train, val = (_encoded(prep, frame, y, i, path) for i in (train_index, val_index))
+    if test_path:
+        test = (prep.transform(test_frame, test_path), torch.as_tensor(ys[1]))
+    else:
+        test = _encoded(prep, frame, y, test_index, path)
+    del frame
+    bundle = _table_bundle(prep, train, val, test)
     given = {"path": path, "test_path": test_path}
     bundle.location = {k: str(Path(v).resolve()) for k, v in given.items() if v}
     return bundle
+
+
+def _encoded(
+    prep: TablePreprocessing, frame: Any, y: Tensor, index: Tensor, path: str
+) -> tuple[Tensor, Tensor]:
+    """The rows `index` of the table, encoded, and their targets."""
+    return prep.transform(frame.iloc[index.numpy()], path), y[index]
 
 
 def _carve(

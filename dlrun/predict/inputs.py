@@ -127,7 +127,8 @@ def encode_rows(
     for n in range(1, len(rows) + 1):
         row = rows.iloc[[n - 1]] if hasattr(rows, "iloc") else [rows[n - 1]]
         try:
-            parts.append(prep.transform(row, source, first_row=n))
+            # a DataFrame's row keeps its index label (n - 1): rows from Python count from n
+            parts.append(prep.transform(row, source, first_row=1 if hasattr(rows, "iloc") else n))
         except DataError as err:
             errors.skipped.append(str(err))
             continue

@@ -96,14 +96,33 @@ class Task:
         """Metrics over a whole split (called under no_grad with the model in eval mode)."""
         raise NotImplementedError
 
+    def _model_metric_modes(self) -> dict[str, str]:
+        """A model's own metrics and their directions: `dlrun_metric_modes = {"name": "max"}`
+        on its class, computed by its `dlrun_metrics(outputs, targets) -> {name: value}`."""
+        model = getattr(self.model, "module", self.model)  # under DDP, the wrapped model
+        return {
+            str(k): str(v) for k, v in (getattr(model, "dlrun_metric_modes", None) or {}).items()
+        }
+
+    def model_metrics(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        """The model's own metrics over a whole split (see _model_metric_modes), if it has any.
+        `outputs` is what the task scores with (classification: class probabilities)."""
+        model = getattr(self.model, "module", self.model)
+        compute = getattr(model, "dlrun_metrics", None)
+        if compute is None:
+            return {}
+        return {str(k): float(v) for k, v in compute(outputs, targets).items()}
+
     def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
         """ "max" or "min" for one of this task's metrics; `key` names the setting in errors."""
-        if metric not in self.metric_names:
+        own = self._model_metric_modes()
+        names = [*self.metric_names, *(n for n in own if n not in self.metric_names)]
+        if metric not in names:
             raise ConfigError(
-                f"{key}={metric!r} is not a {self.name} metric: choose one of "
-                f"{list(self.metric_names)}"
+                f"{key}={metric!r} is not a {self.name} metric: choose one of {names}"
             )
-        mode = self.metric_modes.get(metric)
+        # a model's own metric carries its direction; the task declares the rest
+        mode = own.get(metric) or self.metric_modes.get(metric)
         if mode not in ("max", "min"):
             raise ConfigError(
                 f"{key}={metric!r}: the {self.name} task does not say whether higher or lower is "

@@ -147,3 +147,32 @@ def test_onnx_export_takes_raw_columns_and_matches_mode_predict(dlrun, tmp_path)
     }
     got = session.run(None, feed)[0][:, 0]  # in the target's units, like mode=predict
     assert np.allclose(got, expected, rtol=1e-5), (got, expected)
+
+
+def test_early_stopping_counts_a_tie_won_on_validation_loss_as_progress(dlrun, tmp_path):
+    """Two well-separated classes: validation accuracy is 1.0 within a few epochs, while the
+    validation loss keeps falling; patience counts from the last epoch that was best."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = [
+        [f"{rng.normal(3 if i % 2 else -3, 1):.3f}", "yes" if i % 2 else "no"] for i in range(200)
+    ]
+    write_csv(tmp_path / "s.csv", ["x", "label"], rows)
+    dlrun(
+        "data=csv",
+        "data.path=s.csv",
+        "data.target=label",
+        "model=linear",
+        *SHORT,
+        "trainer.epochs=60",
+        "trainer.early_stopping.patience=3",
+    )
+    import csv
+
+    run = run_dirs(tmp_path)[-1]
+    with (run / "history.csv").open() as f:
+        epochs = list(csv.DictReader(f))
+    first_perfect = next(int(r["epoch"]) for r in epochs if float(r["val_accuracy"]) == 1.0)
+    ran = read_metrics(run)["epochs_run"]
+    assert ran > first_perfect + 3 + 10, (first_perfect, ran)

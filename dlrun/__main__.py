@@ -24,6 +24,9 @@ def main() -> None:
         run_command()
     except SystemExit as exit_:
         _exit_now(exit_.code)
+    except BrokenPipeError:  # `dlrun list | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        _exit_now(1)
     _exit_now(0)
 
 

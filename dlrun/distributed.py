@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dlrun import clock
 from dlrun.errors import ConfigError
 
 if TYPE_CHECKING:  # torch is imported only when a job runs (cli.py stays light)
@@ -69,8 +70,7 @@ def setup() -> None:
     dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     stamp = [{"time": time.time(), "uid": uuid.uuid4().hex[:6]}]
     dist.broadcast_object_list(stamp, src=0, device=torch.device("cpu"))
-    os.environ["DLRUN_START_TIME"] = repr(stamp[0]["time"])
-    os.environ["DLRUN_RUN_UID"] = stamp[0]["uid"]
+    clock.share(stamp[0]["time"], stamp[0]["uid"])
     if dist.get_rank() > 0:
         sys.argv.append("hydra.output_subdir=null")  # rank 0 alone saves .hydra/
 

@@ -13,6 +13,17 @@ class DlrunError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def __reduce__(self) -> tuple:
+        # sent between processes (a sweep's worker) whatever its subclass's __init__ takes
+        return (_rebuilt, (type(self), str(self), self.__dict__))
+
+
+def _rebuilt(cls: type[DlrunError], message: str, state: dict) -> DlrunError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(DlrunError):
     """A config value is missing, of the wrong type or out of range."""

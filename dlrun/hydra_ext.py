@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,12 +35,6 @@ _RESOLVERS = (
     "dlrun_help",
     "dlrun_name",
 )
-
-
-def _uid() -> str:
-    """A short random id in run-folder names, so two runs started in the same second never share
-    one. Under torchrun every rank uses rank 0's (dlrun/distributed.py): one run folder."""
-    return os.environ.get("DLRUN_RUN_UID") or uuid.uuid4().hex[:6]
 
 
 def _now(pattern: str) -> str:
@@ -87,7 +80,7 @@ def _help_text(part: str) -> str:
 
 
 def _register_resolvers() -> None:
-    OmegaConf.register_new_resolver("dlrun_uid", _uid, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("dlrun_uid", clock.run_uid, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dlrun_now", _now, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
     # cached on its literal arguments: every job of a sweep gets the folder the parent resolved

@@ -15,11 +15,18 @@ from tests.conftest import REPO, read_metrics, run_dirs, run_dlrun
 from tests.faults.test_reliability import EXACT, assert_same_weights, history, model_state
 
 SHORT = ["trainer.epochs=2", "trainer.limit_train_batches=3", "trainer.limit_eval_batches=1"]
+# docs/hooks.md's command, word for word
+EXAMPLE = [
+    "plugins=[myhooks]",
+    "hooks=[count_calls]",
+    "trainer.epochs=2",
+    "trainer.limit_train_batches=3",
+]
 
 
 def test_the_docs_example_hook_is_called_at_every_stage(dlrun, tmp_path):
     shutil.copy(REPO / "examples" / "plugin" / "myhooks.py", tmp_path / "myhooks.py")
-    dlrun("plugins=[myhooks]", "hooks=[count_calls]", *SHORT)
+    dlrun(*EXAMPLE)
     (run,) = run_dirs(tmp_path)
     assert read_metrics(run)["hooks"]["count_calls"] == {
         "on_fit_start": 1,
@@ -35,7 +42,9 @@ def test_the_docs_example_hook_is_called_at_every_stage(dlrun, tmp_path):
 
 def test_the_docs_show_the_example_hook_the_tests_run():
     code = (REPO / "examples" / "plugin" / "myhooks.py").read_text().rstrip("\n")
-    assert f"`myhooks.py`:\n\n```python\n{code}\n```" in (REPO / "docs" / "hooks.md").read_text()
+    docs = (REPO / "docs" / "hooks.md").read_text()
+    assert f"`myhooks.py`:\n\n```python\n{code}\n```" in docs
+    assert f"dlrun {' '.join(EXAMPLE)}\n" in docs
 
 
 def test_ema_averages_after_every_optimizer_step(tmp_path):

@@ -25,11 +25,20 @@ def test_import_dlrun_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
 
 
+def _hydra_state() -> tuple:
+    import hydra._internal.hydra as internal
+    from omegaconf.basecontainer import BaseContainer
+
+    dlruns = sorted(n for n in BaseContainer._resolvers if n.startswith("dlrun_"))
+    return internal.Callbacks, internal.Hydra.get_mode, dlruns
+
+
 def test_train_twice_in_one_process_with_real_run_folders(tmp_path, monkeypatch):
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
     monkeypatch.chdir(tmp_path)
+    before = _hydra_state()
     first = dlrun.train([*FAST, "seed=1"])
     second = dlrun.train([*FAST, "seed=2", "model=linear"])
     assert first.run_dir != second.run_dir
@@ -41,6 +50,7 @@ def test_train_twice_in_one_process_with_real_run_folders(tmp_path, monkeypatch)
         assert 0 <= result.test["accuracy"] <= 1
     assert second.record["model"] == "Perceptron" and "seed=2" in second.record["overrides"]
     assert not GlobalHydra.instance().is_initialized() and not HydraConfig.initialized()
+    assert _hydra_state() == before  # dlrun's resolvers and callback check were taken back out
 
     with pytest.raises(ConfigError, match="trainer.epochs=0 is invalid"):
         dlrun.train(["trainer.epochs=0"])

@@ -36,12 +36,19 @@ CASES = {
     "folder": ["data=image_folder"],  # the default: a small folder is decoded once into memory
     "folder_w0": ["data=image_folder", "data.num_workers=0"],  # decoded by the main process
     "streamed": ["data=image_folder", "data.memory_limit_mb=0"],  # workers and threads: auto
+    "w0t1": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=0"],
     "w0t2": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=0"],
     "w1t1": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=1"],
     "w2t1": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=2"],
     "w2t2": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=2"],
 }
-THREADS = {"w0t2": 2, "w1t1": 1, "w2t1": 1, "w2t2": 2}  # trainer.threads fixed by the case
+THREADS = {
+    "w0t1": 1,
+    "w0t2": 2,
+    "w1t1": 1,
+    "w2t1": 1,
+    "w2t2": 2,
+}  # trainer.threads fixed by the case
 
 
 def write_data(root: Path, n: int) -> None:

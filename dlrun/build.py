@@ -20,6 +20,7 @@ from torch import nn
 from dlrun import param_types, registry
 from dlrun.data.bundle import DataBundle
 from dlrun.errors import ConfigError, DlrunError, ImagesTooSmall
+from dlrun.schedules import Warmup
 from dlrun.tasks import TASKS, Task
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ LOSS_TARGETS = {
 }
 
 # Keys dlrun reads itself where a target does not take them (timm_model takes `name`).
-_DLRUN_KEYS = {"interval", "name", "class_weights"}
+_DLRUN_KEYS = {"interval", "name", "class_weights", "warmup_epochs", "warmup_start_factor"}
 
 
 def _dlrun_keys(node: DictConfig, key: str) -> set[str]:
@@ -179,14 +180,16 @@ def build_data(
     seed: int,
     checkpoint_state: dict | None = None,
     task_needs_images: bool = False,
+    device_type: str = "cpu",
 ) -> DataBundle:
     """The dataset; a builder that takes `checkpoint_state` gets what a checkpoint saved (e.g. a
     vocabulary), one that takes `task_needs_images` learns whether the model wants images
-    (digits)."""
+    (digits), one that takes `device_type` where the model trains (its loading workers)."""
     facts = {
         "seed": seed,
         "checkpoint_state": checkpoint_state,
         "task_needs_images": task_needs_images,
+        "device_type": device_type,
     }
     bundle = build_object(node, "data", facts)
     if not isinstance(bundle, DataBundle):
@@ -353,22 +356,52 @@ def build_schedulers(
     optimizers: dict[str, torch.optim.Optimizer],
     epochs: int,
     steps_per_epoch: int,
+    monitor_mode: str = "min",
 ) -> dict[str, tuple[Any, str]]:
-    """(scheduler, interval) per optimizer; interval is "epoch" or "step".
-    Empty for scheduler=none."""
-    if "_target_" not in node:
-        return {}
+    """(scheduler, interval) per optimizer; interval is "epoch" or "step". Empty for
+    scheduler=none without warm-up. `monitor_mode` is trainer.monitor's direction (plateau)."""
+    warmup, start = _warmup(node, epochs)
+    if "_target_" not in node:  # scheduler=none: a constant lr, after any warm-up
+        if not warmup:
+            return {}
+        return {n: (Warmup(o, None, warmup, start), "epoch") for n, o in optimizers.items()}
     interval = node.get("interval", "epoch")
     if interval not in {"epoch", "step"}:
         raise ConfigError(f"scheduler.interval={interval!r} is invalid: use epoch or step")
-    facts = {
-        "total_steps": epochs * steps_per_epoch if interval == "step" else epochs,
-        "epochs": epochs,
-    }
-    return {
-        name: (build_object(node, "scheduler", facts)(opt), interval)
-        for name, opt in optimizers.items()
-    }
+    plateau = str(node._target_).endswith("ReduceLROnPlateau")
+    if plateau and interval != "epoch":
+        raise ConfigError("scheduler=plateau steps on each epoch's val metric: use interval=epoch")
+    per = steps_per_epoch if interval == "step" else 1
+    main = epochs - warmup  # the schedule's own length: it starts after the warm-up
+    facts: dict[str, Any] = {"total_steps": main * per, "epochs": main}
+    if "T_max" not in node:  # cosine decays over the run (after any warm-up) unless told
+        facts["T_max"] = main * per
+    if plateau:
+        facts["mode"] = monitor_mode  # ReduceLROnPlateau's direction is trainer.monitor's
+    built = {}
+    for name, opt in optimizers.items():
+        inner = build_object(node, "scheduler", facts)(opt)
+        built[name] = (Warmup(opt, inner, warmup * per, start) if warmup else inner, interval)
+    return built
+
+
+def _warmup(node: DictConfig, epochs: int) -> tuple[int, float]:
+    """scheduler.warmup_epochs and warmup_start_factor, checked."""
+    warmup, start = node.get("warmup_epochs") or 0, node.get("warmup_start_factor", 0.1)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ConfigError(
+            f"scheduler.warmup_epochs={warmup} is invalid: a whole number of epochs >= 0"
+        )
+    if warmup and "_target_" in node and warmup >= epochs:
+        raise ConfigError(
+            f"scheduler.warmup_epochs={warmup} leaves no epoch for the schedule "
+            f"(trainer.epochs={epochs}): lower it or raise trainer.epochs"
+        )
+    if isinstance(start, bool) or not isinstance(start, int | float) or not 0 < start <= 1:
+        raise ConfigError(
+            f"scheduler.warmup_start_factor={start} is invalid: a fraction of the lr in (0, 1]"
+        )
+    return warmup, float(start)
 
 
 def build_loggers(node: DictConfig | None, artifacts: Any, config: dict[str, Any]) -> list[Any]:

@@ -8,6 +8,7 @@ schedulers, grad scaler, loop position (epoch and batch within it), best metric 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -15,6 +16,7 @@ import random
 import shutil
 import signal
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +133,26 @@ def load(path: str | Path, mmap: bool = False) -> dict[str, Any]:
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise DataError(f"checkpoint {file} is not a dlrun checkpoint (no '{FORMAT}' marker)")
+    _refuse_unplain(obj.get("config", {}), f"checkpoint {file}: config")
     return obj
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _refuse_unplain(value: Any, where: str) -> None:
+    """A checkpoint's config is plain containers of plain values, with text keys: it is read
+    as data, never as objects (weights_only already refuses classes; this says so in words)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise DataError(f"{where} has a key {k!r} that is not text; it was altered")
+            _refuse_unplain(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _refuse_unplain(v, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise DataError(f"{where} holds a {type(value).__name__}, not plain data; it was altered")
 
 
 def load_state_dict(file: Path, key: str = "weights") -> dict[str, torch.Tensor]:
@@ -196,16 +217,23 @@ def _to_tuple(value: Any) -> Any:
     return tuple(_to_tuple(v) for v in value) if isinstance(value, list | tuple) else value
 
 
-def load_weights(module: Any, state: Any, where: str | Path, what: str = "model") -> None:
-    """module.load_state_dict(state), or one line saying the checkpoint does not fit (missing
-    or extra keys, wrong shapes or types: a file from another model, or a tampered one)."""
+@contextlib.contextmanager
+def fitting(where: str | Path, what: str = "model") -> Iterator[None]:
+    """Around restoring a checkpoint's state: one line when it does not fit (missing or extra
+    keys, wrong shapes or types: a file from another model, or a tampered one)."""
     try:
-        if not isinstance(state, dict):
-            raise TypeError(f"its {what} weights are a {type(state).__name__}, not a dict")
-        module.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
-        reason = " ".join(str(err).split())[:300]
+        yield
+    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
         raise DataError(
             f"checkpoint {where} does not fit the {what} its config builds ({reason}): it is "
             "from another model or was altered; use the run's own checkpoint"
         ) from None
+
+
+def load_weights(module: Any, state: Any, where: str | Path, what: str = "model") -> None:
+    """module.load_state_dict(state), or one line saying the checkpoint does not fit."""
+    with fitting(where, what):
+        if not isinstance(state, dict):
+            raise TypeError(f"its {what} weights are a {type(state).__name__}, not a dict")
+        module.load_state_dict(state)

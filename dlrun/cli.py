@@ -19,7 +19,7 @@ __all__ = ["main", "config_dir", "argv_plugins"]
 def _answered_without_hydra(args: list[str]) -> bool:
     """`dlrun list`, `dlrun --help` and `dlrun --version`: printed here, without composing a
     config."""
-    if args[:1] == ["--version"]:
+    if "--version" in args:  # Hydra's own flag would print Hydra's version
         from dlrun import __version__
 
         print(f"dlrun {__version__}")
@@ -57,11 +57,11 @@ def _run_hydra(args: list[str]) -> None:
     except sweep.SweepStopped as stop:
         summary = sweep.finish(stop.sweep_dir)
         where = f" (summary: {summary.md_path})" if summary else ""
-        print(f"dlrun: error: {stop.message}{where}", file=sys.stderr)
-        raise SystemExit(stop.code) from None
+        exits.leave_with(f"{stop.message}{where}", stop.code)
     except SystemExit as exit_:  # a sweeper that crashed after its jobs (Hydra printed why)
         if exit_.code and sweep.started_sweep() and sweep.finish(sweep.started_sweep()):
-            print(f"dlrun: error: {sweep.failure_line() or 'the sweeper failed'}", file=sys.stderr)
+            code = exit_.code if isinstance(exit_.code, int) else 1
+            exits.leave_with(sweep.failure_line() or "the sweeper failed", code)
         raise
 
 
@@ -84,8 +84,7 @@ def main() -> None:
         exits.leave_interrupted_at_start_up()
     failed = sweep.failure_line()
     if failed:
-        print(f"dlrun: error: {failed}", file=sys.stderr)
-        raise SystemExit(1)
+        exits.leave_with(failed, 1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.resolvers import oc
 
 _NO_DEFAULT = object()
 
@@ -25,11 +24,10 @@ def _unresolved_env(key: str, default: Any = _NO_DEFAULT) -> str:
 
 def recorded(cfg: DictConfig) -> dict[str, Any]:
     """The config resolved, with every `${oc.env:...}` (at any depth of interpolation) kept."""
-    OmegaConf.register_new_resolver("oc.env", _unresolved_env, replace=True)
-    try:
+    from dlrun.hydra_ext import env_lookups_as_written
+
+    with env_lookups_as_written(_unresolved_env):
         plain = OmegaConf.to_container(cfg, resolve=True)
-    finally:
-        OmegaConf.register_new_resolver("oc.env", oc.env, replace=True)
     assert isinstance(plain, dict)
     return plain
 

@@ -49,3 +49,9 @@ class Interrupted(DlrunError):
             exit_code,
         )
         self.signal_name = signal_name
+
+
+class TrialPruned(DlrunError):
+    """An Optuna trial's pruner stopped it after an epoch: recorded as `pruned`, not failed."""
+
+    exit_code = 0

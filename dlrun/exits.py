@@ -64,6 +64,12 @@ def leave(error: DlrunError) -> NoReturn:
     raise SystemExit(error.exit_code)
 
 
+def leave_with(message: str, code: int) -> NoReturn:
+    """A sweep's end that is not one DlrunError (stopped, crashed, jobs that failed)."""
+    print(f"dlrun: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 def leave_interrupted_at_start_up() -> NoReturn:
     print("dlrun: interrupted (SIGINT); any checkpoint already written is kept", file=sys.stderr)
     raise SystemExit(INTERRUPTED_AT_START_UP)

@@ -34,18 +34,6 @@ TOLERANCE = 1e-4  # largest |exported - PyTorch| accepted on the check batch
 CHECK_SAMPLES = 64
 
 
-class _Pixels(nn.Module):
-    """An autoencoder that returns [0, 1] pixels (the task's reading of the raw output)."""
-
-    def __init__(self, model: nn.Module, logits: bool) -> None:
-        super().__init__()
-        self.model, self.logits = model, logits
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.model(x)
-        return torch.sigmoid(out) if self.logits else out.clamp(0, 1)
-
-
 def exportable(model: nn.Module, task: Task, prep: dict[str, Any]) -> tuple[nn.Module, str]:
     """(the module to export, what it takes), or one line on why this model cannot be."""
     if prep["kind"] == "text":
@@ -53,11 +41,7 @@ def exportable(model: nn.Module, task: Task, prep: dict[str, Any]) -> tuple[nn.M
             "text models take variable-length token ids (and lengths for packed RNNs) and are "
             "not exported: use mode=predict or dlrun.load(RUN).predict([...]) instead"
         )
-    if prep["task"] == "adversarial":  # the discriminator is only a training aid
-        return model.generator, "noise"
-    if prep["task"] == "reconstruction":
-        return _Pixels(model, task.logits), "images"
-    return model, "inputs"
+    return task.exported_module(model)  # the task says what its export is
 
 
 def example_inputs(split: Split | None, task: Task, takes: str) -> Tensor:
@@ -116,17 +100,14 @@ def run_exported(
         return loaded(*inputs).numpy()
 
 
-def raw_table(prep: dict[str, Any]) -> Any:
-    """A classifier's or regressor's table preprocessing, exported inside the graph; None when
-    the model takes other inputs."""
-    if prep["kind"] != "table" or not prep.get("table") or prep["task"] not in TABLE_TASKS:
+def raw_table(prep: dict[str, Any], task: Task) -> Any:
+    """The table preprocessing exported inside the graph, where the task's export takes the
+    table's columns (Task.exports_raw_columns: classification, regression); else None."""
+    if prep["kind"] != "table" or not prep.get("table") or not task.exports_raw_columns:
         return None
     from dlrun.data.table_prep import TablePreprocessing
 
     return TablePreprocessing.from_state(prep["table"])
-
-
-TABLE_TASKS = ("classification", "regression")
 
 
 def export_raw_table(model: nn.Module, table: Any, fmt: str) -> tuple[bytes, float | None]:
@@ -160,7 +141,7 @@ def export_model(
     model: nn.Module, task: Task, split: Split | None, prep: dict[str, Any], fmt: str
 ) -> tuple[bytes, float | None]:
     """(file content, max |exported - PyTorch| on test inputs, None when not checkable)."""
-    table = raw_table(prep)
+    table = raw_table(prep, task)
     if table is not None:
         return export_raw_table(model, table, fmt)
     module, takes = exportable(model, task, prep)
@@ -210,7 +191,7 @@ def export_run(
         model.to(device)
     if not (artifacts.run_dir / "model.yaml").is_file():
         artifacts.write_model_yaml(config, prep)
-    table = raw_table(prep)
+    table = raw_table(prep, task)
     if table is not None and written:  # the level -> code maps the graph's inputs use
         from dlrun.export_table import CATEGORIES_JSON, category_codes
 
@@ -243,7 +224,7 @@ def _test_inputs(cfg: DictConfig, predictor: Any) -> Split | None:
     """Inputs the export is checked on: random ones shaped like the training inputs after
     preprocessing (normalised, so on the scale the model saw). A training run with
     export=[...] checks on its real test split instead."""
-    if predictor.prep["kind"] == "text" or predictor.prep["task"] == "adversarial":
+    if predictor.prep["kind"] == "text" or predictor.task.samples_from_noise:
         return None
     from dlrun.data.bundle import InMemorySplit
 

@@ -40,7 +40,8 @@ def data_for_reading(
     return data
 
 
-def _conf_dir() -> Path:
+def conf_dir() -> Path:
+    """dlrun's own conf/ (inside the wheel as dlrun/conf; at the top of a source checkout)."""
     packaged = Path(__file__).resolve().parent / "conf"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "conf"
 
@@ -50,7 +51,7 @@ def _dataset_defaults() -> dict[str, dict[str, Any]]:
     dlrun's files are trusted; `${oc.env:DLRUN_DATA_DIR,./data}` follows this environment, read
     at each call)."""
     found: dict[str, dict[str, Any]] = {}
-    for file in sorted((_conf_dir() / "data").glob("*.yaml")):
+    for file in sorted((conf_dir() / "data").glob("*.yaml")):
         node = OmegaConf.load(file)
         target = node.get("_target_")
         if target is None:

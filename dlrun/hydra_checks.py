@@ -45,6 +45,7 @@ def check_hydra_nodes(config: DictConfig) -> None:
     """ConfigError for the first Hydra-built node that would build or write what it may not."""
     registry.activate_typed(config.get("plugins"), _typed(config, "task"))
     _check_searchpath(config)
+    _check_places(config)
     _check_callbacks(config)
     for part in ("launcher", "sweeper"):
         _check_plugin_node(config, part)
@@ -80,6 +81,54 @@ def _check_searchpath(config: DictConfig) -> None:
             "configs (or packages, pkg://) are loaded from; give hydra.searchpath on the command "
             "line or use --config-dir"
         )
+
+
+# Where Hydra writes and what it sets for a job: dlrun's own values, or what the command line says.
+# (key -> the raw values dlrun's conf/ uses; `None` in a set: the key may be absent or null)
+_PLACES = {
+    "hydra.output_subdir": {".hydra"},
+    "hydra.sweep.subdir": {"${hydra.job.num}", "${hydra.job.num}-${dlrun_uid:}"},
+    "hydra.job.env_set": {None},
+}
+
+
+def _check_places(config: DictConfig) -> None:
+    """A config file cannot move the run, sweep or .hydra/ folders (`hydra.output_subdir:
+    ../../.ssh` would write config.yaml there) nor set the job's environment."""
+    typed = [o.lstrip("+~") for o in _typed(config, "hydra")]
+    own = _own_hydra_values()
+    hydra = OmegaConf.to_container(config.hydra, resolve=False)  # as written: nothing resolved
+    for key, allowed in {**_PLACES, **own}.items():
+        if any(o.startswith((f"{key}=", f"{key}.")) for o in typed):
+            continue
+        raw = _raw(hydra, key.split(".")[1:])
+        if (not raw and None in allowed) or (isinstance(raw, str) and raw in allowed):
+            continue
+        raise ConfigError(
+            f"{key}={raw!r} comes from a config file: a file cannot choose where dlrun writes or "
+            f"the job's environment; give {key}=... on the command line if you mean it"
+        )
+    name = str(OmegaConf.select(config, "hydra.job.name", default="dlrun"))
+    if not _JOB_NAME.fullmatch(name):
+        raise ConfigError(f"hydra.job.name={name!r} must be a plain name (it names the log file)")
+
+
+def _raw(node: Any, path: list[str]) -> Any:
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _own_hydra_values() -> dict[str, set[Any]]:
+    """hydra.run.dir and hydra.sweep.dir as dlrun's conf/config.yaml writes them (raw)."""
+    from dlrun.file_config import conf_dir
+
+    hydra = OmegaConf.to_container(OmegaConf.load(conf_dir() / "config.yaml"), resolve=False)
+    hydra = hydra["hydra"]
+    return {
+        "hydra.run.dir": {hydra["run"]["dir"]},
+        "hydra.sweep.dir": {hydra["sweep"]["dir"]},
+    }
 
 
 def _check_callbacks(config: DictConfig) -> None:

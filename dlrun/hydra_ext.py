@@ -4,7 +4,8 @@ the command, `installed()` for `dlrun.train` (which puts everything back afterwa
 sweep's worker process installs the same on receiving its task (startup.HydraTask).
 
 What is installed:
-- resolvers the config tree uses: `dlrun_uid`, `dlrun_now` (run-folder names), `dlrun_run_dir`
+- resolvers the config tree uses: `dlrun_uid`, `dlrun_now`, `dlrun_name` (run-folder names),
+  `dlrun_run_dir`
   (a resumed run's own folder), `dlrun_sweep_dir` (sweep.resume), `dlrun_help` (--help text);
 - a check of hydra.callbacks before Hydra builds them (its Callbacks class gets a checking
   subclass: Hydra offers no hook for this);
@@ -27,7 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 from dlrun import clock, exits
 from dlrun.errors import DlrunError
 
-_RESOLVERS = ("dlrun_uid", "dlrun_now", "dlrun_run_dir", "dlrun_sweep_dir", "dlrun_help")
+_RESOLVERS = (
+    "dlrun_uid",
+    "dlrun_now",
+    "dlrun_run_dir",
+    "dlrun_sweep_dir",
+    "dlrun_help",
+    "dlrun_name",
+)
 
 
 def _uid() -> str:
@@ -63,6 +71,14 @@ def _sweep_dir(root: str, fresh: str, resume: bool, overrides: Any) -> str:
     return sweep_dir(root, fresh, resume, overrides)
 
 
+def _name_suffix(name: object) -> str:
+    """`-<name>` for a run or sweep folder with `name=`; nothing for a name that could leave the
+    folder (validation refuses it in one line before the run starts)."""
+    from dlrun.schema import RUN_NAME
+
+    return f"-{name}" if name is not None and RUN_NAME.fullmatch(str(name)) else ""
+
+
 def _help_text(part: str) -> str:
     """Hydra's help page (conf/hydra/help/dlrun.yaml) takes its text from dlrun/help.py."""
     from dlrun.help import text
@@ -77,6 +93,7 @@ def _register_resolvers() -> None:
     # cached on its literal arguments: every job of a sweep gets the folder the parent resolved
     OmegaConf.register_new_resolver("dlrun_sweep_dir", _sweep_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("dlrun_help", _help_text, replace=True)
+    OmegaConf.register_new_resolver("dlrun_name", _name_suffix, replace=True)
 
 
 def _checking_callbacks(base: type) -> type:
@@ -136,6 +153,29 @@ def installed() -> Iterator[None]:
         yield
     finally:
         uninstall()
+
+
+# --- used by the engine: Hydra's own lookup, a scoped OmegaConf resolver -------------------------
+def locate(path: str) -> Any:
+    """The object `path` names, found exactly as Hydra's instantiate finds it (attributes before
+    submodules: `torchvision.models.alexnet` is the function, not the module)."""
+    from hydra._internal.utils import _locate
+
+    return _locate(path)
+
+
+@contextlib.contextmanager
+def env_lookups_as_written(as_written: Callable[..., str]) -> Iterator[None]:
+    """Inside the block `${oc.env:...}` resolves through `as_written` (the text itself), so a
+    secret read from the environment is never resolved into a recorded config; OmegaConf's own
+    resolver is back afterwards."""
+    from omegaconf.resolvers import oc
+
+    OmegaConf.register_new_resolver("oc.env", as_written, replace=True)
+    try:
+        yield
+    finally:
+        OmegaConf.register_new_resolver("oc.env", oc.env, replace=True)
 
 
 # --- the command's config composition -------------------------------------------------------

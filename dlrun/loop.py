@@ -23,6 +23,7 @@ from dlrun.data.bundle import Batch, DataBundle, Split, num_batches
 from dlrun.errors import Interrupted, TrainingFailed
 from dlrun.hooks import HookContext, Hooks
 from dlrun.runtime import StopFlag
+from dlrun.schedules import step_after_epoch
 from dlrun.schema import TrainerConfig
 from dlrun.tasks.base import Task
 
@@ -256,6 +257,7 @@ class FitLoop:
         # Fixed for the process's life; read once, not per step (an environment read costs ~1 us).
         self.world_size = distributed.world_size()
         self._clear_grads = {name: grad_clearer(o) for name, o in opt.optimizers.items()}
+        self._epoch_lr = self._lr()
 
     def hook_context(self, state: LoopState) -> HookContext:
         """What the user's hooks see (one object for the fit, updated as it goes)."""
@@ -282,6 +284,9 @@ class FitLoop:
         while state.epoch < self.s.epochs and not state.early_stopped:
             self._call("on_epoch_start")
             started = time.perf_counter()
+            # history's lr: the rate this epoch trains with (its first step's, for a per-step
+            # schedule), not the one the epoch-end scheduler step sets for the next epoch
+            self._epoch_lr = self._lr()
             try:
                 train_logs = self.train_one_epoch(state)
             except torch.OutOfMemoryError:
@@ -442,12 +447,12 @@ class FitLoop:
     def _end_epoch(
         self, state: LoopState, train_logs: dict[str, float], val: dict[str, Any], seconds: float
     ) -> None:
+        value = float(val[self.s.monitor])
         for sched, interval in self.opt.schedulers.values():
             if interval == "epoch":
-                sched.step()
+                step_after_epoch(sched, value)  # scheduler=plateau steps on the monitored value
         state.epoch += 1
         state.train_seconds += seconds
-        value = float(val[self.s.monitor])
         improved = is_better(value, state.best_value, self.monitor_mode) or _ties_lower_loss(
             value, val, state
         )
@@ -459,7 +464,7 @@ class FitLoop:
             "epoch": state.epoch,
             **{f"train_{k}": v for k, v in train_logs.items()},
             **{f"val_{k}": v for k, v in val.items() if isinstance(v, int | float)},
-            "lr": self._lr(),
+            "lr": self._epoch_lr,
             "seconds": round(seconds, 4),
         }
         state.history.append(row)

@@ -22,7 +22,8 @@ class RunRecord(TypedDict, total=False):
 
     Keys:
         schema_version: 1 (added by RunArtifacts.write_metrics)
-        status: running | completed | interrupted | failed
+        name, tags: the run's label and labels (name=, tags=[...]), null and [] without
+        status: running | completed | interrupted | failed | pruned (an Optuna trial stopped early)
         error: why it failed or was interrupted (one line), else null
         mode: eval | predict (absent for training)
         task: classification | regression | reconstruction | adversarial
@@ -56,6 +57,8 @@ class RunRecord(TypedDict, total=False):
     """
 
     schema_version: int
+    name: str | None
+    tags: list[str]
     status: str
     error: str | None
     mode: str

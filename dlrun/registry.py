@@ -137,12 +137,14 @@ BUILTINS: dict[str, tuple[str, ...]] = {
             "ConstantLR",
             "PolynomialLR",
             "CyclicLR",
+            "ReduceLROnPlateau",
         )
     ),
     "logger": (
         "dlrun.loggers.CSVLogger",
         "dlrun.loggers.TensorBoardLogger",
         "dlrun.loggers.MLflowLogger",
+        "dlrun.loggers.WandbLogger",
     ),
     "callback": ("dlrun.sweep.SweepCallback", "dlrun.callbacks.OutputGuard"),
     "hook": ("dlrun.hooks.EMA",),
@@ -362,9 +364,9 @@ def _as_list(value: Any) -> list[str]:
 def locate(path: str) -> Any:
     """The object `path` names, found exactly as Hydra's instantiate finds it (attributes before
     submodules: `torchvision.models.alexnet` is the function, not the module)."""
-    from hydra._internal.utils import _locate
+    from dlrun.hydra_ext import locate as hydra_locate
 
-    return _locate(path)
+    return hydra_locate(path)
 
 
 def _plugin_home(target: str, modules: Iterable[str]) -> str | None:

@@ -12,6 +12,7 @@ Imported by the CLI while Hydra picks the run folder, so it must not import torc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,9 @@ LOCKED_KEYS = (
     "trainer.batch_size",
     "trainer.grad_accum",
 )
-# Data keys that say where the data is, not what it is: they may differ (moved data, another node).
-DATA_LOCATION_KEYS = ("root", "download", "num_workers")
+# Data keys that say where the data is, not what it is: they may differ (moved data, another node;
+# an image folder streamed or held in memory serves the same batches).
+DATA_LOCATION_KEYS = ("root", "download", "num_workers", "memory_limit_mb")
 # Optimizer keys that choose torch's implementation, not the update: they may differ too (a
 # checkpoint's optimizer state keeps the implementation it was saved with).
 OPTIMIZER_IMPLEMENTATION_KEYS = ("fused", "foreach")
@@ -170,15 +172,35 @@ def find_unfinished_run(config: dict[str, Any], outputs: Path = OUTPUTS) -> Path
         saved = run / ".hydra" / "config.yaml"
         if not (run / "checkpoints" / "last.pt").is_file() or not saved.is_file():
             continue
-        if json.loads(metrics.read_text()).get("status") == "completed":
-            continue
-        if _comparable(OmegaConf.to_container(OmegaConf.load(saved), resolve=True)) == _comparable(
-            config
-        ):
+        recorded = _saved_config(metrics, saved)
+        if recorded is not None and _comparable(recorded) == _comparable(config):
             candidates.append(run)
     return max(
         candidates, key=lambda r: (r / "checkpoints" / "last.pt").stat().st_mtime, default=None
     )
+
+
+# A run folder's files are data: its .hydra/config.yaml may use interpolations of its own keys
+# and ${oc.env:...} (as dlrun's conf does), never another resolver (dlrun's own resolve folders).
+_OTHER_RESOLVER = re.compile(r"\$\{(?!oc\.env:)[\w.]+:")
+
+
+def _saved_config(metrics: Path, saved: Path) -> dict[str, Any] | None:
+    """An unfinished run's config as plain data, or None (completed, unreadable, or using a
+    resolver other than oc.env: not a candidate)."""
+    if not (metrics.is_file() and saved.is_file()):  # a FIFO would hang the read
+        return None
+    try:
+        if json.loads(metrics.read_text()).get("status") == "completed":
+            return None
+        node = OmegaConf.load(saved)
+        raw = json.dumps(OmegaConf.to_container(node, resolve=False))
+        if _OTHER_RESOLVER.search(raw):
+            return None
+        plain = OmegaConf.to_container(node, resolve=True)
+    except Exception:  # noqa: BLE001 (a malformed file of someone else's: not a candidate)
+        return None
+    return plain if isinstance(plain, dict) else None
 
 
 def _select(config: dict[str, Any], dotted: str) -> Any:
@@ -226,8 +248,9 @@ def check_same_setup(saved: dict[str, Any], current: dict[str, Any], checkpoint:
         )
 
 
-# Schedulers whose length dlrun fills in from trainer.epochs at run time (build.py's total_steps).
-_SIZED_BY_EPOCHS = ("OneCycleLR",)
+# Schedulers whose length dlrun fills in from trainer.epochs at run time (build.py's
+# total_steps, and cosine's T_max unless the config sets it).
+_SIZED_BY_EPOCHS = ("OneCycleLR", "CosineAnnealingLR")
 
 
 def _refuse_stretched_schedule(

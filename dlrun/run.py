@@ -39,7 +39,8 @@ from dlrun import record as run_record
 from dlrun.artifacts import RunArtifacts
 from dlrun.data.bundle import DataBundle
 from dlrun.data.split import across_classes
-from dlrun.errors import ConfigError, DlrunError, Interrupted
+from dlrun.errors import ConfigError, DlrunError, Interrupted, TrialPruned
+from dlrun.hooks import Hooks
 from dlrun.loggers import Loggers
 from dlrun.loop import (
     FitLoop,
@@ -153,10 +154,12 @@ class RunPieces:
         self.device = distributed.device(resolve_device(cfg.device.name))  # torchrun: LOCAL_RANK
         configure_backends(self.device, t.deterministic)
         self.data = build.build_data(
-            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model)
+            cfg.data, cfg.seed, data_state, build.model_needs_images(cfg.model), self.device.type
         ).to(self.device)
         # planned once the data says which loading processes run beside training
-        self.thread_plan = threads.plan(t.threads, loader_workers=self.data.loader_workers)
+        self.thread_plan = threads.plan(
+            t.threads, loader_workers=self.data.loader_workers, deterministic=t.deterministic
+        )
         self.threads = threads.apply(self.thread_plan)
         self.thread_tuner: thread_tuner.ThreadTuner | None = None  # set when training starts
         for name, content in self.data.run_files.items():
@@ -199,6 +202,8 @@ class RunPieces:
                 "parameters": self.parameters(),
                 "run_dir": str(self.artifacts.run_dir),
                 "overrides": _overrides(),
+                "name": self.cfg.get("name"),
+                "tags": [str(t) for t in self.cfg.get("tags") or []],
             }
         return {
             **self._fixed_record,
@@ -241,6 +246,7 @@ class Run(RunPieces):
             optimizers,
             self.settings.epochs,
             steps_per_epoch(len(self.data.train), self.settings),
+            self.monitor()["mode"],
         )
         scaler = (
             torch.amp.GradScaler(self.device.type) if self.settings.precision == "fp16" else None
@@ -254,10 +260,19 @@ class Run(RunPieces):
         )
         self.loggers = Loggers(loggers)
         self.hooks = build.build_hooks(cfg.get("hooks"))  # hooks=[ema] (dlrun/hooks.py)
+        self._add_pruning_hook()
         self.epoch_callbacks += [self.loggers.on_epoch_end, self._epoch_pictures]
         self.step_callbacks = [self.loggers.on_step] if self.loggers.loggers else []
         self.started = time.time()
         self.startup_seconds: float | None = None
+
+    def _add_pruning_hook(self) -> None:
+        """An Optuna trial's per-epoch report to its study (dlrun/search/pruning.py)."""
+        from dlrun.search.pruning import trial_reporter
+
+        reporter = trial_reporter(self.monitor())
+        if reporter is not None:
+            self.hooks = Hooks({**self.hooks.named, "optuna_pruning": reporter})
 
     def about(self) -> RunRecord:
         return {**super().about(), "hooks": self.hooks.record()}  # e.g. ema: {decay, updates}
@@ -314,16 +329,18 @@ class Run(RunPieces):
                 "state), so it cannot be resumed exactly: start a new run, or use it for "
                 "mode=eval / mode=predict"
             )
-        distributed.unwrap(self.task.model).load_state_dict(ckpt.get("train_model", ckpt["model"]))
-        self.hooks.load_state_dict(ckpt.get("hooks") or {})
-        for name, opt in self.opt.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        for name, (sched, _) in self.opt.schedulers.items():
-            sched.load_state_dict(ckpt["schedulers"][name])
-        if self.opt.scaler and ckpt.get("scaler"):
-            self.opt.scaler.load_state_dict(ckpt["scaler"])
-        checkpoint.restore_rng(ckpt["rng"])
-        return LoopState(**ckpt["loop"])
+        with checkpoint.fitting("being resumed", "run"):  # a tampered one: one line
+            model = ckpt.get("train_model", ckpt["model"])
+            distributed.unwrap(self.task.model).load_state_dict(model)
+            self.hooks.load_state_dict(ckpt.get("hooks") or {})
+            for name, opt in self.opt.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            for name, (sched, _) in self.opt.schedulers.items():
+                sched.load_state_dict(ckpt["schedulers"][name])
+            if self.opt.scaler and ckpt.get("scaler"):
+                self.opt.scaler.load_state_dict(ckpt["scaler"])
+            checkpoint.restore_rng(ckpt["rng"])
+            return LoopState(**ckpt["loop"])
 
     def write_checkpoint(self, state: LoopState, best: bool = False) -> None:
         """last.pt; with `best`, best.pt too; at an epoch's end the kept epoch copy as well.
@@ -457,6 +474,11 @@ class Run(RunPieces):
                 f"{' '.join(o for o in _overrides() if not o.startswith('resume='))} "
                 f"resume={self.artifacts.run_dir}"
             )
+            raise
+        except TrialPruned as err:  # an Optuna trial stopped early: not a failure
+            log.info(str(err))
+            self.write_record("pruned", state, error=str(err))
+            self._observe_end("pruned", state)
             raise
         except DlrunError as err:
             self._record_failure("failed", state, str(err))

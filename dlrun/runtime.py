@@ -4,6 +4,7 @@ flag."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 from types import FrameType
@@ -47,6 +48,8 @@ def resolve_device(name: str) -> torch.device:
 def configure_backends(device: torch.device, deterministic: bool) -> None:
     """Deterministic kernels when asked; otherwise let cuDNN pick the fastest algorithms."""
     if deterministic:
+        # cuBLAS is deterministic only with a fixed workspace (read when CUDA starts its handle)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":

@@ -16,6 +16,7 @@ No torch imports: the CLI's callbacks use it before a job starts.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from dlrun.atomic import NEW_FILE_MODE, temp_beside
@@ -37,6 +38,27 @@ def refuse_links(folder: str | Path, key: str = "hydra.run.dir") -> None:
                     f"(-> {os.readlink(member)}): dlrun never writes through links in a run or "
                     "sweep folder; remove the link, or copy the folder without it"
                 )
+            _refuse_odd_file(root, member, key)
+
+
+def _refuse_odd_file(root: Path, member: Path, key: str) -> None:
+    """A FIFO, socket or device (reading one hangs or never ends), or a file hard-linked from
+    elsewhere (appending to it writes the other name's file) is refused like a link. dlrun's
+    own checkpoints share bytes by hard links (last.pt, best.pt): they are only ever replaced
+    by a rename, never written into, so *.pt may have several names."""
+    info = member.lstat()
+    if stat.S_ISDIR(info.st_mode):
+        return
+    what = None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a pipe, socket or device"
+    elif info.st_nlink > 1 and member.suffix != ".pt":
+        what = "a file with another name elsewhere (a hard link)"
+    if what:
+        raise DataError(
+            f"{key}={root} holds {what}: {member.relative_to(root)}; dlrun writes only plain "
+            "files of its own in a run or sweep folder: remove it, or copy the folder"
+        )
 
 
 def _refuse_link(path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +155,10 @@ class TrainerConfig:
         Rule(lambda v: str(v) in {"32", "bf16", "fp16"}, "32, bf16 or fp16"),
     )
     deterministic: bool = key(
-        False, "torch.use_deterministic_algorithms (else cudnn.benchmark on CUDA)", BOOL
+        False,
+        "bit-identical runs for one command and seed: a fixed thread count (no tuning) and "
+        "torch.use_deterministic_algorithms (else cudnn.benchmark on CUDA)",
+        BOOL,
     )
     compile: bool | str = key(
         False,
@@ -283,6 +287,10 @@ class PredictConfig:
     )
 
 
+# A run name joins the run folder's name, so it may not hold a path separator or start with a dot.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 @dataclass
 class RunConfig:
     """The top level of conf/config.yaml that dlrun owns (the groups have their own YAML)."""
@@ -292,6 +300,24 @@ class RunConfig:
         "seeds python, numpy and torch; also decides the validation split and batch order",
         NON_NEGATIVE_INT,
         "42",
+    )
+    name: str | None = key(
+        None,
+        "a label for the run: in metrics.json, the run folder's name and every logger",
+        Rule(
+            lambda v: v is None or bool(RUN_NAME.fullmatch(str(v))),
+            "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ),
+        "baseline",
+    )
+    tags: list = key(
+        [],
+        "labels for the run: in metrics.json and every logger, e.g. tags=[ablation,small]",
+        Rule(
+            lambda v: isinstance(v, Sequence) and not isinstance(v, str),
+            "a list of labels, e.g. tags=[ablation,small]",
+        ),
+        "[ablation]",
     )
     mode: str = key(
         "train",

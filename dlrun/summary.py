@@ -127,10 +127,17 @@ def _data_label(record: dict[str, Any]) -> str:
     return f"{name} ({Path(str(path)).name})" if path else name
 
 
+# Folders where trackers keep their own copies of a run's files under outputs/.
+_TRACKER_STORES = {"mlruns", "wandb"}
+
+
 def collect(root: Path) -> list[Row]:
     """Every run under `root` (a folder holding metrics.json), in folder order."""
     rows = []
-    for path in sorted(Path(root).rglob("metrics.json"), key=lambda p: _natural(p.parent, root)):
+    found = Path(root).rglob("metrics.json")
+    for path in sorted(found, key=lambda p: _natural(p.parent, root)):
+        if _TRACKER_STORES & set(path.relative_to(root).parts):
+            continue  # a logger's copy of a run's record (logger=mlflow's artifacts), not a run
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -202,13 +209,27 @@ def _pm(stat: tuple[float, float] | None) -> str:
     return "" if stat is None else f"{stat[0]:.4f} ± {stat[1]:.4f}"
 
 
-def _shown(overrides: Iterable[str]) -> str:
-    return " ".join(overrides) or "(defaults)"
+def _shown(overrides: Iterable[str], shared: Iterable[str] = ()) -> str:
+    """A run's overrides less those every run shares (listed once above the tables)."""
+    common = set(shared)
+    own = [o for o in overrides if o not in common]
+    return " ".join(own) or ("(the shared ones only)" if common else "(defaults)")
+
+
+def shared_overrides(rows: list[Row]) -> list[str]:
+    """The overrides every run has, in the first run's order: a sweep's fixed settings
+    (`trainer.epochs=10 hparams_search=optuna`), shown once instead of on every line. With one
+    run there is nothing to compare: none."""
+    if len(rows) < 2:
+        return []
+    common = set(rows[0].overrides).intersection(*(r.overrides for r in rows[1:]))
+    return [o for o in rows[0].overrides if o in common]
 
 
 def to_csv(rows: list[Row]) -> str:
     """One line per run, every numeric test metric as a `test_<name>` column."""
     names = _test_names(rows)
+    shared = shared_overrides(rows)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(
@@ -216,7 +237,8 @@ def to_csv(rows: list[Row]) -> str:
             "rank",
             "job",
             "status",
-            "overrides",
+            "overrides",  # those that differ between the runs
+            "shared_overrides",  # those every run has (the same on every line)
             "monitor",
             "mode",
             "val",
@@ -234,7 +256,8 @@ def to_csv(rows: list[Row]) -> str:
                 rank,
                 row.job,
                 row.status,
-                _shown(row.overrides),
+                _shown(row.overrides, shared),
+                " ".join(shared),
                 row.monitor or "",
                 row.mode or "",
                 _fmt(row.val),
@@ -254,7 +277,7 @@ def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
     return out + ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines]
 
 
-def _runs_table(rows: list[Row]) -> list[str]:
+def _runs_table(rows: list[Row], shared: list[str]) -> list[str]:
     names = _test_names(rows)
     monitors = sorted({f"{r.monitor} ({r.mode})" for r in rows if r.monitor})
     f1 = any(r.val_f1 is not None for r in rows)
@@ -276,7 +299,7 @@ def _runs_table(rows: list[Row]) -> list[str]:
         [
             str(i),
             *[getattr(r, k) for k in which],
-            f"`{_shown(r.overrides)}`",
+            f"`{_shown(r.overrides, shared)}`",
             r.status,
             _fmt(r.val),
             *([_fmt(r.val_f1)] if f1 else []),
@@ -290,7 +313,7 @@ def _runs_table(rows: list[Row]) -> list[str]:
     return _md_table(header, lines)
 
 
-def _groups_table(groups: list[SeedGroup]) -> list[str]:
+def _groups_table(groups: list[SeedGroup], shared: list[str]) -> list[str]:
     names = _test_names([r for g in groups for r in g.rows])
     header = [
         "overrides (all but seed and data.fold)",
@@ -300,7 +323,7 @@ def _groups_table(groups: list[SeedGroup]) -> list[str]:
     ]
     lines = [
         [
-            f"`{_shown(g.overrides)}`",
+            f"`{_shown(g.overrides, shared)}`",
             ",".join(sorted(_repeat(r) for r in g.rows)),
             f"{g.monitor} {_pm(g.val)}",
             *[_pm(g.test(n)) for n in names],
@@ -316,6 +339,11 @@ def _repeat(row: Row) -> str:
     return "/".join(parts) or "-"
 
 
+# Shown in the runs table; any other status is listed under "Failed or interrupted". A pruned
+# Optuna trial stopped early by design: its value is that of its best epoch before it stopped.
+_FINISHED = ("completed", "running", "pruned")
+
+
 def to_markdown(rows: list[Row], title: str) -> str:
     """The summary as Markdown: best run, all runs sorted, seed groups, failures."""
     counts = {s: sum(r.status == s for r in rows) for s in dict.fromkeys(r.status for r in rows)}
@@ -325,16 +353,19 @@ def to_markdown(rows: list[Row], title: str) -> str:
         f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
         "",
     ]
+    shared = shared_overrides(rows)
+    if shared:
+        out += [f"Every run: `{' '.join(shared)}`; the tables show the overrides that differ.", ""]
     datasets = len({r.data for r in rows}) > 1
     for row in best_rows(rows):
         on = f" on {row.data}" if datasets else ""
         out.append(
             f"**Best**{on} (val {row.monitor} {_fmt(row.val)}, {row.mode}): "
-            f"`{_shown(row.overrides)}` in `{row.job}`"
+            f"`{_shown(row.overrides, shared)}` in `{row.job}`"
         )
-    finished = [r for r in rows if r.status in ("completed", "running")]
+    finished = [r for r in rows if r.status in _FINISHED]
     if finished:  # failed and interrupted runs have their own section below
-        out += ["", "## Runs (best first)", "", *_runs_table(finished)]
+        out += ["", "## Runs (best first)", "", *_runs_table(finished, shared)]
     groups = seed_groups(rows)
     if groups:
         out += [
@@ -343,12 +374,13 @@ def to_markdown(rows: list[Row], title: str) -> str:
             "data.fold (cross-validation)",
             "",
         ]
-        out += _groups_table(groups)
-    failed = [r for r in rows if r.status not in ("completed", "running")]
+        out += _groups_table(groups, shared)
+    failed = [r for r in rows if r.status not in _FINISHED]
     if failed:
         out += ["", "## Failed or interrupted", ""]
         out += [
-            f"- `{r.job}` ({r.status}) `{_shown(r.overrides)}`: {r.error or 'no error recorded'}"
+            f"- `{r.job}` ({r.status}) `{_shown(r.overrides, shared)}`: "
+            f"{r.error or 'no error recorded'}"
             for r in failed
         ]
     return "\n".join(out) + "\n"
@@ -364,7 +396,7 @@ class Summary:
 
     @property
     def failed(self) -> list[Row]:
-        return [r for r in self.rows if r.status != "completed"]
+        return [r for r in self.rows if r.status not in ("completed", "pruned")]
 
 
 def summarize(root: Path, write: bool = True) -> Summary:

@@ -26,9 +26,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import interrupts, resume, safe_files
+from dlrun import exits, interrupts, resume, safe_files
 from dlrun.artifacts import RunArtifacts
-from dlrun.errors import DlrunError, Interrupted
+from dlrun.errors import DlrunError, Interrupted, TrialPruned
 from dlrun.summary import Summary, summarize, visible_overrides
 
 log = logging.getLogger("dlrun")
@@ -200,6 +200,8 @@ def _run_sweep_job(
             err.exit_code,
             sweep_dir,
         ) from None
+    except TrialPruned:  # recorded as pruned by the run; the Optuna sweeper tells the study
+        return None
     except Exception as err:  # a failed job must not end the sweep (unless fail_fast)
         message = (
             str(err).splitlines()[0]
@@ -265,9 +267,8 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         try:  # a continued sweep folder with a link planted in it: refused before any write
             safe_files.refuse_links(sweep_dir, "hydra.sweep.dir")
-        except DlrunError as err:
-            print(f"dlrun: error: {err}", file=sys.stderr)
-            sys.exit(err.exit_code)
+        except DlrunError as err:  # through Hydra to the door (dlrun/exits.py)
+            exits.refuse(err)
         resumed = (sweep_dir / MARKER).is_file()
         safe_files.make_dirs(sweep_dir)  # Optuna's SQLite file goes here first
         marker = {

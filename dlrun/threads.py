@@ -36,10 +36,15 @@ class ThreadPlan:
 
 
 def plan(
-    setting: int | str, environ: MutableMapping[str, str] = os.environ, loader_workers: int = 0
+    setting: int | str,
+    environ: MutableMapping[str, str] = os.environ,
+    loader_workers: int = 0,
+    deterministic: bool = False,
 ) -> ThreadPlan:
     """Threads for one run. `setting` is trainer.threads: a number, or auto = the usable CPUs
-    shared by the ranks torchrun starts on this machine, less the data-loading workers."""
+    shared by the ranks torchrun starts on this machine, less the data-loading workers. With
+    `deterministic` (trainer.deterministic) the count is never tuned while training: a tuner
+    reacts to other processes' load, and another thread count sums in another order."""
     wait = next((f"{v}={environ[v]}" for v in _WAIT_VARS if v in environ), "libgomp default")
     if setting != "auto":
         return ThreadPlan(int(setting), "trainer.threads", wait)
@@ -53,8 +58,10 @@ def plan(
         why += f" / {ranks} local ranks"
     if loader_workers:
         why += f" - {loader_workers} data workers"
+    if deterministic:
+        why += " (trainer.deterministic: fixed)"
     # torchrun ranks step in lockstep: one rank's timing says little about its own threads
-    return ThreadPlan(threads, why, wait, tune=threads > 1 and ranks == 1)
+    return ThreadPlan(threads, why, wait, tune=threads > 1 and ranks == 1 and not deterministic)
 
 
 def apply(thread_plan: ThreadPlan) -> dict[str, object]:

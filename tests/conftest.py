@@ -87,8 +87,9 @@ def run_dlrun(
 
 def run_dirs(root: Path) -> list[Path]:
     """Every run folder (one holding metrics.json) under root/outputs, oldest first."""
+    found = (root / "outputs").rglob("metrics.json")
     return sorted(
-        (p.parent for p in (root / "outputs").rglob("metrics.json")),
+        (p.parent for p in found if not {"mlruns", "wandb"} & set(p.parts)),  # loggers' copies
         key=lambda p: p.stat().st_mtime,
     )
 

@@ -8,10 +8,10 @@ is no per-sample PIL work. Random draws use torch's global generator of the batc
 Policies (`data.augment`): none; basic (random crop with padding, and a flip where the dataset
 allows one); trivialaugment, randaugment and autoaugment (basic, then torchvision.transforms.v2's
 policy on the uint8 batch). A v2 policy draws one operation per call, so the batch is cut into
-groups of POLICY_GROUP images that each draw their own: per-image calls cost ~0.2 ms an image on
-a CPU, more than a small model's step. Mixing (`data.mixup`, `data.cutmix` alphas) runs last,
-on the normalised batch, and turns "y" into soft targets (B, classes) that the loss takes as
-class probabilities.
+POLICY_DRAWS groups that each draw their own: per-image calls cost more than a small model's
+step on a CPU, and a fixed number of calls keeps a large GPU batch's cost flat. Mixing
+(`data.mixup`, `data.cutmix` alphas) runs last, on the normalised batch, and turns "y" into soft
+targets (B, classes) that the loss takes as class probabilities.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def random_flip(x: Tensor) -> Tensor:
 # data.augment: the type a builder's parameter takes (a wrong value is refused in one line)
 Policy = Literal["none", "basic", "trivialaugment", "randaugment", "autoaugment"]
 POLICIES: tuple[str, ...] = typing.get_args(Policy)
-POLICY_GROUP = 8  # images that share one drawn operation of a v2 policy
+POLICY_DRAWS = 8  # operations a v2 policy draws per batch (one per group of images)
 
 
 def _v2_policy(name: str) -> Callable[[Tensor], Tensor]:
@@ -140,7 +140,8 @@ class ImageBatchTransform:
 
     def _apply_policy(self, x: Tensor) -> Tensor:
         assert self._policy_op is not None
-        return torch.cat([self._policy_op(group) for group in x.split(POLICY_GROUP)])
+        group = -(-len(x) // POLICY_DRAWS)  # ceil: at most POLICY_DRAWS groups
+        return torch.cat([self._policy_op(part) for part in x.split(group)])
 
     def __call__(self, batch: Batch) -> Batch:
         x = batch["x"]

@@ -351,6 +351,7 @@ def image_folder(
     std: list[float] | None = None,
     stats_samples: int = 500,
     skip_bad: bool = False,
+    device_type: str = "cpu",
 ) -> DataBundle:
     """Your own pictures: `path`/<class>/<image>, resized to image_size x image_size, one channel
     (greyscale) or three (RGB); `channels: auto` keeps a folder of greyscale pictures greyscale.
@@ -365,7 +366,7 @@ def image_folder(
         path, test_path, image_size, channels, memory_limit_mb
     )
     check_stats(mean, std, chans)
-    workers = auto_workers(num_workers, in_memory)
+    workers = auto_workers(num_workers, in_memory, device_type)
     skipped: list[str] = []  # unreadable files left out (skip_bad), shared by every split
     source, test_source = (
         FolderSource(d, workers, image_size, skip_bad, skipped, chans) if d is not None else None

@@ -52,16 +52,19 @@ def folder_channels(files: list[str], setting: int | str) -> int:
     return 1
 
 
-def auto_workers(setting: int | str, in_memory: bool) -> int:
+def auto_workers(setting: int | str, in_memory: bool, device_type: str = "cpu") -> int:
     """Decoding processes. Decoded once into memory: every usable CPU decodes (nothing else runs
-    then). Streamed every epoch: the workers take CPUs from torch's threads, so a quarter of the
+    then). Streamed to a CPU run: the workers take CPUs from torch's threads, so a quarter of the
     CPUs (none on 2 cores, where one more torch thread trains faster than a decoding process;
-    docs/performance.md has the measurements), at most MAX_AUTO_WORKERS."""
+    docs/performance.md has the measurements). Streamed to a GPU: the CPUs are the workers' but
+    one (the main process feeds the GPU). At most MAX_AUTO_WORKERS."""
     if setting != "auto":
         return int(setting)
     cpus = usable_cpus()
     if in_memory:
         return min(cpus, MAX_AUTO_WORKERS) if cpus > 1 else 0
+    if device_type != "cpu":
+        return min(cpus - 1, MAX_AUTO_WORKERS)
     return min(cpus // 4, MAX_AUTO_WORKERS)
 
 

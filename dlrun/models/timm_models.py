@@ -35,6 +35,12 @@ def _timm() -> Any:
 def _check_name(timm: Any, name: str) -> None:
     if isinstance(name, str) and timm.is_model(name):
         return
+    if str(name).startswith(("hf-hub:", "hf_hub:", "local-dir:")):
+        raise ValueError(
+            f"name={name!r}: dlrun builds timm's own architectures by name (resnet50.a1_in1k), "
+            "not one a hub repository or folder describes: give the architecture's name and "
+            "its weights file as weights=PATH"
+        )
     close = difflib.get_close_matches(str(name), timm.list_models(), n=3, cutoff=0.7)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise ValueError(

@@ -103,7 +103,7 @@ def write_test_predictions(
 ) -> str | None:
     """predictions_test.csv from the model as it is now (the best weights, after the test pass),
     for the samples the test pass saw (its first `limit_batches` batches when limited)."""
-    if prep["task"] == "adversarial":  # a GAN has no per-input answer; its samples are written
+    if task.samples_from_noise:  # a GAN has no per-input answer; its samples are written
         return None
     device = next(task.model.parameters()).device
     predictor = Predictor(task, prep, device, precision, batch_size)
@@ -149,7 +149,7 @@ def _overrides() -> list[str]:
 
 
 def _predict(cfg: DictConfig, predictor: Predictor) -> Predictions:
-    if predictor.prep["task"] == "adversarial":
+    if predictor.task.samples_from_noise:
         if cfg.get("input"):
             raise ConfigError("a GAN makes images from noise: drop input= and give samples=N")
         return predictor.sample(cfg.samples, cfg.seed)

@@ -230,20 +230,10 @@ class Predictor:
         return answer
 
     def _model_answer(self, task: Task, batch: Batch) -> dict[str, Tensor]:
-        name = self.prep["task"]
-        if name == "reconstruction":
-            target = task.scale.to_pixels(batch["x"])
-            images = task.reconstruct(task.model(batch["x"]).float())
-            return {"images": images, "errors": (images - target).pow(2).flatten(1).mean(1)}
-        out = task.model(**batch).float()
-        if name == "regression":
-            return {"values": self._target_units(out)}
-        # the class is picked from the logits as the task's metrics pick it (two logits that
-        # differ can round to the same probability)
-        if getattr(task, "binary_logit", False):
-            p = torch.sigmoid(out.squeeze(1))
-            return {"probabilities": torch.stack([1 - p, p], 1), "index": (out.squeeze(1) > 0)}
-        return {"probabilities": torch.softmax(out, 1), "index": out.argmax(1)}
+        answer = task.answers(batch)  # the task says what its model's output means
+        if "values" in answer:
+            answer["values"] = self._target_units(answer["values"])
+        return answer
 
     def _target_units(self, out: Tensor) -> Tensor:
         """Regression outputs (standardised targets) in the target's own units."""
@@ -427,7 +417,7 @@ class Predictor:
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> Predictions:
         """n images from a GAN's generator, noise drawn from `seed`."""
-        if self.prep["task"] != "adversarial":
+        if not self.task.samples_from_noise:
             raise DataError(f"samples=N needs a GAN; this model is a {self.prep['task']} model")
         noise = torch.randn(n, self.task.latent_dim, generator=torch.Generator().manual_seed(seed))
         parts = [

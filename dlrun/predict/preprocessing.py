@@ -102,4 +102,21 @@ def from_checkpoint(ckpt: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where} holds no preprocessing (it was written by an older dlrun): train the model "
             "again to predict or export with it"
         )
+    _check_classes(prep, where)
     return prep
+
+
+def _check_classes(prep: dict[str, Any], where: str) -> None:
+    """class_names: one text per class the model outputs (a short list would fail mid-way)."""
+    names, classes = prep.get("class_names"), prep.get("num_classes")
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: its class_names are not a list of texts; it was altered")
+    if isinstance(classes, int) and prep.get("task") == "classification":
+        wanted = max(classes, 2)  # a binary model with one logit still names two classes
+        if len(names) != wanted:
+            raise DataError(
+                f"{where}: it names {len(names)} classes for a model of {wanted}; it was altered "
+                "or is damaged: use the run's own checkpoint"
+            )

@@ -69,6 +69,7 @@ class AdversarialTask(Task):
     allowed_losses = ("GANLoss",)
     default_monitor = "pixel_fd"
     metric_names = ("pixel_fd", "generator_loss", "discriminator_loss", "d_accuracy")
+    samples_from_noise = True  # mode=predict draws samples; the discriminator is a training aid
     metric_modes = {
         "pixel_fd": "min",
         "generator_loss": "min",
@@ -94,6 +95,9 @@ class AdversarialTask(Task):
             "generator": self.generator.parameters(),
             "discriminator": self.discriminator.parameters(),
         }
+
+    def exported_module(self, model: nn.Module) -> tuple[nn.Module, str]:
+        return model.generator, "noise"
 
     def compiled_modules(self) -> list[nn.Module]:
         # the GAN module's own forward is never called in training: compile what is

@@ -36,6 +36,10 @@ class Task:
     # early stopping. A task of your own declares its own (a metric without one is refused).
     metric_modes: ClassVar[dict[str, str]] = {}
     needs_images: ClassVar[bool] = False  # data that can be served as images should be (digits)
+    # A generator: mode=predict draws `samples` from noise; no per-input answer, no test CSV.
+    samples_from_noise: ClassVar[bool] = False
+    # An export of a model trained on a table takes the raw columns, preprocessing in the graph.
+    exports_raw_columns: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
         self.model = model
@@ -92,20 +96,51 @@ class Task:
         """Metrics over a whole split (called under no_grad with the model in eval mode)."""
         raise NotImplementedError
 
+    def _model_metric_modes(self) -> dict[str, str]:
+        """A model's own metrics and their directions: `dlrun_metric_modes = {"name": "max"}`
+        on its class, computed by its `dlrun_metrics(outputs, targets) -> {name: value}`."""
+        model = getattr(self.model, "module", self.model)  # under DDP, the wrapped model
+        return {
+            str(k): str(v) for k, v in (getattr(model, "dlrun_metric_modes", None) or {}).items()
+        }
+
+    def model_metrics(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
+        """The model's own metrics over a whole split (see _model_metric_modes), if it has any.
+        `outputs` is what the task scores with (classification: class probabilities)."""
+        model = getattr(self.model, "module", self.model)
+        compute = getattr(model, "dlrun_metrics", None)
+        if compute is None:
+            return {}
+        return {str(k): float(v) for k, v in compute(outputs, targets).items()}
+
     def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
         """ "max" or "min" for one of this task's metrics; `key` names the setting in errors."""
-        if metric not in self.metric_names:
+        own = self._model_metric_modes()
+        names = [*self.metric_names, *(n for n in own if n not in self.metric_names)]
+        if metric not in names:
             raise ConfigError(
-                f"{key}={metric!r} is not a {self.name} metric: choose one of "
-                f"{list(self.metric_names)}"
+                f"{key}={metric!r} is not a {self.name} metric: choose one of {names}"
             )
-        mode = self.metric_modes.get(metric)
+        # a model's own metric carries its direction; the task declares the rest
+        mode = own.get(metric) or self.metric_modes.get(metric)
         if mode not in ("max", "min"):
             raise ConfigError(
                 f"{key}={metric!r}: the {self.name} task does not say whether higher or lower is "
                 f'better: its class declares metric_modes = {{"{metric}": "max" or "min"}}'
             )
         return mode
+
+    # --- use: what prediction and export ask of the task ------------------------------------
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        """What the model says about a batch of inputs (no targets in it), as named tensors:
+        `probabilities` and `index` (classes), `values` (regression, in the model's own units),
+        `images` and `errors` (reconstructions). Called under no_grad, model in eval mode."""
+        raise ConfigError(f"the {self.name} task does not predict per input (it has no answers())")
+
+    def exported_module(self, model: nn.Module) -> tuple[nn.Module, str]:
+        """The module an export saves, given the bare model, and what it takes: "inputs" (the
+        preprocessed inputs), "images" or "noise"."""
+        return model, "inputs"
 
     # --- pictures: the run calls these in eval mode without gradients, writes what they return
     def epoch_pictures(self) -> dict[str, Picture]:

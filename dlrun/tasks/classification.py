@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from dlrun.data.bundle import Batch, DataBundle
 from dlrun.errors import ConfigError, DataError
 from dlrun.tasks.base import Step, Task
-from dlrun.tasks.metrics import classification_metrics
+from dlrun.tasks.metrics import classification_metrics, per_class, ranking_metrics, top_k_accuracy
 
 
 class ClassificationTask(Task):
@@ -19,12 +19,25 @@ class ClassificationTask(Task):
     default_loss = "cross_entropy"
     allowed_losses = ("CrossEntropyLoss", "BCEWithLogitsLoss")
     default_monitor = "accuracy"
-    metric_names = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+    metric_names = (
+        "accuracy",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "top5_accuracy",  # more than 5 classes only
+        "auroc_macro",
+        "average_precision_macro",
+        "loss",
+    )
+    exports_raw_columns = True  # a table model's export takes its raw columns
     metric_modes = {
         "accuracy": "max",
         "f1_macro": "max",
         "precision_macro": "max",
         "recall_macro": "max",
+        "top5_accuracy": "max",
+        "auroc_macro": "max",
+        "average_precision_macro": "max",
         "loss": "min",
     }
 
@@ -95,15 +108,49 @@ class ClassificationTask(Task):
         # cross-entropy takes as they are
         yield Step("model", self._loss(self.forward(batch), batch["y"]))
 
+    def _scores(self, logits: Tensor) -> Tensor:
+        """(N, C) class probabilities (two columns for a single BCE logit)."""
+        if self.binary_logit:
+            p = torch.sigmoid(logits.squeeze(1))
+            return torch.stack([1 - p, p], 1)
+        return logits.softmax(1)
+
+    def monitor_mode(self, metric: str, key: str = "trainer.monitor") -> str:
+        if metric == "top5_accuracy" and self.num_classes <= 5:
+            raise ConfigError(
+                f"{key}=top5_accuracy needs more than 5 classes (this data has "
+                f"{self.num_classes}): monitor accuracy"
+            )
+        return super().monitor_mode(metric, key)
+
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, Any]:
-        preds, targets, loss_sum = [], [], 0.0
+        scores, preds, targets, loss_sum = [], [], [], 0.0
         for batch in batches:
             logits = self.forward(batch).float()
             loss_sum = loss_sum + self._loss(logits, batch["y"]) * len(logits)  # stays on device
+            scores.append(self._scores(logits))
+            # from the logits, as predict picks: two logits that differ can round to one probability
             preds.append(self._predict(logits))
             targets.append(batch["y"])
-        pred, target = torch.cat(preds), torch.cat(targets)
+        score, pred, target = torch.cat(scores), torch.cat(preds), torch.cat(targets)
+        if target.ndim == 2:  # class probabilities (MixUp/CutMix): the most probable is the label
+            target = target.argmax(1)
         self.last_predictions = (pred.cpu(), target.cpu())
         metrics = classification_metrics(pred, target, self.num_classes)
+        if self.num_classes > 5:
+            metrics["top5_accuracy"] = top_k_accuracy(score, target, 5)
+        metrics.update(ranking_metrics(score, target))
         metrics["loss"] = float(loss_sum) / len(target)
+        metrics.update(self.model_metrics(score, target))
+        names = self.data.class_names or [str(c) for c in range(self.num_classes)]
+        metrics["per_class"] = per_class(pred, target, [str(n) for n in names])
         return metrics
+
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        out = self.model(**batch).float()
+        # the class is picked from the logits as the metrics pick it (two logits that differ can
+        # round to the same probability)
+        if getattr(self, "binary_logit", False):
+            p = torch.sigmoid(out.squeeze(1))
+            return {"probabilities": torch.stack([1 - p, p], 1), "index": (out.squeeze(1) > 0)}
+        return {"probabilities": torch.softmax(out, 1), "index": out.argmax(1)}

@@ -43,6 +43,90 @@ def classification_metrics(preds: Tensor, targets: Tensor, num_classes: int) -> 
     }
 
 
+def per_class(preds: Tensor, targets: Tensor, names: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of every class by name (sklearn's
+    precision_recall_fscore_support with zero_division=0)."""
+    cm = confusion_matrix(preds, targets, len(names)).double()
+    tp, support, predicted = cm.diag(), cm.sum(1), cm.sum(0)
+    precision = tp / predicted.clamp(min=1)
+    recall = tp / support.clamp(min=1)
+    f1 = 2 * tp / (support + predicted).clamp(min=1)
+    rows = torch.stack([precision, recall, f1, support], 1).tolist()  # one host copy
+    keys = ("precision", "recall", "f1", "support")
+    return {
+        name: {k: (int(v) if k == "support" else v) for k, v in zip(keys, row, strict=True)}
+        for name, row in zip(names, rows, strict=True)
+    }
+
+
+def top_k_accuracy(scores: Tensor, targets: Tensor, k: int) -> float:
+    """Share of samples whose true class is among the k highest scores (sklearn's
+    top_k_accuracy_score, ties included: among equal scores the higher class index ranks first)."""
+    top = scores.argsort(dim=1, stable=True).flip(1)[:, :k]
+    return (top == targets.long().unsqueeze(1)).any(1).double().mean().item()
+
+
+def _ranks(values: Tensor) -> Tensor:
+    """1-based ranks, ties sharing their average rank (scipy's rankdata 'average')."""
+    order = values.argsort()
+    sorted_values = values[order]
+    distinct, inverse, counts = torch.unique_consecutive(
+        sorted_values, return_inverse=True, return_counts=True
+    )
+    ends = counts.cumsum(0).double()
+    average = ends - (counts.double() - 1) / 2  # the mean of each tie group's ranks
+    ranks = torch.empty_like(values, dtype=torch.float64)
+    ranks[order] = average[inverse]
+    return ranks
+
+
+def auroc(scores: Tensor, positive: Tensor) -> float | None:
+    """Area under the ROC curve of one binary problem (Mann-Whitney U / n_pos n_neg);
+    None if `positive` holds only one class."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    rank_sum = _ranks(scores.double())[positive].sum().item()
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def average_precision(scores: Tensor, positive: Tensor) -> float | None:
+    """sklearn's average_precision_score of one binary problem: sum over distinct thresholds of
+    (R_n - R_n-1) P_n; None without positives."""
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return None
+    sorted_scores, order = scores.double().sort(descending=True)
+    tp = positive[order].double().cumsum(0)
+    seen = torch.arange(1, len(tp) + 1, dtype=torch.float64, device=tp.device)
+    last = torch.ones_like(tp, dtype=torch.bool)  # the last sample of each tie group
+    last[:-1] = sorted_scores[1:] != sorted_scores[:-1]
+    tp, seen = tp[last], seen[last]
+    recall = tp / n_pos
+    gained = torch.diff(recall, prepend=recall.new_zeros(1))
+    return (gained * tp / seen).sum().item()
+
+
+def ranking_metrics(scores: Tensor, targets: Tensor) -> dict[str, float]:
+    """Macro one-vs-rest AUROC and average precision from (N, C) class scores (probabilities),
+    averaged over the classes that have both positives and negatives here (sklearn's
+    roc_auc_score(multi_class="ovr") and average_precision_score(average="macro") when every
+    class is present; sklearn refuses a class missing from the targets, a small validation
+    split may lack one)."""
+    targets = targets.long()
+    aucs, aps = [], []
+    for c in range(scores.shape[1]):
+        positive = targets == c
+        found = auroc(scores[:, c], positive)
+        if found is not None:
+            aucs.append(found)
+            aps.append(average_precision(scores[:, c], positive))
+    if not aucs:
+        return {}
+    return {"auroc_macro": sum(aucs) / len(aucs), "average_precision_macro": sum(aps) / len(aps)}
+
+
 def regression_metrics(preds: Tensor, targets: Tensor) -> dict[str, float]:
     """MAE, RMSE and R², each averaged uniformly over target columns (sklearn's default)."""
     preds, targets = (

@@ -71,6 +71,14 @@ class ReconstructionTask(Task):
         shown = pair_rows(self.scale.to_pixels(x), self.reconstruct(self.model(x)), PER_ROW)
         return {"reconstructions": Picture(shown, PER_ROW)}
 
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        target = self.scale.to_pixels(batch["x"])
+        images = self.reconstruct(self.model(batch["x"]).float())
+        return {"images": images, "errors": (images - target).pow(2).flatten(1).mean(1)}
+
+    def exported_module(self, model: nn.Module) -> tuple[nn.Module, str]:
+        return Pixels(model, self.logits), "images"
+
 
 def _first(batches: Iterable[Batch], n: int) -> Iterator[Batch]:
     """Batches until at least n samples have been seen."""
@@ -80,3 +88,15 @@ def _first(batches: Iterable[Batch], n: int) -> Iterator[Batch]:
             return
         yield batch
         seen += len(batch["x"])
+
+
+class Pixels(nn.Module):
+    """An autoencoder that returns [0, 1] pixels (the task's reading of the raw output)."""
+
+    def __init__(self, model: nn.Module, logits: bool) -> None:
+        super().__init__()
+        self.model, self.logits = model, logits
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        return torch.sigmoid(out) if self.logits else out.clamp(0, 1)

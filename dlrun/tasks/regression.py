@@ -19,6 +19,7 @@ class RegressionTask(Task):
     allowed_losses = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
     default_monitor = "loss"
     metric_names = ("loss", "mae", "rmse", "r2")
+    exports_raw_columns = True  # a table model's export takes its raw columns
     metric_modes = {"loss": "min", "mae": "min", "rmse": "min", "r2": "max"}
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, data: DataBundle) -> None:
@@ -50,3 +51,6 @@ class RegressionTask(Task):
         """Standardised model outputs (or targets) -> the target's own units."""
         prep = self.data.preprocessing
         return prep.unscale_target(values.float()) if prep is not None else values
+
+    def answers(self, batch: Batch) -> dict[str, Tensor]:
+        return {"values": self.model(**batch).float()}  # the predictor puts them in target units

@@ -23,11 +23,13 @@ def test_version_is_dlruns_own_through_both_entry_points(tmp_path):
         assert proc.stdout.strip() == f"dlrun {__version__}", command
 
 
-def test_the_console_script_trains_and_refuses_bad_input_in_one_line(tmp_path):
-    proc = _run(["dlrun", "debug=smoke", "plots=false"], tmp_path)
+def test_the_console_script_sweeps_exits_and_refuses_bad_input_in_one_line(tmp_path):
+    # a sweep under Hydra's basic launcher: it writes its summary and the process exits (joblib
+    # and submitit-local: tests/smoke/test_launchers.py, also as processes)
+    proc = _run(["dlrun", "-m", "optimizer.lr=0.01,0.001", "debug=smoke", "plots=false"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    (run,) = run_dirs(tmp_path)
-    assert read_metrics(run)["status"] == "completed"
+    assert "summary.md" in proc.stdout
+    assert [read_metrics(r)["status"] for r in run_dirs(tmp_path)] == ["completed"] * 2
     refused = _run(["dlrun", "debug=smoke", "trainer.epochs=0"], tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip().startswith("dlrun: error: trainer.epochs")

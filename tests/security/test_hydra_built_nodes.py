@@ -4,7 +4,9 @@ callbacks, and a file's `plugins:` list) are checked like any other, before Hydr
 The attacker ships a config dir (`dlrun --config-dir DIR experiment=x`: an experiment someone
 shared). Before the fix each payload ran: a log file handler truncated and filled the user's
 `victim.txt`, a nested `_target_` under hydra.launcher made a marker folder when Hydra built the
-launcher, and `plugins: [evilmod]` in the file imported a module of the cwd (marker folder)."""
+launcher, `plugins: [evilmod]` in the file imported a module of the cwd (marker folder), and
+`hydra.output_subdir: MARKER` made Hydra write the run's config.yaml into a folder the file
+chose (env_set is refused for the same reason: a file does not set the job's environment)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,11 @@ PAYLOADS = {
         "hydra.launcher.additional_parameters.evil._target_='os.makedirs' is not allowed",
     ),
     "plugins": ("plugins: [evilmod]\n", "plugins: evilmod comes from a config file"),
+    "output_subdir": ("hydra:\n  output_subdir: MARKER\n", "hydra.output_subdir="),
+    "env_set": (
+        "hydra:\n  job:\n    env_set:\n      PYTHONSTARTUP: VICTIM\n",
+        "hydra.job.env_set=",
+    ),
 }
 
 

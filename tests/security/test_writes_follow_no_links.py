@@ -55,3 +55,18 @@ def test_continuing_a_sweep_folder_with_a_planted_link(tmp_path):
     proc = run_dlrun("-m", f"hydra.sweep.dir={sweep}", "debug=smoke", "seed=0", cwd=tmp_path)
     assert victim.read_text() == PRECIOUS
     refused(proc, "holds a symbolic link dlrun_sweep.json")
+
+
+def test_a_hard_link_or_a_pipe_in_a_run_folder(run_copy, tmp_path):
+    """dlrun.log hard-linked to the victim: Hydra's log appends would land in it (they did on
+    main); a FIFO as metrics.json would hang a reader. Both are refused like a link."""
+    victim = _victim(tmp_path)
+    (run_copy / "dlrun.log").unlink()
+    os.link(victim, run_copy / "dlrun.log")
+    proc = run_dlrun(f"resume={run_copy}", "debug=smoke", "trainer.epochs=3", cwd=tmp_path)
+    assert victim.read_text() == PRECIOUS
+    refused(proc, "a hard link", "dlrun.log")
+    (run_copy / "dlrun.log").unlink()
+    os.mkfifo(run_copy / "history.csv.part")
+    proc = run_dlrun(f"resume={run_copy}", "debug=smoke", "trainer.epochs=3", cwd=tmp_path)
+    refused(proc, "a pipe, socket or device", "history.csv.part")

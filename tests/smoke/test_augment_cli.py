@@ -1,6 +1,7 @@
 """data.augment, data.mixup and data.cutmix through the real `dlrun` command."""
 
 import pytest
+import torch
 
 from tests.conftest import read_metrics, run_dirs
 from tests.datasets import write_image_folder, write_mnist
@@ -47,3 +48,21 @@ def test_binary_logit_trains_on_mixed_soft_targets(dlrun, tmp_path):
     )
     m = read_metrics(run_dirs(tmp_path)[0])
     assert m["status"] == "completed" and len(m["test"]["confusion_matrix"]) == 2
+
+
+def test_a_resumed_run_with_a_policy_and_mixing_is_bit_exact(dlrun, tmp_path, mnist):
+    """Policies and MixUp/CutMix draw from torch's seeded generator, which checkpoints save: a run
+    stopped after its first epoch and resumed ends with the weights of one that never stopped."""
+    args = [*mnist, "data.augment=randaugment", "data.mixup=0.2", "data.cutmix=1.0"]
+    args += ["trainer.epochs=2", "trainer.batch_size=8", "trainer.progress=false"]
+    dlrun(*args)
+    stopped = dlrun(*args, failpoints="sigint_after_validation:1", expect_fail=True)
+    assert stopped.returncode == 130, stopped.stderr
+    reference, run = run_dirs(tmp_path)
+    dlrun(*args, f"resume={run}")
+    weights = [
+        torch.load(r / "checkpoints" / "last.pt", weights_only=True)["model"]
+        for r in (reference, run)
+    ]
+    assert read_metrics(run)["epochs_run"] == 2
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -6,7 +6,7 @@ each tested in-process below (a process start costs ~5 s; the rules share one er
 import pytest
 
 BAD = [
-    (["model=nope"], "Could not find 'model/nope'"),
+    (["model=nope"], "model=nope is not a model option"),
     (["trainer.epoch=3"], "trainer.epoch"),
     (["trainer.epochs=0"], "trainer.epochs=0 is invalid"),
     (

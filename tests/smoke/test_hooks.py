@@ -92,3 +92,61 @@ def test_resume_with_hooks_on_is_bit_exact(tmp_path):
     assert_same_weights(model_state(run, "best"), model_state(reference, "best"))
     assert history(run) == history(reference)
     assert read_metrics(run)["hooks"] == read_metrics(reference)["hooks"]
+
+
+SCHEDULE_AND_STOP = '''
+import dlrun
+
+
+@dlrun.register("hook", "warmup")
+class Warmup:
+    """lr from 0 to its configured value over the first `steps` optimizer steps."""
+
+    def __init__(self, steps: int = 4) -> None:
+        self.steps, self.base = steps, None
+
+    def _set(self, ctx):
+        for group in ctx.optimizers["model"].param_groups:
+            group["lr"] = self.base * min(1.0, (ctx.step + 1) / self.steps)
+
+    def on_fit_start(self, ctx):
+        self.base = ctx.optimizers["model"].param_groups[0]["lr"]
+        self._set(ctx)
+
+    def on_batch_end(self, ctx):
+        self._set(ctx)
+
+
+@dlrun.register("hook", "stop_at")
+class StopAt:
+    """A pruning-like rule: stop once validation reaches `accuracy`."""
+
+    def __init__(self, accuracy: float = 0.0) -> None:
+        self.accuracy = accuracy
+
+    def on_validation_end(self, ctx):
+        if ctx.metrics["accuracy"] >= self.accuracy:
+            ctx.stop(f"val accuracy {ctx.metrics['accuracy']:.3f} reached")
+'''
+
+
+def test_hooks_can_schedule_the_lr_and_stop_training(dlrun, tmp_path):
+    (tmp_path / "rules.py").write_text(SCHEDULE_AND_STOP)
+    proc = dlrun(
+        "plugins=[rules]",
+        "hooks=[warmup,stop_at]",
+        "hooks.warmup.steps=12",
+        "hooks.stop_at.accuracy=0.0",  # reached at once: training ends after the first epoch
+        "trainer.epochs=3",
+        "trainer.limit_train_batches=3",
+        "optimizer.lr=0.01",
+    )
+    (run,) = run_dirs(tmp_path)
+    record = read_metrics(run)
+    assert record["epochs_run"] == 1 and record["early_stopped"] is True
+    assert record["status"] == "completed"
+    assert "stopped by a hook: val accuracy" in proc.stdout + proc.stderr
+    # history's lr is the rate the epoch trained with, read as it starts: the hook's on_fit_start
+    # set the first step's 1/12 of 0.01 (after the epoch's 3 steps it would be 4/12)
+    lr = float(history(run)[0]["lr"])
+    assert abs(lr - 0.01 * 1 / 12) < 1e-12

@@ -64,14 +64,19 @@ def test_tensorboard_event_file_holds_the_scalars(dlrun, tmp_path):
     tags = set(events.Tags()["scalars"])
     expected = {"step/loss", "step/lr", "train/loss", "val/loss", "val/accuracy", "lr"}
     assert expected | {"hparam/test_accuracy", "hparam/best_val_accuracy"} <= tags
-    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
-    # 3 batches an epoch, logged every 2 batches of the run (intervals span epochs): 2, 4, 6.
+    # one x-axis: the run's batches (3 an epoch); per-step values every 2 batches of the run
+    # (intervals span epochs), per-epoch ones at each epoch's last batch, the epoch as a value
     assert [e.step for e in events.Scalars("step/loss")] == [2, 4, 6]
+    assert [e.step for e in events.Scalars("train/loss")] == [3, 6]
+    assert [(e.step, e.value) for e in events.Scalars("time/epoch")] == [(3, 1.0), (6, 2.0)]
     test_acc = read_metrics(run)["test"]["accuracy"]
     assert events.Scalars("hparam/test_accuracy")[-1].value == pytest.approx(test_acc, abs=1e-6)
     start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
     assert hparams["optimizer.lr"].number_value == pytest.approx(0.003)
+    # the run's choices (groups' options, overrides), not every key and _target_ of the config
+    assert hparams["model"].string_value == "mlp" and hparams["optimizer"].string_value == "adam"
+    assert not [k for k in hparams if "_target_" in k or k.startswith("trainer.eval")]
     assert (run / "steps.csv").is_file()  # the csv logger ran beside it
 
 

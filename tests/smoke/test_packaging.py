@@ -39,6 +39,9 @@ def test_wheel_carries_the_configs_and_runs_outside_the_repo(tmp_path):
     (wheel,) = wheels.glob("dlrun-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/conf/config.yaml" in names and "dlrun/conf/model/mlp.yaml" in names
+    # dlrun's Optuna sweeper, in Hydra's plugin namespace (a namespace package: no __init__.py)
+    assert "hydra_plugins/dlrun_optuna_sweeper/dlrun_optuna_sweeper.py" in names
+    assert "hydra_plugins/__init__.py" not in names
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
@@ -59,3 +62,13 @@ def test_wheel_carries_the_configs_and_runs_outside_the_repo(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert read_metrics(run_dirs(work)[0])["status"] == "completed"
+    search = subprocess.run(
+        [sys.executable, "-m", "dlrun", "hparams_search=optuna", "--cfg", "hydra"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert search.returncode == 0, search.stderr
+    assert "DlrunOptunaSweeper" in search.stdout  # Hydra found the installed plugin

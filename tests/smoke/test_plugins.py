@@ -51,7 +51,8 @@ def test_a_checkpoints_own_plugins_are_never_imported(dlrun, tmp_path):
         "model": {"_target_": "evil.Net"},
         "data": {"_target_": "dlrun.data.tabular.digits"},
     }
-    evil = tmp_path / "evil.pt"
+    evil = tmp_path / "downloaded" / "evil.pt"  # not the folder the eval run writes under
+    evil.parent.mkdir()
     torch.save({"format": "dlrun-checkpoint", "version": 1, "config": config, "model": {}}, evil)
     proc = dlrun("mode=eval", f"ckpt={evil}", expect_fail=True)
     assert not marker.exists()

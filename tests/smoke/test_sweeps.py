@@ -29,8 +29,10 @@ def test_sweep_writes_and_prints_a_summary_with_seed_groups(dlrun, tmp_path):
     best = max(run_dirs(tmp_path), key=lambda r: read_metrics(r)["best_val"]["accuracy"])
     assert rows[0]["run_dir"] == str(best)
     md = (sweep / "summary.md").read_text()
-    # the mean ± std row (Hydra's sweeper writes each job's bool override as `False`)
-    assert "| `optimizer.lr=0.05 debug=smoke plots=False` | 1,2,3 | accuracy " in md
+    # the overrides every job shares, once (Hydra's sweeper writes a bool override as `False`);
+    # the mean ± std row: the seeds differ, nothing else does
+    assert "Every run: `optimizer.lr=0.05 debug=smoke plots=False`;" in md
+    assert "| `(the shared ones only)` | 1,2,3 | accuracy " in md
     assert "## Runs (best first)" in proc.stdout and "summary.md" in proc.stdout
 
 

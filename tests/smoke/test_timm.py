@@ -46,6 +46,12 @@ def test_unknown_timm_name_is_one_line_with_a_suggestion(dlrun, tmp_path):
     assert "model.name='test_resnt' is not a timm model (did you mean test_resnet" in proc.stderr
 
 
+def test_a_hub_or_folder_name_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not one a hub repository or folder describes"):
+        timm_model(1, 10, 28, name="hf-hub:timm/resnet18.a1_in1k")
+    assert timm_model(1, 10, 28, name="test_resnet.r160_in1k").num_classes == 10  # a tag
+
+
 def test_without_timm_installed_the_error_names_the_extra(dlrun, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "timm", None)  # import timm -> ImportError
     proc = dlrun("model=timm", *_mnist(tmp_path), expect_fail=True)
@@ -80,19 +86,20 @@ def test_a_file_never_turns_pretrained_or_weights_on(dlrun, tmp_path):
     predictor = Predictor.load(run, "cpu")  # would fail: offline download, missing file
     state = predictor.task.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in ckpt["model"].items())
-    proc = dlrun("mode=eval", f"ckpt={run}", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    proc = dlrun("mode=eval", f"ckpt={run}")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
 
 
-def test_pretrained_offline_is_one_line(dlrun, tmp_path):
+def test_pretrained_offline_is_one_line(dlrun, tmp_path, monkeypatch):
+    # huggingface_hub reads HF_HUB_OFFLINE and HF_HOME when imported: set its switches directly
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     proc = dlrun(
         "model=timm",
         "model.name=test_resnet",
         "model.pretrained=true",
         *_mnist(tmp_path),
         expect_fail=True,
-        HF_HUB_OFFLINE="1",
-        HF_HOME=str(tmp_path / "hf"),
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "model.pretrained=true needs test_resnet's weights" in proc.stderr

@@ -147,6 +147,7 @@ def test_image_folder_end_to_end_same_results_with_or_without_workers(dlrun, tmp
         "trainer.epochs=2",
         "trainer.progress=false",
         "trainer.limit_train_batches=3",
+        "data.memory_limit_mb=0",  # streamed every epoch (in memory: test_folder_loading.py)
     ]
     dlrun(*common, "data.num_workers=1")  # worker iterators are abandoned after 3 batches
     assert not multiprocessing.active_children()  # the run stopped its loader workers

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dlrun.data import vision
-from dlrun.data.augment import POLICY_GROUP, BatchMixer, ImageBatchTransform
+from dlrun.data.augment import POLICY_DRAWS, BatchMixer, ImageBatchTransform
 from dlrun.tasks.metrics import classification_metrics
 from tests.datasets import write_cifar, write_mnist
 
@@ -52,12 +52,12 @@ def test_each_policy_changes_training_batches_repeatably(batches, policy, kind):
 
 
 def test_policy_draws_differ_between_groups_of_one_batch(batches):
-    """One v2 call draws one operation; groups of POLICY_GROUP images each draw their own."""
-    x = batches["cifar"]["x"][:1].repeat(4 * POLICY_GROUP, 1, 1, 1)  # the same image 32 times
+    """One v2 call draws one operation; the batch's POLICY_DRAWS groups each draw their own."""
+    x = batches["cifar"]["x"][:1].repeat(4 * POLICY_DRAWS, 1, 1, 1)  # the same image 32 times
     tf = ImageBatchTransform([0.5] * 3, [0.25] * 3, policy="trivialaugment")
     torch.manual_seed(0)
     out = tf({"x": x})["x"]
-    groups = out.split(POLICY_GROUP)
+    groups = out.split(4)
     assert all(torch.equal(g[0], g[-1]) for g in groups)  # one draw within a group
     assert len({g[0].sum().item() for g in groups}) > 1  # different draws between groups
 
@@ -103,3 +103,21 @@ def test_soft_targets_reach_the_loss_and_the_metrics():
     torch.testing.assert_close(ce(logits, soft), expected)
     preds = logits.argmax(1)
     assert classification_metrics(preds, soft, 4) == classification_metrics(preds, hard, 4)
+
+
+def test_an_evaluation_of_mixed_batches_reports_every_metric(batches):
+    """A split whose transform mixes (a plugin's, or training batches evaluated) still gives the
+    classification metrics, read against each sample's most probable class."""
+    from dlrun.data.bundle import DataBundle, InMemorySplit
+    from dlrun.tasks.classification import ClassificationTask
+
+    mixing = ImageBatchTransform([0.5], [0.25], mixer=BatchMixer(10, mixup=0.4, cutmix=0))
+    split = InMemorySplit(batches["mnist"], mixing)
+    data = DataBundle(split, split, split, "classification", (1, 28, 28), num_classes=10)
+    from dlrun.models.vision import LeNet
+
+    model = LeNet((1, 28, 28), 10)
+    task = ClassificationTask(model, nn.CrossEntropyLoss(), data)
+    with torch.no_grad():
+        metrics = task.evaluate(split.batches(8))
+    assert 0 <= metrics["accuracy"] <= 1 and "top5_accuracy" in metrics and metrics["loss"] > 0

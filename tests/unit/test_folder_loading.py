@@ -71,6 +71,11 @@ def test_the_memory_limit_decides_by_the_decoded_size(tmp_path):
     over = build(tmp_path / "pics", image_size=64, memory_limit_mb=size_mb * 0.99)
     assert isinstance(fits.train, InMemorySplit) and isinstance(over.train, FolderSplit)
     over.close()
+    # the workers that run beside training, which the run's torch threads leave CPUs to
+    streamed = build(tmp_path / "pics", num_workers=1, memory_limit_mb=0)
+    decoded = build(tmp_path / "pics", num_workers=1)
+    assert (streamed.loader_workers, decoded.loader_workers) == (1, 0)
+    streamed.close()
 
 
 def test_auto_workers_rule(monkeypatch):
@@ -83,6 +88,9 @@ def test_auto_workers_rule(monkeypatch):
     ]:
         monkeypatch.setattr("dlrun.data.folder_load.usable_cpus", lambda c=cpus: c)
         assert auto_workers("auto", in_memory) == expected, (cpus, in_memory)
+    assert auto_workers("auto", False, "cuda") == 0  # 1 CPU (the last patch): none to spare
+    monkeypatch.setattr("dlrun.data.folder_load.usable_cpus", lambda: 16)
+    assert auto_workers("auto", False, "cuda") == MAX_AUTO_WORKERS  # a GPU run streams wide
     assert auto_workers(3, False) == 3  # a number is kept as typed
 
 

@@ -71,6 +71,26 @@ def test_summary_files_hold_every_run_and_the_best_overrides(tmp_path):
     assert [r.job for r in summary.failed] == ["2"]
 
 
+def test_tables_show_only_the_overrides_that_differ_and_the_shared_ones_once(tmp_path):
+    shared = ["hparams_search=optuna", "trainer.epochs=30"]
+    record(tmp_path / "0", ["optimizer.lr=0.1", *shared, "model.hidden=[64]"], 0.9, accuracy=0.8)
+    record(tmp_path / "1", ["optimizer.lr=0.01", *shared, "model.hidden=[64]"], 0.7, accuracy=0.6)
+    record(tmp_path / "2", ["optimizer.lr=0.3", *shared, "model.hidden=[128]"], status="failed")
+    md = summarize(tmp_path).markdown
+    head, table = md.split("## Runs")
+    assert "Every run: `hparams_search=optuna trainer.epochs=30`;" in head
+    assert "`optimizer.lr=0.1 model.hidden=[64]` in `0`" in head  # the Best line
+    assert "trainer.epochs" not in table and "| `optimizer.lr=0.01 model.hidden=[64]` |" in table
+    assert "`optimizer.lr=0.3 model.hidden=[128]`:" in table  # the failed list
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [r["overrides"] for r in rows] == [
+        "optimizer.lr=0.1 model.hidden=[64]",
+        "optimizer.lr=0.01 model.hidden=[64]",
+        "optimizer.lr=0.3 model.hidden=[128]",
+    ]
+    assert {r["shared_overrides"] for r in rows} == {"hparams_search=optuna trainer.epochs=30"}
+
+
 def test_summary_command_rebuilds_without_importing_torch(tmp_path):
     record(tmp_path / "multirun" / "a" / "0", ["optimizer=sgd"], 0.5, accuracy=0.4)
     record(tmp_path / "single", [], 0.7, accuracy=0.6)

@@ -128,6 +128,10 @@ def read_frame(
     if is_parquet(file):
         return _frame(_read_parquet(file, key, columns), text)
     names = header(file, key)
+    if len(names) >= WIDE and columns is None:
+        wide = _read_wide_csv(file, key, names, text)
+        if wide is not None:
+            return wide
     table = _read_arrow_csv(file, key, names, columns, text)
     if table.num_rows == 0:
         raise DataError(f"{key}={path} has no data rows")
@@ -164,6 +168,45 @@ def _read_arrow_csv(
             if longest is not None and longest > FIELD_LIMIT:
                 _explain(file, key, f"column {name!r} holds a field over {FIELD_LIMIT} characters")
     return table
+
+
+WIDE = 2_000  # columns from which a file without quotes is split in Python, not by pyarrow
+
+
+def _read_wide_csv(file: Path, key: str, names: list[str], text: list[str]) -> Any:
+    """A very wide file without quote characters (50,000 columns x 20 rows): split on commas
+    and parsed as one matrix, where pyarrow spends seconds per thousand columns on its
+    per-column set-up. None (pyarrow reads it) when the file has quotes or text columns."""
+    import pandas as pd
+
+    data = file.read_bytes()
+    if b'"' in data or len(data) > 256 * 2**20:
+        return None
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        return None  # pyarrow's path explains it
+    rows = [line.split(",") for line in lines[1:] if line]
+    if not rows:
+        raise DataError(f"{key}={file} has no data rows")
+    if any(len(r) != len(names) for r in rows):
+        _explain(file, key, "has a row whose field count differs from the header")
+    keep = [i for i, n in enumerate(names) if n not in text]
+    cells = np.array(rows, dtype=object)
+    try:
+        block = cells[:, keep].astype(np.float64)  # "", NA, text: not one plain matrix
+    except ValueError:
+        return None
+    frame = pd.DataFrame(block, columns=[names[i] for i in keep], copy=False)
+    kept = set(keep)
+    extra = {names[i]: _text_column(cells[:, i]) for i in range(len(names)) if i not in kept}
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)[[str(n) for n in names]]
+    return frame
+
+
+def _text_column(values: np.ndarray) -> np.ndarray:
+    return np.array([None if v.strip() in NULL_TEXT else v for v in values], dtype=object)
 
 
 def _explain(file: Path, key: str, fallback: str) -> None:

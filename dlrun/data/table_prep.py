@@ -395,34 +395,29 @@ def _fit_sklearn(
     max_levels: int | None,
 ) -> tuple[list[float], list[float], dict[str, list[str]], dict[str, float | str]]:
     """(mean, std, levels, fill) from scikit-learn's transformers fitted on the training rows:
-    SimpleImputer + StandardScaler on numbers, SimpleImputer(most_frequent) + OneHotEncoder
-    (levels past max_levels pooled as infrequent) on categories, in one ColumnTransformer. The
-    encoder sees each category column as its level numbers (NaN for a gap): the same levels and
-    counts as the text, without hashing Python strings twice."""
-    from sklearn.compose import ColumnTransformer
+    SimpleImputer + StandardScaler on the numeric columns, SimpleImputer(most_frequent) +
+    OneHotEncoder (levels past max_levels pooled as infrequent) on the categorical ones, each
+    pipeline fitted on its own block. Not a ColumnTransformer: its fit() also transforms and
+    stacks every column (125 MB more peak memory on a 144,000-row training split here, against
+    21 MB for these fits). The encoder sees each category column as its level numbers (NaN for
+    a gap): the same levels and counts as the text, without hashing Python strings twice."""
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    # one float64 matrix, columns picked by position: with column names ColumnTransformer looks
-    # each one up in a list (minutes for 50,000 columns)
-    width = len(numeric.columns)
-    codes = [np.where(c < 0, np.nan, c) for c, _ in cats.values()]
-    numbers = _float_block(numeric) if width else None
-    matrix = np.column_stack([m for m in (numbers, *codes) if m is not None])
-    steps = []
-    if width:
+    fitted: dict[str, Any] = {}
+    if len(numeric.columns):
         num = [SimpleImputer(strategy=impute)] if impute else []
-        steps.append(("num", make_pipeline(*num, StandardScaler()), slice(0, width)))
+        fitted["num"] = make_pipeline(*num, StandardScaler()).fit(_float_block(numeric))
     if cats:
+        codes = np.column_stack([np.where(c < 0, np.nan, c) for c, _ in cats.values()])
         many = max_levels is not None and any(len(v) > max_levels for _, v in cats.values())
         encoder = OneHotEncoder(
             handle_unknown="infrequent_if_exist" if many else "ignore",
             max_categories=max_levels + 1 if many else None,
         )
         filler = [SimpleImputer(strategy="most_frequent")] if impute else []
-        steps.append(("cat", make_pipeline(*filler, encoder), slice(width, width + len(cats))))
-    fitted = ColumnTransformer(steps).fit(matrix) if steps else None
+        fitted["cat"] = make_pipeline(*filler, encoder).fit(codes)
     return _fitted_values(fitted, list(numeric.columns), cats, impute)
 
 
@@ -438,13 +433,13 @@ def _fitted_values(
     levels: dict[str, list[str]] = {}
     fill: dict[str, float | str] = {}
     if numeric:
-        pipe = fitted.named_transformers_["num"]
+        pipe = fitted["num"]
         mean = [float(v) for v in pipe[-1].mean_]
         std = [float(v) if v > 0 else 1.0 for v in pipe[-1].scale_]  # a constant column stays 0
         if impute:
             fill.update({c: float(v) for c, v in zip(numeric, pipe[0].statistics_, strict=True)})
     if cats:
-        pipe = fitted.named_transformers_["cat"]
+        pipe = fitted["cat"]
         encoder = pipe[-1]
         rare = getattr(encoder, "infrequent_categories_", None) or [None] * len(cats)
         for (col, (_, names)), found, pooled in zip(

@@ -118,3 +118,23 @@ def test_preprocessing_matches_scikit_learns_column_transformer(tmp_path):
     ours = prep.transform(frame).numpy()
     other = ours[:, -1]  # the other/unseen slot: empty on the training rows
     assert np.allclose(ours[:, :-1], reference, atol=1e-5) and not other.any()
+
+
+def test_a_very_wide_file_reads_as_pyarrow_reads_it_and_stays_strict(tmp_path):
+    from dlrun.data import csv_read
+
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(csv_read.WIDE)] + ["target"]
+    rows = [[f"{v:.3f}" for v in rng.normal(size=csv_read.WIDE)] + [str(i % 2)] for i in range(30)]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(",".join(r) for r in [names, *rows]) + "\n")
+    wide = csv_read.read_frame(path, "data.path", text=["target"])
+    table = csv_read._read_arrow_csv(path, "data.path", names, None, ["target"])
+    arrow = csv_read._frame(table, ["target"])
+    assert list(wide.columns) == names == list(arrow.columns)
+    assert np.array_equal(wide[names[:-1]].to_numpy(), arrow[names[:-1]].to_numpy())
+    assert wide["target"].tolist() == arrow["target"].tolist()
+    rows[4] = rows[4][:-1]  # a short row: the strict reader's one line
+    path.write_text("\n".join(",".join(r) for r in [names, *rows]) + "\n")
+    with pytest.raises(DataError, match=r"data row 5 has 2000 fields but the header has 2001"):
+        csv_read.read_frame(path, "data.path", text=["target"])

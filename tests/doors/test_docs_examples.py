@@ -1,7 +1,8 @@
 """The README's and the main docs pages' examples, run as written: the commands are parsed out of
 the pages' ```bash blocks (and the README's ```python block), so a changed doc changes the test.
 
-Each page runs in a temporary working folder holding the files its examples name (tiny files in
+The pages run in temporary working folders (README, data and hooks share one, so an example shown
+on two pages runs once; using.md has its own) holding the files the examples name (tiny files in
 the real formats: houses.csv, pics/, new.csv, MNIST idx and CIFAR pickles and AG_NEWS CSVs under
 data/, with DLRUN_DATA_DIR pointing there so nothing downloads). Commands run in-process through
 tests.conftest.run_dlrun (which, as for every test run, adds plots=false); `dlrun --version` is the
@@ -10,9 +11,9 @@ on the writer's machine (`outputs/2026-12-01/10-00-00-ab12cd`, `outputs/.../RUN`
 an earlier example on the page made stands in for it (see `run_for`); `dlrun-summary`'s sweep
 folder likewise is the sweep the page's earlier `-m` example made.
 
-Every example is classified: run as written, run with the few bounded overrides in EXTRA (each with
-its reason), or listed in NOT_HERE with why it cannot run here; the test fails on an example in none
-of them, so a new example in the docs must be classified.
+Every example is classified: a `dlrun`/`dlrun-summary` command runs as written, or with the few
+bounded overrides in EXTRA (each with its reason); anything else must be listed in NOT_HERE with
+why it cannot run here, and the listed ones must still be in the docs (never skipped silently).
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ def claim_run_dir(config: DictConfig) -> None:
                 f"{fix} choose another folder"
             )
         resume.check_before_writing(config, folder)
+        if config.get("resume") and (folder / ".hydra").is_dir():  # continued in place
+            resume.keep_folder_as_it_was(folder)
     except DlrunError:
         runlock.release(folder)
         raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from dlrun import exits, hydra_ext, interrupts, startup, sweep, typed_options
+from dlrun import exits, hydra_checks, hydra_ext, interrupts, startup, sweep, typed_options
 from dlrun.errors import DlrunError
 from dlrun.startup import argv_plugins, config_dir
 
@@ -75,6 +75,9 @@ def main() -> None:
         sys.argv[1:] = args = cross_validation_sweep(args)
         with startup.session(args):
             typed_options.check(args, config_dir())  # after the plugins' options are registered
+            hydra_checks.refuse_search_path_in_files(
+                typed_options.user_config_dirs(args), typed_options.config_name(args), args
+            )
             _run_hydra(args)
     except exits.Refused as refused:
         exits.leave(refused.error)

@@ -51,8 +51,25 @@ def run_job(cfg: DictConfig, plan: ResumePlan | None = None) -> float | None:
         return run(cfg, plan)
     except DlrunError as err:
         if not isinstance(err, Interrupted) and not is_multirun():  # sweeps record their own
+            _put_back_a_refused_resume(refused=True)
             _record_failure(cfg, err)
         raise
+    finally:
+        _put_back_a_refused_resume(refused=False)  # forgets what was kept (a no-op after a refusal)
+
+
+def _put_back_a_refused_resume(refused: bool) -> None:
+    """A resume refused inside the job (weights that do not fit) leaves the continued folder's
+    .hydra/ files and log as they were before this command (dlrun/resume.py)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlrun import resume
+
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # not under Hydra: no folder was claimed
+        return
+    resume.put_folder_back(run_dir, refused)
 
 
 def _record_failure(cfg: DictConfig, err: DlrunError) -> None:

@@ -12,6 +12,8 @@ the run folder's log. No torch imports: this runs before every command's first j
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -73,14 +75,42 @@ def _plain(node: Any, key: str) -> Any:
 
 def _check_searchpath(config: DictConfig) -> None:
     paths = OmegaConf.select(config, "hydra.searchpath", default=None)
-    if not paths:
-        return
-    if not any(o.lstrip("+~").startswith("hydra.searchpath") for o in _typed(config, "hydra")):
-        raise ConfigError(
-            f"hydra.searchpath={list(paths)} comes from a config file: a file cannot add where "
-            "configs (or packages, pkg://) are loaded from; give hydra.searchpath on the command "
-            "line or use --config-dir"
-        )
+    if paths and not _typed_search_path(_typed(config, "hydra")):
+        _refuse_search_path(list(paths))
+
+
+def _typed_search_path(overrides: Sequence[str]) -> bool:
+    return any(o.lstrip("+~").startswith("hydra.searchpath") for o in overrides)
+
+
+def _refuse_search_path(paths: Any) -> None:
+    raise ConfigError(
+        f"hydra.searchpath={paths} comes from a config file: a file cannot add where "
+        "configs (or packages, pkg://) are loaded from; give hydra.searchpath on the command "
+        "line or use --config-dir"
+    )
+
+
+def refuse_search_path_in_files(
+    config_dirs: Sequence[str], config_name: str, overrides: Sequence[str]
+) -> None:
+    """Before Hydra composes: a user config dir's primary config that sets hydra.searchpath.
+    Hydra reads it first and imports a `pkg://` entry while composing, before the composed
+    config can be checked, so the file is read here as plain YAML (nothing resolved)."""
+    import yaml
+
+    from dlrun.startup import config_dir
+
+    if _typed_search_path(overrides) or (Path(config_dir()) / f"{config_name}.yaml").is_file():
+        return  # typed, or the primary config is dlrun's own (found before a --config-dir's)
+    for folder in config_dirs:
+        try:
+            data = yaml.safe_load((Path(folder) / f"{config_name}.yaml").read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # no primary config there, or one Hydra reports in its own words
+        hydra = data.get("hydra") if isinstance(data, dict) else None
+        if isinstance(hydra, dict) and hydra.get("searchpath"):
+            _refuse_search_path(hydra["searchpath"])
 
 
 # Where Hydra writes and what it sets for a job: dlrun's own values, or what the command line says.

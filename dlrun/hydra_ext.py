@@ -216,10 +216,11 @@ def run_once(
     task: Callable[[DictConfig], Any], config_dir: str, user_dir: str | None, overrides: list[str]
 ) -> str:
     """One run through Hydra.run, as the command runs it (same callbacks, run folder, .hydra/),
-    with `user_dir` before dlrun's conf/ as --config-dir puts it; returns the run's folder. Hydra
+    with `user_dir` after dlrun's conf/ as --config-dir puts it; returns the run's folder. Hydra
     is cleared afterwards."""
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.utils import setup_globals
     from hydra.types import RunMode
@@ -228,7 +229,12 @@ def run_once(
         raise DlrunError("dlrun.train cannot run inside another Hydra app or compose block")
     search_path = create_config_search_path(f"file://{config_dir}")
     if user_dir is not None:
-        search_path.prepend(provider="command-line", path=f"file://{os.path.abspath(user_dir)}")
+        # where --config-dir puts it: after dlrun's conf/, whose config.yaml stays the primary
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{os.path.abspath(user_dir)}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
     try:
         setup_globals()
         hydra = Hydra.create_main_hydra2(task_name="dlrun", config_search_path=search_path)

@@ -12,6 +12,7 @@ Imported by the CLI while Hydra picks the run folder, so it must not import torc
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -307,3 +308,48 @@ def check_before_writing(config: Any, run_dir: Path) -> None:
     with fitting(chosen.checkpoint, "run"):  # a tampered checkpoint: one line, not a warning
         check_same_setup(saved["config"], current, chosen.checkpoint)
         check_epochs_left(chosen, int(saved["loop"]["epoch"]), int(current["trainer"]["epochs"]))
+
+
+# A continued run folder as it was before this command: Hydra rewrites its .hydra/ files and
+# appends to its log before the job can find that the checkpoint's weights do not fit the model.
+# A resume refused then puts them back, so a refused command changes nothing (the next
+# resume=auto still finds the run). Keyed by folder; one entry per command at most.
+_as_it_was: dict[Path, tuple[dict[Path, bytes], dict[Path, int], tuple[int, int] | None]] = {}
+
+
+def _signature(file: Path) -> tuple[int, int] | None:
+    try:
+        st = file.lstat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def keep_folder_as_it_was(run_dir: Path) -> None:
+    """Before Hydra writes into a run folder this command continues: its .hydra/ files, the
+    length of its logs and the state of its last.pt."""
+    hydra_files = {p: p.read_bytes() for p in (run_dir / ".hydra").glob("*") if p.is_file()}
+    logs = {p: p.stat().st_size for p in run_dir.glob("*.log") if p.is_file()}
+    last = _signature(run_dir / "checkpoints" / "last.pt")
+    _as_it_was[run_dir.resolve()] = (hydra_files, logs, last)
+
+
+def put_folder_back(run_dir: Path, refused: bool) -> None:
+    """A continued run refused before it wrote a checkpoint: the .hydra/ files and logs as
+    they were. Anything else (a run that went on, or stopped after saving) keeps what it wrote."""
+    kept = _as_it_was.pop(run_dir.resolve(), None)
+    if kept is None or not refused:
+        return
+    hydra_files, logs, last = kept
+    if _signature(run_dir / "checkpoints" / "last.pt") != last:
+        return  # this command trained and saved: its .hydra/ files describe the run now
+    from dlrun import safe_files
+
+    for path, content in hydra_files.items():
+        safe_files.write_atomic(path, content)
+    for path, size in logs.items():
+        fd = safe_files.open_nofollow(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)

@@ -30,6 +30,17 @@ def user_config_dirs(args: Sequence[str]) -> list[str]:
     return found
 
 
+def config_name(args: Sequence[str]) -> str:
+    """The primary config's name (--config-name / -cn), `config` by default."""
+    name = "config"
+    for i, arg in enumerate(args):
+        if arg.startswith("--config-name="):
+            name = arg.split("=", 1)[1]
+        elif arg in ("--config-name", "-cn") and i + 1 < len(args):
+            name = args[i + 1]
+    return name.removesuffix(".yaml")
+
+
 def check(args: Sequence[str], conf_dir: str) -> None:
     """ConfigError for the first unknown group option or dlrun key in `args` (overrides)."""
     dirs = [Path(conf_dir), *(Path(d) for d in user_config_dirs(args))]

@@ -7,6 +7,7 @@ from memory like MNIST's (no worker, no PIL, no copy per epoch).
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import torch
@@ -24,11 +25,19 @@ MAX_AUTO_WORKERS = 8  # beyond ~8 decoding processes, the main process's collati
 
 def open_as(path: str, mode: str) -> Any:
     """ImageFolder's loader, converting to `mode` ("L" or "RGB") instead of always RGB.
-    A module-level function (bound with functools.partial) so worker processes can pickle it."""
+    A module-level function (bound with functools.partial) so worker processes can pickle it.
+    An image whose header claims more pixels than PIL's limit (a few KB of PNG can claim
+    gigapixels) is refused as a ValueError - an unreadable image - instead of being decoded after
+    PIL's warning (memory) or ending in PIL's own exception (a traceback)."""
     from PIL import Image
 
-    with open(path, "rb") as f:
-        return Image.open(f).convert(mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with open(path, "rb") as f:
+                return Image.open(f).convert(mode)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(f"too many pixels, refused as a decompression bomb ({err})") from None
 
 
 def loader_for(channels: int) -> Any:

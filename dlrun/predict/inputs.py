@@ -9,7 +9,6 @@ is refused in one line naming it, or, with on_error="skip", left out and listed 
 from __future__ import annotations
 
 import pickle
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,18 +208,11 @@ def read_images(
 
 
 def _pil_image(file: Path, channels: int) -> Any:
-    """The image converted as training read it: RGB (ImageFolder's loader) or greyscale."""
-    from PIL import Image
+    """The image converted as training read it: RGB (ImageFolder's loader) or greyscale; a
+    decompression bomb is a ValueError (dlrun/data/folder_load.py)."""
+    from dlrun.data.folder_load import open_as
 
-    with warnings.catch_warnings():
-        # more pixels than PIL's limit (a few KB of PNG can claim gigapixels): refused, not a
-        # warning followed by decoding it all
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(file) as img:
-                return img.convert("RGB" if channels == 3 else "L")
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise ValueError(f"too many pixels, refused as a decompression bomb ({err})") from None
+    return open_as(str(file), "RGB" if channels == 3 else "L")
 
 
 def _image_files(

@@ -90,3 +90,22 @@ def test_a_plugin_cannot_take_a_built_in_short_name(tmp_path: Path):
     )
     proc = run_dlrun("plugins=[shadow]", "debug=smoke", cwd=tmp_path)
     refused(proc, "takes the name of dlrun's own model=mlp")
+
+
+def test_a_config_dirs_search_path_imports_nothing(tmp_path):
+    """A config dir's own primary config (`--config-name evil`) with `hydra.searchpath:
+    [pkg://evilpkg]`: Hydra imports the package while it composes, before the composed config is
+    checked. Before: the package's code ran (marker folder), then the composed config was
+    refused."""
+    marker = tmp_path / "pwned"
+    package = tmp_path / "evilpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"import os\nos.makedirs({str(marker)!r})\n")
+    conf = tmp_path / "cd"
+    conf.mkdir()
+    (conf / "evil.yaml").write_text("hydra:\n  searchpath: [pkg://evilpkg]\n")
+    proc = run_dlrun(
+        "--config-dir", str(conf), "--config-name", "evil", cwd=tmp_path, PYTHONPATH=str(tmp_path)
+    )
+    refused(proc, "hydra.searchpath=", "comes from a config file")
+    assert not marker.exists()

@@ -50,3 +50,23 @@ def test_a_read_only_command_never_writes_the_run_it_reads(run_copy, tmp_path, m
             assert list((tmp_path / "outputs").glob("*/*/.hydra/config.yaml"))  # its own folder
         else:
             refused(proc, "never writes into the run it reads")
+
+
+def test_a_resume_refused_only_when_its_weights_do_not_fit_changes_nothing(
+    run_copy, tmp_path, tamper
+):
+    """A checkpoint whose config passes the checks made before Hydra writes, but whose weights
+    do not fit the model: the refusal comes after Hydra rewrote .hydra/ and appended to the log.
+    Before: those stayed rewritten. Now the folder is put back as it was."""
+    import torch
+
+    def wrong_shape(ckpt: dict) -> None:
+        name = next(iter(ckpt["model"]))
+        ckpt["model"][name] = torch.zeros(3, 3)
+
+    for name in ("last.pt", "best.pt"):
+        tamper(run_copy / "checkpoints" / name, wrong_shape)
+    before = _contents(run_copy)
+    proc = run_dlrun(f"resume={run_copy}", "debug=smoke", "trainer.epochs=3", cwd=tmp_path)
+    refused(proc)
+    assert _contents(run_copy) == before

@@ -168,7 +168,8 @@ class RunPieces:
             _overfit(self.data, t.overfit_batches, t.batch_size)
         self.task = build.build_task(cfg, self.data, self.device)
         self.task.model = distributed.wrap(self.task.model, self.device, t.batch_size)
-        self.settings = t.resolved(self.task.default_monitor, self.device.type)
+        monitor = self.data.monitor or self.task.default_monitor
+        self.settings = t.resolved(monitor, self.device.type)
         self.settings = self.settings.with_budget(  # trainer.epochs=auto: the data's step budget
             steps_per_epoch(len(self.data.train), self.settings), self.data.min_steps
         )

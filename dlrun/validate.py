@@ -43,8 +43,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     **_schema_rules(),
     "optimizer.lr": (positive_number, "a positive number, e.g. optimizer.lr=0.001"),
     "data.val_fraction": (
-        _fraction,
-        "a fraction strictly between 0 and 1, e.g. data.val_fraction=0.1",
+        lambda v: v == "auto" or _fraction(v),
+        "auto or a fraction strictly between 0 and 1, e.g. data.val_fraction=0.1",
     ),
     "data.test_fraction": (
         _fraction,

@@ -157,6 +157,9 @@ class DataBundle:
     # Optimizer steps this data needs to converge with trainer.epochs=auto (a small table asks
     # for more epochs than the default 30); None: the default epochs.
     min_steps: int | None = None
+    # The metric that picks the best epoch under trainer.monitor=auto, where the data decides
+    # (a table's tiny validation split: its loss); None: the task's default.
+    monitor: str | None = None
     # Where the data is, as absolute paths (data.path/test_path of a table): recorded in the
     # checkpoint so mode=eval finds it from any folder (a path typed on eval's command line wins).
     location: dict[str, str] = field(default_factory=dict)
@@ -230,10 +233,12 @@ class DataBundle:
 
 
 def carve_validation(
-    train: InMemorySplit, val_fraction: float, seed: int
+    train: InMemorySplit, val_fraction: float | str, seed: int
 ) -> tuple[InMemorySplit, InMemorySplit]:
-    """Split `train` into (train, val) with a permutation decided by `seed`."""
+    """Split `train` into (train, val) with a permutation decided by `seed` (`auto`: 0.1; a
+    table's auto is decided by its own size, dlrun/data/tabular.py)."""
     n = len(train)
+    val_fraction = 0.1 if val_fraction == "auto" else val_fraction
     n_val = max(1, int(round(n * val_fraction)))
     if n_val >= n:
         raise ConfigError(

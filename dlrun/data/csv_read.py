@@ -126,7 +126,7 @@ def read_frame(
     refuses (or lets through that the strict reader refuses) is explained by `read_table`."""
     file = csv_file(path, key)
     if is_parquet(file):
-        return _frame(_read_parquet(file, key, columns), text)
+        return _released(_frame(_read_parquet(file, key, columns), text))
     names = header(file, key)
     if len(names) >= WIDE and columns is None:
         wide = _read_wide_csv(file, key, names, text)
@@ -135,7 +135,19 @@ def read_frame(
     table = _read_arrow_csv(file, key, names, columns, text)
     if table.num_rows == 0:
         raise DataError(f"{key}={path} has no data rows")
-    return _frame(table, text)
+    frame = _frame(table, text)
+    del table
+    return _released(frame)
+
+
+def _released(frame: Any) -> Any:
+    """`frame`, once pyarrow's memory pool has handed back the pages freed by the parse: mimalloc
+    keeps them otherwise (the 200,000 x 22 file: ~75 MB held through preprocessing, which made
+    the load's peak 2.05x of the frame + float32 matrix instead of ~1.6x)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def _read_arrow_csv(

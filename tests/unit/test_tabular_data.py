@@ -131,3 +131,18 @@ def test_continuous_target_read_as_classes_suggests_regression(tmp_path):
         csv_table(
             path, "y", "classification", test_fraction=0.2, split_seed=0, val_fraction=0.2, seed=0
         )
+
+
+def _auto(path, task="classification"):
+    return csv_table(path, "label", task, 0.2, 0, "auto", 0)
+
+
+def test_val_fraction_auto_gives_a_small_table_a_fifth_and_picks_by_loss_under_100_rows(tmp_path):
+    small = _auto(write_table(tmp_path / "s.csv", COLUMNS, n=250, seed=0))  # 200 left: 40 val
+    assert len(small.val) == 40 and small.monitor == "loss"
+    big = _auto(write_table(tmp_path / "b.csv", COLUMNS, n=1500, seed=0))  # 1,200 left: 120 val
+    assert len(big.val) == 120 and big.monitor is None
+    typed = build(write_table(tmp_path / "t.csv", COLUMNS, n=250, seed=0))  # 0.2 of 200, as typed
+    assert len(typed.val) == 40 and typed.monitor == "loss"
+    regression = _auto(str(tmp_path / "s.csv"), "regression")  # its default monitor is the loss
+    assert regression.monitor is None

@@ -41,6 +41,8 @@ CASES = {
     "w1t1": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=1"],
     "w2t1": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=2"],
     "w2t2": ["data=image_folder", "data.memory_limit_mb=0", "data.num_workers=2"],
+    "mem_t1": ["data=image_folder"],  # decoded into memory, torch threads fixed
+    "mem_t2": ["data=image_folder"],
 }
 THREADS = {
     "w0t1": 1,
@@ -48,6 +50,8 @@ THREADS = {
     "w1t1": 1,
     "w2t1": 1,
     "w2t2": 2,
+    "mem_t1": 1,
+    "mem_t2": 2,
 }  # trainer.threads fixed by the case
 
 

@@ -85,6 +85,13 @@ def run_dlrun(
     )
 
 
+def run_command(command: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Any command (a console script, `python -c ...`) as its own process, in the tests' env."""
+    return subprocess.run(
+        command, cwd=cwd, env=dlrun_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run_dirs(root: Path) -> list[Path]:
     """Every run folder (one holding metrics.json) under root/outputs, oldest first."""
     found = (root / "outputs").rglob("metrics.json")

@@ -4,10 +4,9 @@ docs' plugin example (examples/plugin/)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import read_metrics, run_command, run_dirs
 from tests.smoke.test_plugins import _copy_example
 
 SCRIPT = """
@@ -35,12 +34,9 @@ except ConfigError as err:
 
 def test_train_with_plugins_and_a_config_dir_then_load_with_plugins(tmp_path):
     _copy_example(tmp_path)
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, "-c", SCRIPT],
         cwd=tmp_path,
-        env=dlrun_env(),
-        capture_output=True,
-        text=True,
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr

@@ -4,10 +4,9 @@ as a real process (it once ignored its plugins and refused, asking for exactly t
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 
-from tests.conftest import REPO, dlrun_env, read_metrics, run_dirs
+from tests.conftest import REPO, read_metrics, run_command, run_dirs
 from tests.smoke.test_predict import write_digits_csv
 
 
@@ -20,13 +19,10 @@ def test_a_plugin_model_is_evaluated_predicted_and_exported_with_its_plugins(dlr
     _, _, new_csv = write_digits_csv(tmp_path)
     dlrun("mode=predict", f"ckpt={run}", f"input={new_csv}", "plugins=[mymodels]")
     assert (run_dirs(tmp_path)[-1] / "predictions.csv").is_file()
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, "-m", "dlrun", "mode=export", f"ckpt={run}", "format=onnx"]
         + ["plugins=[mymodels]"],
         cwd=tmp_path,
-        env=dlrun_env(),
-        capture_output=True,
-        text=True,
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr

@@ -3,19 +3,14 @@ writes its summary and the process exits (the search itself: tests/smoke/test_op
 
 from __future__ import annotations
 
-import subprocess
-
-from tests.conftest import dlrun_env, read_metrics, run_dirs
+from tests.conftest import read_metrics, run_command, run_dirs
 
 
 def test_an_optuna_search_runs_its_trials_and_exits(tmp_path):
     command = ["dlrun", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "debug=smoke"]
-    proc = subprocess.run(
+    proc = run_command(
         [*command, "plots=false"],
         cwd=tmp_path,
-        env=dlrun_env(),
-        capture_output=True,
-        text=True,
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr

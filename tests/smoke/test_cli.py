@@ -2,13 +2,12 @@
 
 import csv
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, dlrun_env, read_metrics, run_dirs
+from tests.conftest import REPO, read_metrics, run_command, run_dirs
 
 FAST = ["trainer.epochs=3", "trainer.progress=false"]
 
@@ -173,12 +172,9 @@ def test_help_and_cfg_do_not_import_torch(tmp_path, argv):
         "for heavy in ('torch', 'torchvision', 'timm', 'pandas'):\n"
         "    assert heavy not in sys.modules, f'{heavy} was imported by --help'\n"
     )
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, "-c", code],
         cwd=tmp_path,
-        env=dlrun_env(),
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -56,6 +56,15 @@ BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
 AUTO_OR_POSITIVE_INT = Rule(lambda v: v == "auto" or positive_int(v), "auto or a positive integer")
 
 
+def is_list(v: Any) -> bool:
+    """A list typed on the command line (a string is a sequence too, but never a list here)."""
+    return isinstance(v, Sequence) and not isinstance(v, str)
+
+
+def a_list_of(what: str) -> Rule:
+    return Rule(is_list, f"a list of {what}")
+
+
 def one_of(*choices: Any, expected: str | None = None) -> Rule:
     """A value from a fixed set; `expected` words them when the plain list would not."""
     words = ["null" if c is None else str(c) for c in choices]
@@ -313,10 +322,7 @@ class RunConfig:
     tags: list = key(
         [],
         "labels for the run: in metrics.json and every logger, e.g. tags=[ablation,small]",
-        Rule(
-            lambda v: isinstance(v, Sequence) and not isinstance(v, str),
-            "a list of labels, e.g. tags=[ablation,small]",
-        ),
+        a_list_of("labels, e.g. tags=[ablation,small]"),
         "[ablation]",
     )
     mode: str = key(
@@ -357,9 +363,7 @@ class RunConfig:
         [],
         "formats to export at the end of training, e.g. export=[onnx,torchscript]",
         Rule(
-            lambda v: (
-                isinstance(v, Sequence) and not isinstance(v, str) and set(v) <= set(EXPORT_FORMATS)
-            ),
+            lambda v: is_list(v) and set(v) <= set(EXPORT_FORMATS),
             "a list of onnx and torchscript",
         ),
         "[onnx]",
@@ -370,10 +374,7 @@ class RunConfig:
     plugins: list = key(
         [],
         "your own modules, importable by name: plugins=[mymodels] (see docs/plugins.md)",
-        Rule(
-            lambda v: isinstance(v, Sequence) and not isinstance(v, str),
-            "a list of module names, e.g. plugins=[mymodels]",
-        ),
+        a_list_of("module names, e.g. plugins=[mymodels]"),
         "[mymodels]",
     )
     optimizers: dict = key(

@@ -76,7 +76,10 @@ def main() -> None:
         with startup.session(args):
             typed_options.check(args, config_dir())  # after the plugins' options are registered
             hydra_checks.refuse_search_path_in_files(
-                typed_options.user_config_dirs(args), typed_options.config_name(args), args
+                config_dir(),
+                typed_options.user_config_dirs(args),
+                typed_options.config_name(args),
+                args,
             )
             _run_hydra(args)
     except exits.Refused as refused:

@@ -92,16 +92,15 @@ def _refuse_search_path(paths: Any) -> None:
 
 
 def refuse_search_path_in_files(
-    config_dirs: Sequence[str], config_name: str, overrides: Sequence[str]
+    own_conf_dir: str, config_dirs: Sequence[str], config_name: str, overrides: Sequence[str]
 ) -> None:
-    """Before Hydra composes: a user config dir's primary config that sets hydra.searchpath.
-    Hydra reads it first and imports a `pkg://` entry while composing, before the composed
-    config can be checked, so the file is read here as plain YAML (nothing resolved)."""
+    """Before Hydra composes: a --config-dir's primary config (one dlrun's own conf/ does not
+    have, chosen with --config-name) that sets hydra.searchpath. Hydra imports a `pkg://` entry
+    while composing, before the composed config can be checked, so the file is read here as
+    plain YAML (nothing resolved)."""
     import yaml
 
-    from dlrun.startup import config_dir
-
-    if _typed_search_path(overrides) or (Path(config_dir()) / f"{config_name}.yaml").is_file():
+    if _typed_search_path(overrides) or (Path(own_conf_dir) / f"{config_name}.yaml").is_file():
         return  # typed, or the primary config is dlrun's own (found before a --config-dir's)
     for folder in config_dirs:
         try:

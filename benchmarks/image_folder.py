@@ -101,6 +101,7 @@ def run_case(case: str, root: Path, args: argparse.Namespace, out: Path) -> dict
         "first": float(rows[0]["seconds"]),
         "startup": float(metrics.get("startup_seconds") or 0.0),
         "threads": threads.get("torch"),
+        "switches": threads.get("tuning", {}).get("switches", 0),  # the tuner's changes
         "accuracy": metrics["test"]["accuracy"],
     }
 
@@ -123,15 +124,22 @@ def main() -> None:
             for case in args.cases:
                 results[case].append(run_case(case, root, args, root / f"run_{case}_{r}"))
     med = {c: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for c, rs in results.items()}
+    spread = {
+        c: (min(x["epoch"] for x in rs), max(x["epoch"] for x in rs)) for c, rs in results.items()
+    }
+    best = min(m["epoch"] for m in med.values())
     base = med.get("idx", {}).get("epoch")
     print(f"{args.model}, {args.images} images, batch {args.batch_size}, {args.epochs} epochs, "
           f"{os.cpu_count()} CPUs, median of {args.repeats}")  # fmt: skip
-    print(f"{'case':10} {'epoch s':>8} {'first s':>8} {'startup s':>9} {'threads':>7} "
-          f"{'vs idx':>7} {'accuracy':>8}")  # fmt: skip
+    print(f"{'case':10} {'epoch s':>8} {'min-max':>11} {'first s':>8} {'startup s':>9} "
+          f"{'threads':>7} {'switches':>8} {'vs idx':>7} {'vs best':>7} "
+          f"{'accuracy':>8}")  # fmt: skip
     for case, m in med.items():
         ratio = f"{m['epoch'] / base:.2f}" if base else "-"
-        print(f"{case:10} {m['epoch']:8.3f} {m['first']:8.3f} {m['startup']:9.2f} "
-              f"{m['threads']:7} {ratio:>7} {m['accuracy']:8.3f}")  # fmt: skip
+        low, high = spread[case]
+        print(f"{case:10} {m['epoch']:8.3f} {low:5.2f}-{high:5.2f} {m['first']:8.3f} "
+              f"{m['startup']:9.2f} {m['threads']:7} {m['switches']:8} {ratio:>7} "
+              f"{m['epoch'] / best:7.3f} {m['accuracy']:8.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,13 +14,15 @@ and for a small CNN: default 0.89 / 10.3x, PASSIVE 1.28 / 0.87x, one thread 1.17
 Idle OpenMP threads spin, taking the cores another process needs: two runs side by side each
 train 10x slower. Making them sleep (PASSIVE) costs a lone tiny model 1.4-1.5x (each operator
 wakes its threads). One thread is fine side by side but 10-20% slower alone. So a run measures
-how many cores other processes keep busy on its CPUs (/proc/stat less its own CPU time): it
+how many cores other processes keep busy on its CPUs (/proc/stat less its own CPU time and
+that of the workers it started and waited for, such as an image folder's decoding pass): it
 starts with the threads the cores left free during its start-up can hold (one, safe beside
 anything, where that is unknown), and reads again every window of steps. When other processes
 take cores it drops to what is left at once; threads that freed cores can hold are tried for a
-few steps and kept when they step 5% faster; one thread is tried once (a model too small to
-share its work). Where /proc/stat cannot be read, a slowdown of 1.5x or a retry every so many
-steps (doubling while it loses) stands in for the reading.
+few steps and kept when they step 5% faster; one thread is tried once, after 64 steps (a model
+too small to share its work; tried at once it cost short ResNet-18 runs 9-37%). Where /proc/stat
+cannot be read, a slowdown of 1.5x or a retry every so many steps (doubling while it loses)
+stands in for the reading.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class CpuMeter:
             if name in self.names:  # user nice system idle iowait irq softirq steal
                 v = [int(x) for x in values[:8]]
                 busy += v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-        own = os.times()
-        return time.monotonic(), busy / self.tick, own.user + own.system
+        own = os.times()  # with the children it waited for: decoding workers did our work
+        own_seconds = own.user + own.system + own.children_user + own.children_system
+        return time.monotonic(), busy / self.tick, own_seconds
 
     def others_busy(self) -> float | None:
         now = self._read()
@@ -160,10 +163,14 @@ class ThreadTuner:
         ):
             self._start_trial(target)
         elif self.current > 1 and (
-            1 not in self.step_seconds or (before is not None and median > 1.5 * before)
+            (1 not in self.step_seconds and self.since_trial >= self.base_retry)
+            or (before is not None and median > 1.5 * before)
         ):
-            self._start_trial(1)  # once (a model too small to share), or slower for a reason
-            # the CPU reading did not show
+            # once, for a model too small to share its work, after `retry_after` steps so the
+            # trial costs a few percent of the run at most (its first steps at 1 thread cost
+            # ResNet-18 runs of 18 steps 9-37%); or at once when slower for a reason the CPU
+            # reading did not show
+            self._start_trial(1)
 
     def _target(self, others: float | None) -> int:
         """The threads the free cores can hold (all planned when the reading is unknown)."""

@@ -19,8 +19,10 @@ that of the workers it started and waited for, such as an image folder's decodin
 starts with the threads the cores left free during its start-up can hold (one, safe beside
 anything, where that is unknown), and reads again every window of steps. When other processes
 take cores it drops to what is left at once; threads that freed cores can hold are tried for a
-few steps and kept when they step 5% faster; one thread is tried once, after 64 steps (a model
-too small to share its work; tried at once it cost short ResNet-18 runs 9-37%). Where /proc/stat
+few steps and kept when they step 5% faster; with more than two threads planned, one thread is
+tried once, after 64 steps (a model too small to share its work; tried at once it cost short
+ResNet-18 runs 9-37%, and on 2 cores no model measured was faster on one thread alone: linear
+0.61 against 0.29 ms a step, MLP 1.05 against 0.87, CNN 9.7 against 5.0). Where /proc/stat
 cannot be read, a slowdown of 1.5x or a retry every so many steps (doubling while it loses)
 stands in for the reading.
 """
@@ -165,13 +167,18 @@ class ThreadTuner:
         ):
             self._start_trial(target)
         elif self.current > 1 and (
-            (1 not in self.step_seconds and self.since_trial >= self.base_retry)
+            (
+                1 not in self.step_seconds
+                and self.planned > 2
+                and self.since_trial >= self.base_retry
+            )
             or (before is not None and median > 1.5 * before)
         ):
-            # once, for a model too small to share its work, after `retry_after` steps so the
-            # trial costs a few percent of the run at most (its first steps at 1 thread cost
-            # ResNet-18 runs of 18 steps 9-37%); or at once when slower for a reason the CPU
-            # reading did not show
+            # once, for a model too small to share its work among more than two threads (on
+            # 2 cores every model measured stepped faster on both alone, and the trial's noisy
+            # wins cost more than it found), after `retry_after` steps so the trial costs a few
+            # percent of the run at most (its first steps at 1 thread cost ResNet-18 runs of 18
+            # steps 9-37%); or at once when slower for a reason the CPU reading did not show
             self._start_trial(1)
 
     def _target(self, others: float | None) -> int:

@@ -120,7 +120,7 @@ def test_a_model_too_small_to_share_moves_to_one_thread_and_retries_rarely():
 
 def test_one_thread_within_the_noise_of_two_does_not_take_the_run():
     # a streamed folder decoded in the training process: steps are mostly single-threaded work
-    sim = SimulatedSteps(lambda n, step: {1: 0.0095, 4: 0.010}[n])
+    sim = SimulatedSteps(lambda n, step: {1: 0.0092, 4: 0.010}[n])  # 8% faster
     tuner = sim.tuner(cpus=4)
     sim.train(tuner, 3000)
     assert tuner.current == sim.threads == 4 and tuner.switches == 0
@@ -189,11 +189,16 @@ def test_a_worker_this_process_waited_for_is_not_another_process():
     meter = thread_tuner.CpuMeter()
     if meter.last is None:
         pytest.skip("no /proc/stat here")
+    before = meter.last
     worker = subprocess.Popen(
         [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<1: pass"]
     )
     worker.wait()
-    assert meter.others_busy() < 0.5
+    meter.others_busy()
+    # its second of CPU is this process's own (which others_busy subtracts from the machine's
+    # busy time); the test process itself only waited. (Not others_busy() < 0.5: another test
+    # worker may keep the other core busy meanwhile.)
+    assert meter.last[2] - before[2] >= 0.8
 
 
 def test_a_cpu_run_tunes_its_threads_when_dlrun_chose_them(dlrun, tmp_path, monkeypatch):

@@ -3,10 +3,12 @@ is the point), compose configs in-process."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,26 @@ import pytest
 # before any import of it): tests run in parallel workers on few cores, tiny models gain nothing
 # from more, and runs compared bit for bit must use the same thread count in and out of process.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _temporary_folders_in_memory(root: str = "/dev/shm", room: int = 8 * 2**30) -> None:
+    """Test folders on tmpfs where it has room and the user set no TMPDIR: every run fsyncs its
+    checkpoints and records, and on ext4 those waits took ~20% of the suite's time (five test
+    files: 54.6 s against 44.0 s). tmpfs keeps real files, links, permissions and no-follow
+    opens; a container's small /dev/shm (64 MB) keeps the system's temporary folder."""
+    if "TMPDIR" in os.environ or not (os.path.isdir(root) and os.access(root, os.W_OK)):
+        return
+    stat = os.statvfs(root)
+    if stat.f_bavail * stat.f_frsize >= room:
+        # torch.compile's cache stays where inductor keeps it by default (a lasting cache, not
+        # test folders that go away); only its precompiled headers (~150 MB) follow TMPDIR
+        cache = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+        os.environ["TMPDIR"] = root  # read by this process's tempfile and every dlrun it starts
+        tempfile.tempdir = None
+
+
+_temporary_folders_in_memory()
 # torch.compile's inductor compiles in this process: its default pool of compile workers (one per
 # CPU, each importing torch) costs more than the tests' tiny graphs take to compile
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")

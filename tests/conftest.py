@@ -107,10 +107,13 @@ def run_dlrun(
     )
 
 
-def run_command(command: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Any command (a console script, `python -c ...`) as its own process, in the tests' env."""
+def run_command(
+    command: list[str], cwd: Path, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Any command (a console script, `python -c ...`) as its own process, in the tests' env
+    (or `env` alone: an installed wheel without this checkout on the path)."""
     return subprocess.run(
-        command, cwd=cwd, env=dlrun_env(), capture_output=True, text=True, timeout=timeout
+        command, cwd=cwd, env=env or dlrun_env(), capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import REPO, read_metrics, run_dirs
+from tests.conftest import REPO, read_metrics, run_command, run_dirs
 
 
 @pytest.mark.slow
@@ -52,23 +52,11 @@ def test_wheel_carries_the_configs_and_runs_outside_the_repo(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dlrun", "debug=smoke"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_command([sys.executable, "-m", "dlrun", "debug=smoke"], work, 300, env)
     assert proc.returncode == 0, proc.stderr
     assert read_metrics(run_dirs(work)[0])["status"] == "completed"
-    search = subprocess.run(
-        [sys.executable, "-m", "dlrun", "hparams_search=optuna", "--cfg", "hydra"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    search = run_command(
+        [sys.executable, "-m", "dlrun", "hparams_search=optuna", "--cfg", "hydra"], work, 300, env
     )
     assert search.returncode == 0, search.stderr
     assert "DlrunOptunaSweeper" in search.stdout  # Hydra found the installed plugin

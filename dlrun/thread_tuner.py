@@ -176,7 +176,7 @@ class ThreadTuner:
         ):
             # once, for a model too small to share its work among more than two threads (on
             # 2 cores every model measured stepped faster on both alone, and the trial's noisy
-            # wins cost more than it found), after `retry_after` steps so the trial costs a few
+            # wins cost more than it found), after `base_retry` steps so the trial costs a few
             # percent of the run at most (its first steps at 1 thread cost ResNet-18 runs of 18
             # steps 9-37%); or at once when slower for a reason the CPU reading did not show
             self._start_trial(1)
@@ -192,16 +192,15 @@ class ThreadTuner:
         reference = self.step_seconds[self.current]
         if len(self.times) == 2 and (first := statistics.median(self.times)) > 1.25 * reference:
             self._end_trial(first, won=False)  # clearly slower: stop paying
-        elif self._window_full(
-            self.trial_seconds if self.trial > self.current else self.window_seconds
-        ):
+            return
+        # Fewer threads must win clearly, over a whole window: where a step is mostly
+        # single-threaded work (a streamed folder decoded in the training process) one thread
+        # and two differ by less than the noise, and a 5% win over a few steps switched half of
+        # such LeNet runs (benchmarks/image_folder.py).
+        more = self.trial > self.current
+        if self._window_full(self.trial_seconds if more else self.window_seconds):
             median = statistics.median(self.times)
-            # Fewer threads must win clearly, over a whole window: where a step is mostly
-            # single-threaded work (a streamed folder decoded in the training process) one
-            # thread and two differ by less than the noise, and a 5% win over a few steps
-            # switched half of such LeNet runs (benchmarks/image_folder.py).
-            margin = 0.95 if self.trial > self.current else 0.90
-            self._end_trial(median, won=median < margin * reference)
+            self._end_trial(median, won=median < (0.95 if more else 0.90) * reference)
 
     def _start_trial(self, count: int) -> None:
         self.trial = count
